@@ -1,0 +1,47 @@
+use sea_orm::entity::prelude::*;
+
+/// A bulk task with its counters. Counters change in the same transaction as
+/// the items they count; `status` and `progress` are derived from them and
+/// stored only so that filters and orders can use indexes.
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "bulk_tasks")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub organisation_id: Uuid,
+    pub task_type: String,
+    pub description: Option<String>,
+    pub status: String,
+    pub sealed: bool,
+    pub cancel_requested: bool,
+    pub total: i32,
+    pub pending: i32,
+    pub running: i32,
+    pub succeeded: i32,
+    pub failed: i32,
+    pub skipped: i32,
+    pub rejected: i32,
+    pub cancelled: i32,
+    pub progress: f64,
+    pub version: i64,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    /// JSON text.
+    pub error_details: Option<String>,
+    /// JSON text (an object).
+    pub metadata: String,
+    pub idempotency_key: Option<String>,
+    /// SHA-256 of the creating request, to tell a retry from a conflicting reuse of its key.
+    pub request_hash: Option<String>,
+    pub max_attempts: i32,
+    /// Unix epoch milliseconds, like every `*_at` column.
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,93 @@
+//! One `Config`, read from flags and environment and validated once.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Args;
+
+/// Everything the server can be told. Defaults suit a laptop: an SQLite file
+/// beside the binary's working directory, GraphiQL on, batching off.
+#[derive(Args, Clone, Debug)]
+pub struct Config {
+    /// Database to use: `sqlite://FILE` (created when missing) or `postgres://...`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://bulkwatch.db")]
+    pub database_url: String,
+
+    /// Address to listen on.
+    #[arg(long, env = "BULKWATCH_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// Largest accepted request body in bytes (a 100k-item create is about 10 MB).
+    #[arg(long, env = "BULKWATCH_BODY_LIMIT", default_value_t = 64 * 1024 * 1024)]
+    pub body_limit: usize,
+
+    /// Most operations in one batched HTTP request; 0 refuses batches.
+    #[arg(long, env = "BULKWATCH_MAX_BATCH", default_value_t = 0)]
+    pub max_batch: usize,
+
+    /// Deepest selection set accepted.
+    #[arg(long, env = "BULKWATCH_MAX_DEPTH", default_value_t = 15)]
+    pub max_depth: usize,
+
+    /// Highest query complexity accepted; list fields multiply their children by `first`/`last`.
+    #[arg(long, env = "BULKWATCH_MAX_COMPLEXITY", default_value_t = 25_000)]
+    pub max_complexity: usize,
+
+    /// Deepest nesting of fragments, lists and input objects accepted by the parser.
+    #[arg(long, env = "BULKWATCH_MAX_RECURSIVE_DEPTH", default_value_t = 32)]
+    pub max_recursive_depth: usize,
+
+    /// Most directives on one field.
+    #[arg(long, env = "BULKWATCH_MAX_DIRECTIVES", default_value_t = 8)]
+    pub max_directives: usize,
+
+    /// Serve the schema through introspection (GraphiQL needs it).
+    #[arg(long, env = "BULKWATCH_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub introspection: bool,
+
+    /// Serve GraphiQL at `/`.
+    #[arg(long, env = "BULKWATCH_GRAPHIQL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub graphiql: bool,
+
+    /// Connections in the database pool (readers, on SQLite; the writer is one more).
+    #[arg(long, env = "BULKWATCH_DB_CONNECTIONS", default_value_t = 8)]
+    pub db_connections: u32,
+
+    /// Seconds a graceful shutdown may take before open connections are dropped.
+    #[arg(long, env = "BULKWATCH_SHUTDOWN_TIMEOUT", default_value_t = 10)]
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Config {
+    /// A config with every default, for the given database.
+    pub fn with_database(database_url: impl Into<String>) -> Self {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            config: Config,
+        }
+        let mut config = Defaults::parse_from(["bulkwatch"]).config;
+        config.database_url = database_url.into();
+        config
+    }
+
+    /// Refuses settings the server could not run with.
+    pub fn validate(&self) -> Result<(), String> {
+        let known = ["sqlite:", "postgres:", "postgresql:"];
+        if !known.iter().any(|p| self.database_url.starts_with(p)) {
+            return Err("DATABASE_URL must start with sqlite: or postgres:".into());
+        }
+        if self.body_limit < 1024 {
+            return Err("the body limit must be at least 1024 bytes".into());
+        }
+        if self.db_connections == 0 {
+            return Err("the database pool needs at least one connection".into());
+        }
+        Ok(())
+    }
+
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout_secs)
+    }
+}

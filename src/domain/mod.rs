@@ -1,0 +1,19 @@
+//! The rules of bulkwatch: no GraphQL and no HTTP in here. Every public
+//! function is one transaction, and publishes its change after the commit.
+
+pub mod reports;
+pub mod status;
+pub mod tasks;
+
+use uuid::Uuid;
+
+/// Who is calling: the organisation every read and write is scoped to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Principal {
+    pub organisation_id: Uuid,
+}
+
+/// Milliseconds since the Unix epoch, the unit of every stored time.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

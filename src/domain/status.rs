@@ -1,0 +1,224 @@
+//! Item and task lifecycles. A task's status is derived from its counters,
+//! `sealed`, `cancel_requested` and its task-level error; it is never set by hand.
+
+use std::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TaskStatus {
+    Queued,
+    Running,
+    Cancelling,
+    Completed,
+    CompletedWithFailures,
+    Failed,
+    Cancelled,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ItemStatus {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Skipped,
+    Rejected,
+    Cancelled,
+}
+
+macro_rules! text_enum {
+    ($ty:ident { $($variant:ident = $text:literal),* $(,)? }) => {
+        impl $ty {
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($ty::$variant => $text),* }
+            }
+
+            pub fn parse(text: &str) -> Option<Self> {
+                match text { $($text => Some($ty::$variant),)* _ => None }
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum!(TaskStatus {
+    Queued = "QUEUED",
+    Running = "RUNNING",
+    Cancelling = "CANCELLING",
+    Completed = "COMPLETED",
+    CompletedWithFailures = "COMPLETED_WITH_FAILURES",
+    Failed = "FAILED",
+    Cancelled = "CANCELLED",
+});
+
+text_enum!(ItemStatus {
+    Pending = "PENDING",
+    Running = "RUNNING",
+    Succeeded = "SUCCEEDED",
+    Failed = "FAILED",
+    Skipped = "SKIPPED",
+    Rejected = "REJECTED",
+    Cancelled = "CANCELLED",
+});
+
+impl TaskStatus {
+    pub const TERMINAL: &'static [TaskStatus] = &[
+        TaskStatus::Completed,
+        TaskStatus::CompletedWithFailures,
+        TaskStatus::Failed,
+        TaskStatus::Cancelled,
+    ];
+
+    pub fn is_terminal(self) -> bool {
+        Self::TERMINAL.contains(&self)
+    }
+}
+
+impl ItemStatus {
+    /// Final statuses never change again (but for an explicit retry of FAILED).
+    pub fn is_final(self) -> bool {
+        !matches!(self, ItemStatus::Pending | ItemStatus::Running)
+    }
+}
+
+/// The counters on a task row. `total = pending + running + finished` always.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub total: i32,
+    pub pending: i32,
+    pub running: i32,
+    pub succeeded: i32,
+    pub failed: i32,
+    pub skipped: i32,
+    pub rejected: i32,
+    pub cancelled: i32,
+}
+
+impl Counters {
+    pub fn from_task(task: &entity::bulk_task::Model) -> Self {
+        Counters {
+            total: task.total,
+            pending: task.pending,
+            running: task.running,
+            succeeded: task.succeeded,
+            failed: task.failed,
+            skipped: task.skipped,
+            rejected: task.rejected,
+            cancelled: task.cancelled,
+        }
+    }
+
+    pub fn finished(&self) -> i32 {
+        self.succeeded + self.failed + self.skipped + self.rejected + self.cancelled
+    }
+
+    fn slot(&mut self, status: ItemStatus) -> &mut i32 {
+        match status {
+            ItemStatus::Pending => &mut self.pending,
+            ItemStatus::Running => &mut self.running,
+            ItemStatus::Succeeded => &mut self.succeeded,
+            ItemStatus::Failed => &mut self.failed,
+            ItemStatus::Skipped => &mut self.skipped,
+            ItemStatus::Rejected => &mut self.rejected,
+            ItemStatus::Cancelled => &mut self.cancelled,
+        }
+    }
+
+    /// Counts `n` newly admitted items in `status`.
+    pub fn admit(&mut self, status: ItemStatus, n: i32) {
+        self.total += n;
+        *self.slot(status) += n;
+    }
+
+    /// Moves `n` items from one status to another.
+    pub fn shift(&mut self, from: ItemStatus, to: ItemStatus, n: i32) {
+        *self.slot(from) -= n;
+        *self.slot(to) += n;
+    }
+
+    pub fn get(&self, status: ItemStatus) -> i32 {
+        let mut copy = *self;
+        *copy.slot(status)
+    }
+
+    /// finished / total; 1 for an empty sealed task, 0 for an empty open one.
+    pub fn progress(&self, sealed: bool) -> f64 {
+        if self.total == 0 {
+            if sealed { 1.0 } else { 0.0 }
+        } else {
+            f64::from(self.finished()) / f64::from(self.total)
+        }
+    }
+}
+
+/// The status a task with these facts has.
+pub fn derive_status(c: &Counters, sealed: bool, cancel_requested: bool, has_error: bool) -> TaskStatus {
+    if has_error {
+        return TaskStatus::Failed;
+    }
+    if cancel_requested {
+        return if c.running > 0 { TaskStatus::Cancelling } else { TaskStatus::Cancelled };
+    }
+    if sealed && c.pending == 0 && c.running == 0 {
+        return if c.failed + c.rejected == 0 {
+            TaskStatus::Completed
+        } else if c.succeeded + c.skipped == 0 {
+            TaskStatus::Failed
+        } else {
+            TaskStatus::CompletedWithFailures
+        };
+    }
+    if c.running + c.succeeded + c.failed + c.skipped > 0 {
+        TaskStatus::Running
+    } else {
+        TaskStatus::Queued
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counters(pending: i32, running: i32, succeeded: i32, failed: i32) -> Counters {
+        let mut c = Counters::default();
+        c.admit(ItemStatus::Pending, pending);
+        c.admit(ItemStatus::Running, running);
+        c.admit(ItemStatus::Succeeded, succeeded);
+        c.admit(ItemStatus::Failed, failed);
+        c
+    }
+
+    #[test]
+    fn empty_sealed_task_is_completed_and_open_one_is_queued() {
+        let c = Counters::default();
+        assert_eq!(derive_status(&c, true, false, false), TaskStatus::Completed);
+        assert_eq!(derive_status(&c, false, false, false), TaskStatus::Queued);
+        assert_eq!(c.progress(true), 1.0);
+    }
+
+    #[test]
+    fn never_terminal_while_unsealed() {
+        let c = counters(0, 0, 3, 0);
+        assert_eq!(derive_status(&c, false, false, false), TaskStatus::Running);
+    }
+
+    #[test]
+    fn outcomes_decide_the_terminal_status() {
+        assert_eq!(derive_status(&counters(0, 0, 2, 1), true, false, false), TaskStatus::CompletedWithFailures);
+        assert_eq!(derive_status(&counters(0, 0, 0, 3), true, false, false), TaskStatus::Failed);
+        assert_eq!(derive_status(&counters(1, 0, 2, 1), true, false, false), TaskStatus::Running);
+    }
+
+    #[test]
+    fn cancel_waits_for_running_items_and_error_wins() {
+        assert_eq!(derive_status(&counters(0, 2, 0, 0), true, true, false), TaskStatus::Cancelling);
+        assert_eq!(derive_status(&counters(0, 0, 1, 0), true, true, false), TaskStatus::Cancelled);
+        assert_eq!(derive_status(&counters(0, 2, 0, 0), true, true, true), TaskStatus::Failed);
+    }
+}

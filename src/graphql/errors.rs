@@ -1,0 +1,116 @@
+//! Maps every error to `extensions.code`, in one place, for HTTP and
+//! WebSocket alike; turns panics into INTERNAL.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextValidation};
+use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Variables};
+use futures_util::FutureExt;
+
+use crate::error::AppError;
+
+pub struct ErrorCodes;
+
+impl ExtensionFactory for ErrorCodes {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ErrorCodesExtension)
+    }
+}
+
+struct ErrorCodesExtension;
+
+fn with_code(mut err: ServerError, code: &str) -> ServerError {
+    err.extensions.get_or_insert_with(Default::default).set("code", code);
+    err
+}
+
+fn has_code(err: &ServerError) -> bool {
+    err.extensions.as_ref().is_some_and(|e| e.get("code").is_some())
+}
+
+/// Gives an error its code, and hides what a client must not see.
+fn classify(err: ServerError) -> ServerError {
+    if has_code(&err) {
+        return err;
+    }
+    let app = err.source::<AppError>().or_else(|| err.source::<Arc<AppError>>().map(|a| a.as_ref()));
+    let Some(app) = app else {
+        // Errors async-graphql raises itself are about the input (a value of
+        // the wrong type, an unknown field); ours always carry a source.
+        return with_code(err, "BAD_USER_INPUT");
+    };
+    let code = app.code();
+    match app {
+        AppError::Internal(cause) => {
+            tracing::error!(%cause, path = ?err.path, "internal error");
+            let mut hidden = ServerError::new("internal error", None);
+            hidden.path = err.path;
+            with_code(hidden, code)
+        }
+        AppError::DatabaseUnavailable(cause) => {
+            tracing::error!(%cause, "database unavailable");
+            let mut hidden = ServerError::new(app.to_string(), None);
+            hidden.path = err.path;
+            with_code(hidden, code)
+        }
+        _ => with_code(err, code),
+    }
+}
+
+fn is_limit(message: &str) -> bool {
+    ["too complex", "nested too deep", "too many directives", "recursion depth", "too large"]
+        .iter()
+        .any(|m| message.contains(m))
+}
+
+#[async_trait::async_trait]
+impl Extension for ErrorCodesExtension {
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let response = match AssertUnwindSafe(next.run(ctx)).catch_unwind().await {
+            Ok(response) => response,
+            Err(panic) => {
+                let cause = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(%cause, "a resolver panicked");
+                Response::from_errors(vec![with_code(ServerError::new("internal error", None), "INTERNAL")])
+            }
+        };
+        let mut response = response;
+        response.errors = std::mem::take(&mut response.errors).into_iter().map(classify).collect();
+        response
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        next.run(ctx, query, variables).await.map_err(|e| {
+            let code = if is_limit(&e.message) { "LIMIT_EXCEEDED" } else { "BAD_USER_INPUT" };
+            with_code(e, code)
+        })
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        next.run(ctx).await.map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|e| {
+                    let code = if is_limit(&e.message) { "LIMIT_EXCEEDED" } else { "BAD_USER_INPUT" };
+                    with_code(e, code)
+                })
+                .collect()
+        })
+    }
+}

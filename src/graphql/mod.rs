@@ -1,0 +1,60 @@
+//! The GraphQL schema: thin resolvers over the domain and the store.
+
+pub mod connection;
+pub mod enums;
+pub mod errors;
+pub mod ids;
+pub mod inputs;
+pub mod loaders;
+pub mod mutation;
+pub mod query;
+pub mod scalars;
+pub mod types;
+
+use async_graphql::{Context, EmptySubscription, MergedObject, Schema, SchemaBuilder};
+
+use crate::AppState;
+use crate::config::Config;
+use crate::domain::Principal;
+
+#[derive(MergedObject, Default)]
+pub struct Query(query::TaskQuery);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(mutation::TaskMutation);
+
+pub type BulkwatchSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// The schema without data: what the server runs and `bulkwatch schema` prints.
+pub fn schema_builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .register_output_type::<types::Node>()
+        .extension(errors::ErrorCodes)
+}
+
+/// The schema with the server's state and request limits.
+pub fn build(state: AppState) -> BulkwatchSchema {
+    let Config { max_depth, max_complexity, max_recursive_depth, max_directives, introspection, .. } = state.config;
+    let mut builder = schema_builder()
+        .limit_depth(max_depth)
+        .limit_complexity(max_complexity)
+        .limit_recursive_depth(max_recursive_depth)
+        .limit_directives(max_directives);
+    if !introspection {
+        builder = builder.disable_introspection();
+    }
+    builder.data(state).finish()
+}
+
+/// The schema in SDL, as `schema.graphql` holds it.
+pub fn sdl() -> String {
+    schema_builder().finish().sdl()
+}
+
+pub(crate) fn state<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a AppState> {
+    ctx.data::<AppState>()
+}
+
+pub(crate) fn principal(ctx: &Context<'_>) -> async_graphql::Result<Principal> {
+    ctx.data::<Principal>().copied()
+}

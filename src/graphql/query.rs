@@ -1,0 +1,120 @@
+//! Query roots: each field parses its arguments and delegates.
+
+use async_graphql::{Context, ID, Object, Result, SimpleObject};
+
+use super::connection::{BulkTaskConnection, TaskCount, connection, page_cost};
+use super::enums::BulkTaskStatus;
+use super::ids::{self, Kind};
+use super::inputs::{BulkTaskFilter, BulkTaskOrder};
+use super::loaders::{ItemKey, RequestLoader, TaskKey};
+use super::types::{BulkTask, Node, TaskCounters, TaskItem};
+use super::{principal, state};
+use crate::error::limit_exceeded;
+use crate::store::page::{Cursor, MAX_PAGE_SIZE, PageArgs, Window};
+use crate::store::tasks::{self, TaskFilter, TaskOrder};
+
+#[derive(Default)]
+pub struct TaskQuery;
+
+/// Tasks per status.
+#[derive(SimpleObject)]
+pub struct StatusCount {
+    /// The status.
+    pub status: BulkTaskStatus,
+    /// Tasks in it.
+    pub count: i32,
+}
+
+/// Figures for dashboards, in one round trip.
+#[derive(SimpleObject)]
+pub struct BulkTaskStats {
+    /// Tasks matching the filter.
+    pub total: i32,
+    /// Those tasks per status (statuses with none are left out).
+    pub by_status: Vec<StatusCount>,
+    /// Item counters summed over those tasks.
+    pub items: TaskCounters,
+}
+
+async fn load_node(ctx: &Context<'_>, id: &str) -> Result<Option<Node>> {
+    let loader = ctx.data::<RequestLoader>()?;
+    Ok(match ids::decode_any(id)? {
+        (Kind::BulkTask, uuid) => loader.load_one(TaskKey(uuid)).await?.map(|t| Node::BulkTask(BulkTask(t))),
+        (Kind::TaskItem, uuid) => loader.load_one(ItemKey(uuid)).await?.map(|i| Node::TaskItem(TaskItem(i))),
+    })
+}
+
+#[Object]
+impl TaskQuery {
+    /// Any object by its global id; null when there is none.
+    async fn node(&self, ctx: &Context<'_>, #[graphql(desc = "A global id.")] id: ID) -> Result<Option<Node>> {
+        load_node(ctx, &id).await
+    }
+
+    /// Objects by their global ids, in the same order; null where there is none.
+    #[graphql(complexity = "1 + ids.len() * child_complexity")]
+    async fn nodes(&self, ctx: &Context<'_>, #[graphql(desc = "At most 100 global ids.")] ids: Vec<ID>) -> Result<Vec<Option<Node>>> {
+        if ids.len() > MAX_PAGE_SIZE as usize {
+            return Err(limit_exceeded(format!("at most {MAX_PAGE_SIZE} ids")).into());
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        for id in &ids {
+            out.push(load_node(ctx, id).await?);
+        }
+        Ok(out)
+    }
+
+    /// A bulk task by id; null when there is none.
+    async fn bulk_task(&self, ctx: &Context<'_>, #[graphql(desc = "The task's global id.")] id: ID) -> Result<Option<BulkTask>> {
+        let uuid = ids::decode(Kind::BulkTask, &id)?;
+        Ok(ctx.data::<RequestLoader>()?.load_one(TaskKey(uuid)).await?.map(BulkTask))
+    }
+
+    /// Bulk tasks, a page at a time; default order UPDATED_AT DESC.
+    #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "page_cost(first, last, child_complexity)")]
+    async fn bulk_tasks(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Tasks after `after`, at most 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the task before the page.")] after: Option<String>,
+        #[graphql(desc = "Tasks before `before`, at most 100.")] last: Option<i32>,
+        #[graphql(desc = "Cursor of the task after the page.")] before: Option<String>,
+        #[graphql(desc = "Rows to skip first, for page-number UIs (at most 10000).")] offset: Option<i32>,
+        #[graphql(desc = "Which tasks.")] filter: Option<BulkTaskFilter>,
+        #[graphql(desc = "Sort order; default UPDATED_AT DESC.")] order_by: Option<BulkTaskOrder>,
+    ) -> Result<BulkTaskConnection> {
+        let filter: TaskFilter = filter.map(Into::into).unwrap_or_default();
+        let order: TaskOrder = order_by.map(Into::into).unwrap_or_default();
+        let window = Window::new(&PageArgs { first, after, last, before, offset }, order.tag(), order.float_valued())?;
+        let page = tasks::page(&state(ctx)?.db.read, principal(ctx)?.organisation_id, &filter, order, &window).await?;
+        Ok(connection(
+            &page,
+            TaskCount { filter },
+            |t| Cursor::encode(order.tag(), order.sort_value(t), t.id),
+            |t| BulkTask(t.clone()),
+        ))
+    }
+
+    /// An item by id; null when there is none.
+    async fn task_item(&self, ctx: &Context<'_>, #[graphql(desc = "The item's global id.")] id: ID) -> Result<Option<TaskItem>> {
+        let uuid = ids::decode(Kind::TaskItem, &id)?;
+        Ok(ctx.data::<RequestLoader>()?.load_one(ItemKey(uuid)).await?.map(TaskItem))
+    }
+
+    /// Task and item figures over the tasks matching the filter.
+    async fn bulk_task_stats(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Which tasks.")] filter: Option<BulkTaskFilter>,
+    ) -> Result<BulkTaskStats> {
+        let filter: TaskFilter = filter.map(Into::into).unwrap_or_default();
+        let (by_status, items) = tasks::stats(&state(ctx)?.db.read, principal(ctx)?.organisation_id, &filter).await?;
+        let count = |n: i64| i32::try_from(n).unwrap_or(i32::MAX);
+        Ok(BulkTaskStats {
+            total: count(by_status.iter().map(|(_, n)| n).sum()),
+            by_status: by_status.into_iter().map(|(s, n)| StatusCount { status: s.into(), count: count(n) }).collect(),
+            items: items.into(),
+        })
+    }
+}

@@ -1,0 +1,293 @@
+//! The HTTP surface: GraphQL over HTTP (POST and GET) to the
+//! GraphQL-over-HTTP spec, GraphiQL, health, readiness and metrics.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use async_graphql::parser::types::{DocumentOperations, OperationType};
+use async_graphql::{BatchRequest, Request, Response as GqlResponse};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::AppState;
+use crate::domain::Principal;
+use crate::graphql::{self, BulkwatchSchema};
+use crate::store::DEFAULT_ORGANISATION_ID;
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+
+#[derive(Clone)]
+struct Http {
+    schema: BulkwatchSchema,
+    app: AppState,
+    metrics: Arc<Metrics>,
+}
+
+#[derive(Default)]
+struct Metrics {
+    operations: AtomicU64,
+    failed_operations: AtomicU64,
+}
+
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn,async_graphql=warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+pub fn router(app: AppState) -> Router {
+    let http = Http {
+        schema: graphql::build(app.clone()),
+        metrics: Arc::default(),
+        app: app.clone(),
+    };
+    let mut router = Router::new()
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/reports/{id}/failures.ndjson", get(failure_report));
+    if app.config.graphiql {
+        router = router.route("/", get(graphiql));
+    }
+    router
+        .layer(DefaultBodyLimit::max(app.config.body_limit))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("a request handler panicked");
+            error_response(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error")
+        }))
+        .with_state(http)
+}
+
+pub async fn serve(
+    listener: TcpListener,
+    app: AppState,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let timeout = app.config.shutdown_timeout();
+    let stopping = Arc::new(tokio::sync::Notify::new());
+    let notify = stopping.clone();
+    let server = axum::serve(listener, router(app)).with_graceful_shutdown(async move {
+        signal.await;
+        notify.notify_one();
+    });
+    tokio::select! {
+        result = server => result,
+        _ = async { stopping.notified().await; tokio::time::sleep(timeout).await } => {
+            tracing::warn!("shutdown timeout reached; dropping open connections");
+            Ok(())
+        }
+    }
+}
+
+fn principal() -> Principal {
+    Principal { organisation_id: DEFAULT_ORGANISATION_ID.parse().expect("a valid built-in id") }
+}
+
+fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body.to_string()).into_response()
+}
+
+fn wants_graphql_response(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains(GRAPHQL_RESPONSE))
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let media = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    media == "application/json" || media == "application/graphql+json"
+}
+
+async fn graphql_post(State(http): State<Http>, headers: HeaderMap, body: Bytes) -> Response {
+    if !is_json(&headers) {
+        return error_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "BAD_USER_INPUT",
+            "POST /graphql needs Content-Type: application/json",
+        );
+    }
+    let batch: BatchRequest = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            return error_response(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &format!("the body is not a GraphQL request: {e}"));
+        }
+    };
+    let graphql_response = wants_graphql_response(&headers);
+    match batch {
+        BatchRequest::Single(request) => {
+            let response = execute(&http, request).await;
+            respond(&[response], false, graphql_response)
+        }
+        BatchRequest::Batch(requests) => {
+            let max = http.app.config.max_batch;
+            if max == 0 {
+                return error_response(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", "batched requests are not accepted");
+            }
+            if requests.len() > max {
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    "LIMIT_EXCEEDED",
+                    &format!("at most {max} operations per batch"),
+                );
+            }
+            let mut responses = Vec::with_capacity(requests.len());
+            for request in requests {
+                responses.push(execute(&http, request).await);
+            }
+            respond(&responses, true, graphql_response)
+        }
+    }
+}
+
+async fn graphql_get(State(http): State<Http>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    let request = match async_graphql::http::parse_query_string(query.as_deref().unwrap_or("")) {
+        Ok(r) => r,
+        Err(e) => return error_response(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &format!("bad query string: {e}")),
+    };
+    if operation_type(&request).is_some_and(|t| t != OperationType::Query) {
+        let mut response = error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "BAD_USER_INPUT",
+            "GET runs queries only; send mutations with POST",
+        );
+        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    let response = execute(&http, request).await;
+    respond(&[response], false, wants_graphql_response(&headers))
+}
+
+/// The type of the operation a request would run, when its query parses.
+fn operation_type(request: &Request) -> Option<OperationType> {
+    let document = async_graphql::parser::parse_query(&request.query).ok()?;
+    match (&document.operations, request.operation_name.as_deref()) {
+        (DocumentOperations::Single(op), _) => Some(op.node.ty),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next().map(|op| op.node.ty),
+        _ => None,
+    }
+}
+
+async fn execute(http: &Http, request: Request) -> GqlResponse {
+    let started = Instant::now();
+    let operation = request.operation_name.clone().unwrap_or_default();
+    let who = principal();
+    let loader = graphql::loaders::request_loader(http.app.db.clone(), who.organisation_id);
+    let response = http.schema.execute(request.data(who).data(loader)).await;
+    http.metrics.operations.fetch_add(1, Ordering::Relaxed);
+    let codes: Vec<String> = response
+        .errors
+        .iter()
+        .filter_map(|e| e.extensions.as_ref().and_then(|x| x.get("code")).map(|c| c.to_string()))
+        .collect();
+    if !codes.is_empty() {
+        http.metrics.failed_operations.fetch_add(1, Ordering::Relaxed);
+    }
+    tracing::info!(
+        target: "bulkwatch::request",
+        operation = %operation,
+        ms = started.elapsed().as_millis() as u64,
+        outcome = if codes.is_empty() { "ok" } else { "error" },
+        errors = %codes.join(","),
+    );
+    response
+}
+
+/// A request error (the operation never ran): no data, no error with a path.
+fn is_request_error(response: &GqlResponse) -> bool {
+    response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty())
+}
+
+fn respond(responses: &[GqlResponse], batch: bool, graphql_response: bool) -> Response {
+    let bodies: Vec<Value> = responses
+        .iter()
+        .map(|r| {
+            let mut body = serde_json::to_value(r).unwrap_or_else(|_| json!({}));
+            if is_request_error(r)
+                && let Some(map) = body.as_object_mut()
+            {
+                map.remove("data");
+            }
+            body
+        })
+        .collect();
+    let body = if batch { Value::Array(bodies) } else { bodies.into_iter().next().unwrap_or_default() };
+    let (status, content_type) = if graphql_response {
+        let failed = !batch && responses.first().is_some_and(is_request_error);
+        (if failed { StatusCode::BAD_REQUEST } else { StatusCode::OK }, GRAPHQL_RESPONSE)
+    } else {
+        (StatusCode::OK, "application/json")
+    };
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))], body.to_string()).into_response()
+}
+
+async fn graphiql() -> Html<String> {
+    Html(
+        async_graphql::http::GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql")
+            .title("bulkwatch")
+            .finish(),
+    )
+}
+
+async fn readyz(State(http): State<Http>) -> Response {
+    match http.app.db.ping().await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+        }
+    }
+}
+
+async fn metrics(State(http): State<Http>) -> Response {
+    let m = &http.metrics;
+    let body = format!(
+        "# HELP bulkwatch_sql_statements_total SQL statements issued.\n\
+         # TYPE bulkwatch_sql_statements_total counter\n\
+         bulkwatch_sql_statements_total {}\n\
+         # HELP bulkwatch_graphql_operations_total GraphQL operations executed.\n\
+         # TYPE bulkwatch_graphql_operations_total counter\n\
+         bulkwatch_graphql_operations_total {}\n\
+         # HELP bulkwatch_graphql_failed_operations_total GraphQL operations that returned errors.\n\
+         # TYPE bulkwatch_graphql_failed_operations_total counter\n\
+         bulkwatch_graphql_failed_operations_total {}\n",
+        http.app.db.statements(),
+        m.operations.load(Ordering::Relaxed),
+        m.failed_operations.load(Ordering::Relaxed),
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+async fn failure_report(State(http): State<Http>, Path(id): Path<String>) -> Response {
+    let Ok(task_id) = graphql::ids::decode(graphql::ids::Kind::BulkTask, &id) else {
+        return error_response(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", "not a task id");
+    };
+    match crate::store::items::failures_ndjson(&http.app.db.read, principal().organisation_id, task_id).await {
+        Ok(Some(body)) => ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response(),
+        Ok(None) => error_response(StatusCode::NOT_FOUND, "NOT_FOUND", "task not found"),
+        Err(e) => {
+            tracing::error!(error = %e, "failure report");
+            error_response(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error")
+        }
+    }
+}

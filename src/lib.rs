@@ -1,0 +1,99 @@
+//! bulkwatch: a GraphQL server that tracks bulk tasks and the outcome of
+//! every item in them. `Application` builds the whole server from a
+//! `Config`, so the binary and the tests run the same thing.
+
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod events;
+pub mod graphql;
+pub mod http;
+pub mod store;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+
+pub use config::Config;
+
+use crate::events::EventBus;
+use crate::store::Db;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("database: {0}")]
+    Database(#[from] sea_orm::DbErr),
+    #[error("cannot listen: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The state every request shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub events: EventBus,
+    pub config: Config,
+}
+
+/// A migrated database and a bound listener, ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects to the database, migrates it and binds the listen address
+    /// (port 0 picks a free port).
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        config.validate().map_err(StartupError::Config)?;
+        let db = Db::connect(&config.database_url, config.db_connections).await?;
+        db.migrate().await?;
+        let listener = TcpListener::bind(config.bind).await?;
+        let state = AppState { db, events: EventBus::default(), config };
+        Ok(Application { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    /// Serves until SIGINT or SIGTERM, then drains within the shutdown timeout.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `signal` resolves.
+    pub async fn run_until(self, signal: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        http::serve(self.listener, self.state, signal).await
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested");
+}

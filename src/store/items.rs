@@ -1,0 +1,504 @@
+//! Queries on `task_items`. Writes are set-based: one statement per batch,
+//! the rows passed as one JSON array that SQLite's `json_each` or
+//! PostgreSQL's `jsonb_to_recordset` turns into a table.
+
+use std::collections::HashMap;
+
+use entity::task_item::{self, Column, Entity as Items};
+use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Func, Order, Query, WindowStatement};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult,
+    QueryFilter, QuerySelect, Statement,
+};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::page::{Page, SortValue, Window};
+use crate::domain::status::ItemStatus;
+use crate::error::AppResult;
+
+/// Rows per insert or update statement: large enough to amortise the
+/// statement, small enough to keep one JSON argument in the tens of MB.
+const CHUNK: usize = 5_000;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ItemFilter {
+    pub status: Option<Vec<ItemStatus>>,
+    pub client_item_id: Option<String>,
+    pub error_code: Option<String>,
+}
+
+impl ItemFilter {
+    /// Whether the counters on the task row alone answer "how many match".
+    pub fn counted_by_status_only(&self) -> bool {
+        self.client_item_id.is_none() && self.error_code.is_none()
+    }
+
+    fn condition(&self) -> Condition {
+        let mut c = Condition::all();
+        if let Some(list) = &self.status {
+            c = c.add(Column::Status.is_in(list.iter().map(|s| s.as_str())));
+        }
+        if let Some(id) = &self.client_item_id {
+            c = c.add(Column::ClientItemId.eq(id.as_str()));
+        }
+        if let Some(code) = &self.error_code {
+            c = c.add(Column::ErrorCode.eq(code.as_str()));
+        }
+        c
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ItemOrderField {
+    Index,
+    CreatedAt,
+    UpdatedAt,
+    FinishedAt,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ItemOrder {
+    pub field: ItemOrderField,
+    pub ascending: bool,
+}
+
+impl Default for ItemOrder {
+    fn default() -> Self {
+        ItemOrder { field: ItemOrderField::Index, ascending: true }
+    }
+}
+
+const NOT_YET: i64 = i64::MAX;
+
+impl ItemOrder {
+    pub fn tag(&self) -> &'static str {
+        match self.field {
+            ItemOrderField::Index => "item:INDEX",
+            ItemOrderField::CreatedAt => "item:CREATED_AT",
+            ItemOrderField::UpdatedAt => "item:UPDATED_AT",
+            ItemOrderField::FinishedAt => "item:FINISHED_AT",
+        }
+    }
+
+    fn sort_expr(&self) -> Expr {
+        match self.field {
+            ItemOrderField::Index => Expr::col(Column::Idx),
+            ItemOrderField::CreatedAt => Expr::col(Column::CreatedAt),
+            ItemOrderField::UpdatedAt => Expr::col(Column::UpdatedAt),
+            ItemOrderField::FinishedAt => {
+                Func::coalesce([Expr::col(Column::FinishedAt), Expr::val(NOT_YET)]).into()
+            }
+        }
+    }
+
+    pub fn sort_value(&self, item: &task_item::Model) -> SortValue {
+        SortValue::Int(match self.field {
+            ItemOrderField::Index => item.idx.into(),
+            ItemOrderField::CreatedAt => item.created_at,
+            ItemOrderField::UpdatedAt => item.updated_at,
+            ItemOrderField::FinishedAt => item.finished_at.unwrap_or(NOT_YET),
+        })
+    }
+}
+
+pub async fn find(db: &impl ConnectionTrait, org: Uuid, id: Uuid) -> Result<Option<task_item::Model>, DbErr> {
+    Items::find_by_id(id).filter(Column::OrganisationId.eq(org)).one(db).await
+}
+
+pub async fn find_many(db: &impl ConnectionTrait, org: Uuid, ids: &[Uuid]) -> Result<Vec<task_item::Model>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Items::find()
+        .filter(Column::OrganisationId.eq(org))
+        .filter(Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await
+}
+
+/// One page of items for each of several tasks, in one statement: rows are
+/// numbered per task by a window function and cut at the page size.
+pub async fn pages_for_tasks(
+    db: &impl ConnectionTrait,
+    org: Uuid,
+    task_ids: &[Uuid],
+    filter: &ItemFilter,
+    order: ItemOrder,
+    window: &Window,
+) -> AppResult<HashMap<Uuid, Page<task_item::Model>>> {
+    if task_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let sort = order.sort_expr();
+    let id = Expr::col((Items, Column::Id));
+    let direction = window.fetch_order(order.ascending);
+    let mut inner = Query::select();
+    inner
+        .column(Asterisk)
+        .expr_window_as(
+            Expr::cust("ROW_NUMBER()"),
+            WindowStatement::partition_by(Column::TaskId)
+                .order_by_expr(sort.clone(), direction.clone())
+                .order_by(Column::Id, direction)
+                .to_owned(),
+            Alias::new("rn"),
+        )
+        .from(Items)
+        .and_where(Column::OrganisationId.eq(org))
+        .and_where(Column::TaskId.is_in(task_ids.iter().copied()))
+        .cond_where(filter.condition());
+    for c in window.conditions(&sort, &id, order.ascending) {
+        inner.and_where(c);
+    }
+    let first_row = window.offset as i64;
+    let last_row = (window.offset + window.size + 1) as i64;
+    let outer = Query::select()
+        .column(Asterisk)
+        .from_subquery(inner, Alias::new("ranked"))
+        .and_where(Expr::col(Alias::new("rn")).gt(first_row))
+        .and_where(Expr::col(Alias::new("rn")).lte(last_row))
+        .order_by(Alias::new("rn"), Order::Asc)
+        .to_owned();
+    let statement = db.get_database_backend().build(&outer);
+    let rows = task_item::Model::find_by_statement(statement).all(db).await?;
+    let mut grouped: HashMap<Uuid, Vec<task_item::Model>> = HashMap::new();
+    for row in rows {
+        grouped.entry(row.task_id).or_default().push(row);
+    }
+    Ok(task_ids
+        .iter()
+        .map(|id| (*id, window.finish(grouped.remove(id).unwrap_or_default())))
+        .collect())
+}
+
+#[derive(Debug, FromQueryResult)]
+struct TaskCount {
+    task_id: Uuid,
+    n: i64,
+}
+
+/// How many items of each task match a filter the counters cannot answer.
+pub async fn counts_for_tasks(
+    db: &impl ConnectionTrait,
+    org: Uuid,
+    task_ids: &[Uuid],
+    filter: &ItemFilter,
+) -> Result<HashMap<Uuid, i64>, DbErr> {
+    let rows = Items::find()
+        .select_only()
+        .column(Column::TaskId)
+        .column_as(Expr::cust("COUNT(*)"), "n")
+        .filter(Column::OrganisationId.eq(org))
+        .filter(Column::TaskId.is_in(task_ids.iter().copied()))
+        .filter(filter.condition())
+        .group_by(Column::TaskId)
+        .into_model::<TaskCount>()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.task_id, r.n)).collect())
+}
+
+#[derive(Debug, FromQueryResult)]
+pub struct ErrorCount {
+    pub task_id: Uuid,
+    pub code: String,
+    pub n: i64,
+    pub sample: String,
+}
+
+/// FAILED and REJECTED items grouped by error code, for several tasks.
+pub async fn error_counts(db: &impl ConnectionTrait, org: Uuid, task_ids: &[Uuid]) -> Result<Vec<ErrorCount>, DbErr> {
+    Items::find()
+        .select_only()
+        .column(Column::TaskId)
+        .column_as(Expr::expr(Func::coalesce([Expr::col(Column::ErrorCode), Expr::val("UNKNOWN")])), "code")
+        .column_as(Expr::cust("COUNT(*)"), "n")
+        .column_as(Expr::expr(Func::coalesce([Expr::col(Column::ErrorMessage).min(), Expr::val("")])), "sample")
+        .filter(Column::OrganisationId.eq(org))
+        .filter(Column::TaskId.is_in(task_ids.iter().copied()))
+        .filter(Column::Status.is_in([ItemStatus::Failed.as_str(), ItemStatus::Rejected.as_str()]))
+        .group_by(Column::TaskId)
+        .group_by(Column::ErrorCode)
+        .into_model::<ErrorCount>()
+        .all(db)
+        .await
+}
+
+/// An item as admission decided it.
+#[derive(Debug, Serialize)]
+pub struct NewItem {
+    pub id: String,
+    pub idx: i32,
+    pub client_item_id: Option<String>,
+    pub status: &'static str,
+    pub payload: Option<String>,
+    pub error_code: Option<&'static str>,
+    pub error_message: Option<String>,
+    pub finished_at: Option<i64>,
+}
+
+impl NewItem {
+    pub fn new_id() -> String {
+        Uuid::now_v7().simple().to_string()
+    }
+}
+
+fn json_rows<T: Serialize>(rows: &[T]) -> Result<String, DbErr> {
+    serde_json::to_string(rows).map_err(|e| DbErr::Custom(format!("encoding rows: {e}")))
+}
+
+pub async fn insert(
+    db: &impl ConnectionTrait,
+    org: Uuid,
+    task_id: Uuid,
+    now: i64,
+    items: &[NewItem],
+) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "INSERT INTO task_items (id, organisation_id, task_id, idx, client_item_id, status, payload, \
+             error_code, error_message, attempts, created_at, updated_at, finished_at) \
+             SELECT u.id, $1, $2, u.idx, u.client_item_id, u.status, u.payload, u.error_code, \
+             u.error_message, 0, $3, $3, u.finished_at \
+             FROM jsonb_to_recordset($4::jsonb) AS u(id uuid, idx integer, client_item_id text, \
+             status text, payload text, error_code text, error_message text, finished_at bigint)"
+        }
+        _ => {
+            "INSERT INTO task_items (id, organisation_id, task_id, idx, client_item_id, status, payload, \
+             error_code, error_message, attempts, created_at, updated_at, finished_at) \
+             SELECT unhex(value ->> 'id'), ?1, ?2, value ->> 'idx', value ->> 'client_item_id', \
+             value ->> 'status', value ->> 'payload', value ->> 'error_code', value ->> 'error_message', \
+             0, ?3, ?3, value ->> 'finished_at' FROM json_each(?4)"
+        }
+    };
+    for chunk in items.chunks(CHUNK) {
+        let values: Vec<sea_orm::Value> = vec![org.into(), task_id.into(), now.into(), json_rows(chunk)?.into()];
+        db.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+    }
+    Ok(())
+}
+
+/// What a report needs to know about an item; payloads stay in the table.
+#[derive(Clone, Debug, FromQueryResult)]
+pub struct ItemState {
+    pub id: Uuid,
+    pub idx: i32,
+    pub client_item_id: Option<String>,
+    pub status: String,
+    pub result: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub error_details: Option<String>,
+    pub attempts: i32,
+    pub worker_id: Option<String>,
+    pub lease_token: Option<String>,
+    pub lease_expires_at: Option<i64>,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+}
+
+/// The items of one task named by id, index or client id.
+pub async fn states(
+    db: &impl ConnectionTrait,
+    task_id: Uuid,
+    ids: &[Uuid],
+    indexes: &[i32],
+    client_ids: &[String],
+) -> Result<Vec<ItemState>, DbErr> {
+    let mut out = Vec::new();
+    let select = || {
+        Items::find()
+            .select_only()
+            .columns([
+                Column::Id,
+                Column::Idx,
+                Column::ClientItemId,
+                Column::Status,
+                Column::Result,
+                Column::ErrorCode,
+                Column::ErrorMessage,
+                Column::ErrorDetails,
+                Column::Attempts,
+                Column::WorkerId,
+                Column::LeaseToken,
+                Column::LeaseExpiresAt,
+                Column::StartedAt,
+                Column::FinishedAt,
+            ])
+            .filter(Column::TaskId.eq(task_id))
+    };
+    for chunk in ids.chunks(CHUNK) {
+        let rows = select().filter(Column::Id.is_in(chunk.iter().copied())).into_model().all(db).await?;
+        out.extend(rows);
+    }
+    for chunk in indexes.chunks(CHUNK) {
+        let rows = select().filter(Column::Idx.is_in(chunk.iter().copied())).into_model().all(db).await?;
+        out.extend(rows);
+    }
+    for chunk in client_ids.chunks(CHUNK) {
+        let rows = select()
+            .filter(Column::ClientItemId.is_in(chunk.iter().cloned()))
+            .filter(Column::Status.ne(ItemStatus::Rejected.as_str()))
+            .into_model()
+            .all(db)
+            .await?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
+/// Client ids among `candidates` that accepted items of the task already use.
+pub async fn taken_client_ids(
+    db: &impl ConnectionTrait,
+    task_id: Uuid,
+    candidates: &[String],
+) -> Result<Vec<String>, DbErr> {
+    #[derive(FromQueryResult)]
+    struct Row {
+        client_item_id: Option<String>,
+    }
+    let mut out = Vec::new();
+    for chunk in candidates.chunks(CHUNK) {
+        let rows: Vec<Row> = Items::find()
+            .select_only()
+            .column(Column::ClientItemId)
+            .filter(Column::TaskId.eq(task_id))
+            .filter(Column::ClientItemId.is_in(chunk.iter().cloned()))
+            .filter(Column::Status.ne(ItemStatus::Rejected.as_str()))
+            .into_model()
+            .all(db)
+            .await?;
+        out.extend(rows.into_iter().filter_map(|r| r.client_item_id));
+    }
+    Ok(out)
+}
+
+/// The new state of an item after a report, a claim or an expiry.
+#[derive(Debug, Serialize)]
+pub struct ItemChange {
+    pub idx: i32,
+    pub status: &'static str,
+    pub result: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub error_details: Option<String>,
+    pub attempts: i32,
+    pub worker_id: Option<String>,
+    pub lease_token: Option<String>,
+    pub lease_expires_at: Option<i64>,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+}
+
+/// Writes many item changes of one task in one statement per chunk.
+pub async fn apply(db: &impl ConnectionTrait, task_id: Uuid, now: i64, changes: &[ItemChange]) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "UPDATE task_items AS t SET status = u.status, result = u.result, error_code = u.error_code, \
+             error_message = u.error_message, error_details = u.error_details, attempts = u.attempts, \
+             worker_id = u.worker_id, lease_token = u.lease_token, lease_expires_at = u.lease_expires_at, \
+             started_at = u.started_at, finished_at = u.finished_at, updated_at = $1 \
+             FROM jsonb_to_recordset($2::jsonb) AS u(idx integer, status text, result text, error_code text, \
+             error_message text, error_details text, attempts integer, worker_id text, lease_token text, \
+             lease_expires_at bigint, started_at bigint, finished_at bigint) \
+             WHERE t.task_id = $3 AND t.idx = u.idx"
+        }
+        _ => {
+            "UPDATE task_items SET status = u.status, result = u.result, error_code = u.error_code, \
+             error_message = u.error_message, error_details = u.error_details, attempts = u.attempts, \
+             worker_id = u.worker_id, lease_token = u.lease_token, lease_expires_at = u.lease_expires_at, \
+             started_at = u.started_at, finished_at = u.finished_at, updated_at = ?1 \
+             FROM (SELECT value ->> 'idx' AS idx, value ->> 'status' AS status, value ->> 'result' AS result, \
+             value ->> 'error_code' AS error_code, value ->> 'error_message' AS error_message, \
+             value ->> 'error_details' AS error_details, value ->> 'attempts' AS attempts, \
+             value ->> 'worker_id' AS worker_id, value ->> 'lease_token' AS lease_token, \
+             value ->> 'lease_expires_at' AS lease_expires_at, value ->> 'started_at' AS started_at, \
+             value ->> 'finished_at' AS finished_at FROM json_each(?2)) AS u \
+             WHERE task_items.task_id = ?3 AND task_items.idx = u.idx"
+        }
+    };
+    for chunk in changes.chunks(CHUNK) {
+        let values: Vec<sea_orm::Value> = vec![now.into(), json_rows(chunk)?.into(), task_id.into()];
+        db.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+    }
+    Ok(())
+}
+
+/// Marks every PENDING item of a task CANCELLED; returns how many.
+pub async fn cancel_pending(db: &impl ConnectionTrait, task_id: Uuid, now: i64) -> Result<i32, DbErr> {
+    let result = Items::update_many()
+        .col_expr(Column::Status, Expr::val(ItemStatus::Cancelled.as_str()))
+        .col_expr(Column::UpdatedAt, Expr::val(now))
+        .col_expr(Column::FinishedAt, Expr::val(now))
+        .filter(Column::TaskId.eq(task_id))
+        .filter(Column::Status.eq(ItemStatus::Pending.as_str()))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected as i32)
+}
+
+/// Returns FAILED items of a task (all, or those with the given ids or error
+/// codes) to PENDING with a fresh round of attempts; returns how many.
+pub async fn retry_failed(
+    db: &impl ConnectionTrait,
+    task_id: Uuid,
+    ids: Option<&[Uuid]>,
+    codes: Option<&[String]>,
+    now: i64,
+) -> Result<i32, DbErr> {
+    let mut query = Items::update_many()
+        .col_expr(Column::Status, Expr::val(ItemStatus::Pending.as_str()))
+        .col_expr(Column::UpdatedAt, Expr::val(now))
+        .col_expr(Column::FinishedAt, Expr::val(Option::<i64>::None))
+        .col_expr(Column::Attempts, Expr::val(0))
+        .col_expr(Column::LeaseToken, Expr::val(Option::<String>::None))
+        .col_expr(Column::LeaseExpiresAt, Expr::val(Option::<i64>::None))
+        .filter(Column::TaskId.eq(task_id))
+        .filter(Column::Status.eq(ItemStatus::Failed.as_str()));
+    if let Some(ids) = ids {
+        query = query.filter(Column::Id.is_in(ids.iter().copied()));
+    }
+    if let Some(codes) = codes {
+        query = query.filter(Column::ErrorCode.is_in(codes.iter().cloned()));
+    }
+    Ok(query.exec(db).await?.rows_affected as i32)
+}
+
+/// FAILED and REJECTED items of a task as NDJSON, or None when there is no such task.
+pub async fn failures_ndjson(db: &impl ConnectionTrait, org: Uuid, task_id: Uuid) -> Result<Option<String>, DbErr> {
+    use sea_orm::QueryOrder;
+    if super::tasks::find(db, org, task_id).await?.is_none() {
+        return Ok(None);
+    }
+    let mut out = String::new();
+    let mut after = -1;
+    loop {
+        let rows = Items::find()
+            .filter(Column::OrganisationId.eq(org))
+            .filter(Column::TaskId.eq(task_id))
+            .filter(Column::Status.is_in([ItemStatus::Failed.as_str(), ItemStatus::Rejected.as_str()]))
+            .filter(Column::Idx.gt(after))
+            .order_by_asc(Column::Idx)
+            .limit(1000)
+            .all(db)
+            .await?;
+        let Some(last) = rows.last() else { break };
+        after = last.idx;
+        for item in &rows {
+            let line = serde_json::json!({
+                "index": item.idx,
+                "clientItemId": item.client_item_id,
+                "status": item.status,
+                "errorCode": item.error_code,
+                "errorMessage": item.error_message,
+                "attempts": item.attempts,
+            });
+            out.push_str(&line.to_string());
+            out.push('\n');
+        }
+    }
+    Ok(Some(out))
+}

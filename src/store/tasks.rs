@@ -1,0 +1,306 @@
+//! Queries on `bulk_tasks`, always scoped by organisation.
+
+use entity::bulk_task::{self, Column, Entity as Tasks};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+use sea_orm::IdenStatic;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
+    FromQueryResult, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+};
+use uuid::Uuid;
+
+use super::page::{Page, SortValue, Window};
+use crate::domain::status::{Counters, TaskStatus};
+use crate::error::AppResult;
+
+/// Which tasks a list or a stats query covers.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TaskFilter {
+    pub status: Option<Vec<TaskStatus>>,
+    pub types: Option<Vec<String>>,
+    pub finished: Option<bool>,
+    pub has_failures: Option<bool>,
+    pub created_after: Option<i64>,
+    pub created_before: Option<i64>,
+    pub updated_after: Option<i64>,
+    pub started_after: Option<i64>,
+    pub search: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskOrderField {
+    CreatedAt,
+    UpdatedAt,
+    FinishedAt,
+    Total,
+    Failed,
+    Progress,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TaskOrder {
+    pub field: TaskOrderField,
+    pub ascending: bool,
+}
+
+impl Default for TaskOrder {
+    fn default() -> Self {
+        TaskOrder { field: TaskOrderField::UpdatedAt, ascending: false }
+    }
+}
+
+/// Sorts unfinished tasks after finished ones (ascending), so the order is total.
+const NOT_YET: i64 = i64::MAX;
+
+impl TaskOrder {
+    /// Tags cursors so that one minted for another order is refused.
+    pub fn tag(&self) -> &'static str {
+        match self.field {
+            TaskOrderField::CreatedAt => "task:CREATED_AT",
+            TaskOrderField::UpdatedAt => "task:UPDATED_AT",
+            TaskOrderField::FinishedAt => "task:FINISHED_AT",
+            TaskOrderField::Total => "task:TOTAL",
+            TaskOrderField::Failed => "task:FAILED",
+            TaskOrderField::Progress => "task:PROGRESS",
+        }
+    }
+
+    pub fn float_valued(&self) -> bool {
+        self.field == TaskOrderField::Progress
+    }
+
+    fn sort_expr(&self) -> Expr {
+        match self.field {
+            TaskOrderField::CreatedAt => Expr::col(Column::CreatedAt),
+            TaskOrderField::UpdatedAt => Expr::col(Column::UpdatedAt),
+            TaskOrderField::FinishedAt => {
+                Func::coalesce([Expr::col(Column::FinishedAt), Expr::val(NOT_YET)]).into()
+            }
+            TaskOrderField::Total => Expr::col(Column::Total),
+            TaskOrderField::Failed => Expr::col(Column::Failed),
+            TaskOrderField::Progress => Expr::col(Column::Progress),
+        }
+    }
+
+    /// The value a task has in this order, for its cursor.
+    pub fn sort_value(&self, task: &bulk_task::Model) -> SortValue {
+        match self.field {
+            TaskOrderField::CreatedAt => SortValue::Int(task.created_at),
+            TaskOrderField::UpdatedAt => SortValue::Int(task.updated_at),
+            TaskOrderField::FinishedAt => SortValue::Int(task.finished_at.unwrap_or(NOT_YET)),
+            TaskOrderField::Total => SortValue::Int(task.total.into()),
+            TaskOrderField::Failed => SortValue::Int(task.failed.into()),
+            TaskOrderField::Progress => SortValue::Float(task.progress),
+        }
+    }
+}
+
+fn statuses(list: &[TaskStatus]) -> Vec<&'static str> {
+    list.iter().map(|s| s.as_str()).collect()
+}
+
+fn filter_condition(org: Uuid, f: &TaskFilter) -> Condition {
+    let mut c = Condition::all().add(Column::OrganisationId.eq(org));
+    if let Some(list) = &f.status {
+        c = c.add(Column::Status.is_in(statuses(list)));
+    }
+    if let Some(types) = &f.types {
+        c = c.add(Column::TaskType.is_in(types.clone()));
+    }
+    if let Some(finished) = f.finished {
+        let terminal = statuses(TaskStatus::TERMINAL);
+        c = c.add(if finished {
+            Column::Status.is_in(terminal)
+        } else {
+            Column::Status.is_not_in(terminal)
+        });
+    }
+    if let Some(has) = f.has_failures {
+        let failures = Expr::col(Column::Failed).add(Expr::col(Column::Rejected));
+        c = c.add(if has { failures.gt(0) } else { failures.eq(0) });
+    }
+    if let Some(t) = f.created_after {
+        c = c.add(Column::CreatedAt.gt(t));
+    }
+    if let Some(t) = f.created_before {
+        c = c.add(Column::CreatedAt.lt(t));
+    }
+    if let Some(t) = f.updated_after {
+        c = c.add(Column::UpdatedAt.gt(t));
+    }
+    if let Some(t) = f.started_after {
+        c = c.add(Column::StartedAt.gt(t));
+    }
+    if let Some(text) = &f.search {
+        let escaped = text.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        let pattern = || LikeExpr::new(format!("%{escaped}%")).escape('\\');
+        let lower = |col: Column| Expr::expr(Func::lower(Expr::col(col)));
+        c = c.add(
+            Condition::any()
+                .add(lower(Column::Description).like(pattern()))
+                .add(lower(Column::TaskType).like(pattern())),
+        );
+    }
+    c
+}
+
+pub async fn find(db: &impl ConnectionTrait, org: Uuid, id: Uuid) -> Result<Option<bulk_task::Model>, DbErr> {
+    Tasks::find_by_id(id).filter(Column::OrganisationId.eq(org)).one(db).await
+}
+
+/// Reads a task for an update, locking its row on PostgreSQL so that
+/// concurrent writers to one task serialise (SQLite has a single writer).
+pub async fn lock(db: &impl ConnectionTrait, org: Uuid, id: Uuid) -> Result<Option<bulk_task::Model>, DbErr> {
+    let query = Tasks::find_by_id(id).filter(Column::OrganisationId.eq(org));
+    match db.get_database_backend() {
+        DbBackend::Postgres => query.lock_exclusive().one(db).await,
+        _ => query.one(db).await,
+    }
+}
+
+pub async fn find_many(db: &impl ConnectionTrait, org: Uuid, ids: &[Uuid]) -> Result<Vec<bulk_task::Model>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Tasks::find()
+        .filter(Column::OrganisationId.eq(org))
+        .filter(Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await
+}
+
+pub async fn find_by_idempotency_key(
+    db: &impl ConnectionTrait,
+    org: Uuid,
+    key: &str,
+) -> Result<Option<bulk_task::Model>, DbErr> {
+    Tasks::find()
+        .filter(Column::OrganisationId.eq(org))
+        .filter(Column::IdempotencyKey.eq(key))
+        .one(db)
+        .await
+}
+
+/// One page of tasks.
+pub async fn page(
+    db: &impl ConnectionTrait,
+    org: Uuid,
+    filter: &TaskFilter,
+    order: TaskOrder,
+    window: &Window,
+) -> AppResult<Page<bulk_task::Model>> {
+    let sort = order.sort_expr();
+    let id = Expr::col((Tasks, Column::Id));
+    let mut query = Tasks::find().filter(filter_condition(org, filter));
+    for c in window.conditions(&sort, &id, order.ascending) {
+        query = query.filter(c);
+    }
+    let direction = window.fetch_order(order.ascending);
+    let rows = query
+        .order_by(sort, direction.clone())
+        .order_by(Column::Id, direction)
+        .offset(window.offset)
+        .limit(window.size + 1)
+        .all(db)
+        .await?;
+    Ok(window.finish(rows))
+}
+
+pub async fn count(db: &impl ConnectionTrait, org: Uuid, filter: &TaskFilter) -> Result<u64, DbErr> {
+    use sea_orm::PaginatorTrait;
+    Tasks::find().filter(filter_condition(org, filter)).count(db).await
+}
+
+#[derive(Debug, FromQueryResult)]
+struct StatusRow {
+    status: String,
+    tasks: i64,
+    total: Option<i64>,
+    pending: Option<i64>,
+    running: Option<i64>,
+    succeeded: Option<i64>,
+    failed: Option<i64>,
+    skipped: Option<i64>,
+    rejected: Option<i64>,
+    cancelled: Option<i64>,
+}
+
+/// Tasks per status and item counters summed over the filtered tasks, in one statement.
+pub async fn stats(
+    db: &impl ConnectionTrait,
+    org: Uuid,
+    filter: &TaskFilter,
+) -> Result<(Vec<(TaskStatus, i64)>, Counters), DbErr> {
+    let sum = |c: Column| Expr::cust(format!("CAST(SUM({}) AS BIGINT)", c.as_str()));
+    let rows = Tasks::find()
+        .select_only()
+        .column(Column::Status)
+        .column_as(Expr::cust("COUNT(*)"), "tasks")
+        .column_as(sum(Column::Total), "total")
+        .column_as(sum(Column::Pending), "pending")
+        .column_as(sum(Column::Running), "running")
+        .column_as(sum(Column::Succeeded), "succeeded")
+        .column_as(sum(Column::Failed), "failed")
+        .column_as(sum(Column::Skipped), "skipped")
+        .column_as(sum(Column::Rejected), "rejected")
+        .column_as(sum(Column::Cancelled), "cancelled")
+        .filter(filter_condition(org, filter))
+        .group_by(Column::Status)
+        .into_model::<StatusRow>()
+        .all(db)
+        .await?;
+    let mut by_status = Vec::new();
+    let mut items = Counters::default();
+    let n = |v: Option<i64>| i32::try_from(v.unwrap_or(0)).unwrap_or(i32::MAX);
+    for row in rows {
+        if let Some(status) = TaskStatus::parse(&row.status) {
+            by_status.push((status, row.tasks));
+        }
+        items.total += n(row.total);
+        items.pending += n(row.pending);
+        items.running += n(row.running);
+        items.succeeded += n(row.succeeded);
+        items.failed += n(row.failed);
+        items.skipped += n(row.skipped);
+        items.rejected += n(row.rejected);
+        items.cancelled += n(row.cancelled);
+    }
+    by_status.sort_by_key(|(s, _)| TaskStatus::ALL.iter().position(|x| x == s));
+    Ok((by_status, items))
+}
+
+pub async fn insert(db: &impl ConnectionTrait, task: bulk_task::Model) -> Result<(), DbErr> {
+    Tasks::insert(task.into_active_model()).exec_without_returning(db).await?;
+    Ok(())
+}
+
+/// Writes back a task whose state the domain changed.
+pub async fn save(db: &impl ConnectionTrait, task: &bulk_task::Model) -> Result<(), DbErr> {
+    let mut active = task.clone().into_active_model();
+    active = active.reset_all();
+    active.id = sea_orm::ActiveValue::Unchanged(task.id);
+    active.organisation_id = sea_orm::ActiveValue::Unchanged(task.organisation_id);
+    Tasks::update_many()
+        .set(active)
+        .filter(Column::Id.eq(task.id))
+        .filter(Column::OrganisationId.eq(task.organisation_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn delete(db: &impl ConnectionTrait, org: Uuid, id: Uuid) -> Result<bool, DbErr> {
+    // Items go first: SQLite enforces the cascade only with foreign keys on,
+    // and an explicit delete costs the same.
+    entity::task_item::Entity::delete_many()
+        .filter(entity::task_item::Column::TaskId.eq(id))
+        .filter(entity::task_item::Column::OrganisationId.eq(org))
+        .exec(db)
+        .await?;
+    let result = Tasks::delete_many()
+        .filter(Column::Id.eq(id))
+        .filter(Column::OrganisationId.eq(org))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected > 0)
+}

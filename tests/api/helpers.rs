@@ -1,0 +1,141 @@
+//! The test harness: a whole server on port 0 with a fresh database, and a
+//! client that speaks GraphQL over HTTP the way a user's client would.
+//!
+//! Tests run on SQLite by default. With `BULKWATCH_TEST_DATABASE_URL` set to
+//! a PostgreSQL URL, each test gets a fresh schema in that database instead.
+
+use std::time::Duration;
+
+use bulkwatch::{Application, Config};
+use serde_json::{Value, json};
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    /// Keeps the SQLite file alive for the test's lifetime.
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts a server whose config `adjust` may change first.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let (database_url, dir) = fresh_database().await;
+    let mut config = Config::with_database(database_url);
+    config.bind = "127.0.0.1:0".parse().unwrap();
+    config.db_connections = 4;
+    adjust(&mut config);
+    let app = Application::build(config).await.expect("the app starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until(std::future::pending()));
+    TestApp {
+        address,
+        client: reqwest::Client::builder().timeout(Duration::from_secs(120)).build().unwrap(),
+        _dir: dir,
+    }
+}
+
+async fn fresh_database() -> (String, Option<tempfile::TempDir>) {
+    match std::env::var("BULKWATCH_TEST_DATABASE_URL") {
+        Ok(base) if base.starts_with("postgres") => {
+            let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
+            let admin = sea_orm::Database::connect(&base).await.expect("postgres answers");
+            sea_orm::ConnectionTrait::execute_unprepared(&admin, &format!("CREATE SCHEMA {schema}"))
+                .await
+                .expect("create schema");
+            admin.close().await.ok();
+            let sep = if base.contains('?') { '&' } else { '?' };
+            (format!("{base}{sep}options=-c%20search_path%3D{schema}"), None)
+        }
+        _ => {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+            (url, Some(dir))
+        }
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// POSTs a GraphQL request and returns the whole JSON response.
+    pub async fn post(&self, query: &str, variables: Value) -> Value {
+        let response = self
+            .client
+            .post(self.url("/graphql"))
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("request sent");
+        response.json().await.expect("a JSON response")
+    }
+
+    /// POSTs a GraphQL request that must succeed and returns its `data`.
+    pub async fn data(&self, query: &str, variables: Value) -> Value {
+        let body = self.post(query, variables).await;
+        assert!(body.get("errors").is_none(), "unexpected errors: {body:#}");
+        body["data"].clone()
+    }
+
+    /// POSTs a GraphQL request that must fail and returns the code of its first error.
+    pub async fn error_code(&self, query: &str, variables: Value) -> String {
+        let body = self.post(query, variables).await;
+        body["errors"][0]["extensions"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("expected a coded error: {body:#}"))
+            .to_owned()
+    }
+
+    /// Creates a sealed task with `n` items whose payloads are `{"n": i}` and
+    /// client ids `item-i`; returns the task id.
+    pub async fn create_task(&self, n: usize) -> String {
+        let items: Vec<Value> = (0..n)
+            .map(|i| json!({ "clientItemId": format!("item-{i}"), "payload": { "n": i } }))
+            .collect();
+        let data = self
+            .data(
+                "mutation($input: CreateBulkTaskInput!) { createBulkTask(input: $input) { task { id } } }",
+                json!({ "input": { "type": "test.items", "items": items } }),
+            )
+            .await;
+        data["createBulkTask"]["task"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Asserts that the counters of a task equal those recomputed from its
+    /// item rows, and that `total = pending + running + finished`.
+    pub async fn assert_counters_consistent(&self, task_id: &str) {
+        let query = r#"query($id: ID!, $after: String) { bulkTask(id: $id) {
+            counters { total pending running succeeded failed skipped rejected cancelled finished }
+            items(first: 100, after: $after) { nodes { status } pageInfo { hasNextPage endCursor } } } }"#;
+        let mut seen = std::collections::HashMap::<String, i64>::new();
+        let mut after = Value::Null;
+        let counters = loop {
+            let data = self.data(query, json!({ "id": task_id, "after": after })).await;
+            let task = &data["bulkTask"];
+            for item in task["items"]["nodes"].as_array().unwrap() {
+                *seen.entry(item["status"].as_str().unwrap().to_owned()).or_default() += 1;
+            }
+            if !task["items"]["pageInfo"]["hasNextPage"].as_bool().unwrap() {
+                break task["counters"].clone();
+            }
+            after = task["items"]["pageInfo"]["endCursor"].clone();
+        };
+        let count = |s: &str| seen.get(s).copied().unwrap_or(0);
+        let expected = json!({
+            "total": seen.values().sum::<i64>(),
+            "pending": count("PENDING"),
+            "running": count("RUNNING"),
+            "succeeded": count("SUCCEEDED"),
+            "failed": count("FAILED"),
+            "skipped": count("SKIPPED"),
+            "rejected": count("REJECTED"),
+            "cancelled": count("CANCELLED"),
+            "finished": count("SUCCEEDED") + count("FAILED") + count("SKIPPED") + count("REJECTED") + count("CANCELLED"),
+        });
+        assert_eq!(counters, expected, "stored counters differ from the item rows of {task_id}");
+    }
+}
