@@ -78,6 +78,10 @@ impl From<DbErr> for AppError {
     fn from(err: DbErr) -> Self {
         match &err {
             DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => AppError::DatabaseUnavailable(err),
+            // PostgreSQL text cannot hold NUL; SQLite can, so only one backend says so.
+            _ if err.to_string().contains("invalid byte sequence") => {
+                AppError::BadUserInput("text must not contain NUL characters".into())
+            }
             _ => AppError::Internal(err.to_string()),
         }
     }

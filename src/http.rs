@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use async_graphql::parser::types::{DocumentOperations, OperationType};
-use async_graphql::{BatchRequest, Request, Response as GqlResponse};
+use async_graphql::parser::types::{DocumentOperations, OperationDefinition, OperationType};
+use async_graphql::{BatchRequest, Request, Response as GqlResponse, ServerError};
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -155,8 +156,36 @@ async fn graphql_post(State(http): State<Http>, headers: HeaderMap, body: Bytes)
     }
 }
 
-async fn graphql_get(State(http): State<Http>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    let request = match async_graphql::http::parse_query_string(query.as_deref().unwrap_or("")) {
+/// The parameters of a GET request, as the GraphQL-over-HTTP spec names them.
+#[derive(serde::Deserialize)]
+struct GetParams {
+    query: Option<String>,
+    #[serde(rename = "operationName")]
+    operation_name: Option<String>,
+    variables: Option<String>,
+    extensions: Option<String>,
+}
+
+fn get_request(params: GetParams) -> Result<Request, String> {
+    let json = |text: Option<String>, what: &str| -> Result<_, String> {
+        text.map(|t| serde_json::from_str(&t).map_err(|e| format!("`{what}` is not JSON: {e}"))).transpose()
+    };
+    let mut request = Request::new(params.query.unwrap_or_default());
+    request.operation_name = params.operation_name;
+    if let Some(variables) = json(params.variables, "variables")? {
+        request.variables = async_graphql::Variables::from_json(variables);
+    }
+    if let Some(serde_json::Value::Object(map)) = json(params.extensions, "extensions")? {
+        for (k, v) in map {
+            let value = async_graphql::Value::from_json(v).map_err(|e| e.to_string())?;
+            request.extensions.insert(k, value);
+        }
+    }
+    Ok(request)
+}
+
+async fn graphql_get(State(http): State<Http>, headers: HeaderMap, params: Result<Query<GetParams>, QueryRejection>) -> Response {
+    let request = match params.map_err(|e| e.body_text()).and_then(|Query(p)| get_request(p)) {
         Ok(r) => r,
         Err(e) => return error_response(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &format!("bad query string: {e}")),
     };
@@ -173,18 +202,49 @@ async fn graphql_get(State(http): State<Http>, headers: HeaderMap, RawQuery(quer
     respond(&[response], false, wants_graphql_response(&headers))
 }
 
-/// The type of the operation a request would run, when its query parses.
-fn operation_type(request: &Request) -> Option<OperationType> {
+/// The operation a request would run, when its query parses.
+fn operation(request: &Request) -> Option<OperationDefinition> {
     let document = async_graphql::parser::parse_query(&request.query).ok()?;
-    match (&document.operations, request.operation_name.as_deref()) {
-        (DocumentOperations::Single(op), _) => Some(op.node.ty),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next().map(|op| op.node.ty),
+    match (document.operations, request.operation_name.as_deref()) {
+        (DocumentOperations::Single(op), _) => Some(op.node),
+        (DocumentOperations::Multiple(mut ops), Some(name)) => ops.remove(name).map(|op| op.node),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.into_values().next().map(|op| op.node),
         _ => None,
     }
 }
 
+fn operation_type(request: &Request) -> Option<OperationType> {
+    operation(request).map(|op| op.ty)
+}
+
+/// Required variables the request leaves out: a request error, answered
+/// before anything runs.
+fn missing_variables(request: &Request) -> Vec<ServerError> {
+    if !request.query.contains('$') {
+        return Vec::new();
+    }
+    let Some(op) = operation(request) else { return Vec::new() };
+    op.variable_definitions
+        .iter()
+        .filter(|def| !def.node.var_type.node.nullable && def.node.default_value.is_none())
+        .filter(|def| {
+            let value = request.variables.get(&def.node.name.node);
+            value.is_none() || value == Some(&async_graphql::Value::Null)
+        })
+        .map(|def| {
+            let message = format!("variable ${} of type {} is required", def.node.name.node, def.node.var_type.node);
+            let mut err = ServerError::new(message, Some(def.pos));
+            err.extensions.get_or_insert_with(Default::default).set("code", "BAD_USER_INPUT");
+            err
+        })
+        .collect()
+}
+
 async fn execute(http: &Http, request: Request) -> GqlResponse {
+    let missing = missing_variables(&request);
+    if !missing.is_empty() {
+        return GqlResponse::from_errors(missing);
+    }
     let started = Instant::now();
     let operation = request.operation_name.clone().unwrap_or_default();
     let who = principal();

@@ -7,8 +7,9 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
+    /// What to do; `serve` when left out.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
@@ -24,7 +25,11 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     bulkwatch::http::init_tracing();
-    let result = match Cli::parse().command {
+    let command = match Cli::parse().command {
+        Some(command) => command,
+        None => Cli::parse_from(["bulkwatch", "serve"]).command.expect("serve parses"),
+    };
+    let result = match command {
         Command::Serve(config) => serve(config).await,
         Command::Migrate(config) => migrate(config).await,
         Command::Schema => {

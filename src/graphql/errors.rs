@@ -60,7 +60,7 @@ fn classify(err: ServerError) -> ServerError {
 }
 
 fn is_limit(message: &str) -> bool {
-    ["too complex", "nested too deep", "too many directives", "recursion depth", "too large"]
+    ["too complex", "nested too deep", "too many directives", "recursion depth", "recursion limit", "too large"]
         .iter()
         .any(|m| message.contains(m))
 }
@@ -92,10 +92,20 @@ impl Extension for ErrorCodesExtension {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        next.run(ctx, query, variables).await.map_err(|e| {
-            let code = if is_limit(&e.message) { "LIMIT_EXCEEDED" } else { "BAD_USER_INPUT" };
-            with_code(e, code)
-        })
+        let document = next.run(ctx, query, variables).await.map_err(|e| {
+            // A fragment cycle trips the recursion limit first; it is bad input all the same.
+            let cycle = async_graphql::parser::parse_query(query).ok().and_then(|d| super::document::fragment_cycle(&d));
+            match cycle {
+                Some(name) => with_code(ServerError::new(format!("fragment \"{name}\" spreads itself"), None), "BAD_USER_INPUT"),
+                None if is_limit(&e.message) => with_code(e, "LIMIT_EXCEEDED"),
+                None => with_code(e, "BAD_USER_INPUT"),
+            }
+        })?;
+        if let Some(name) = super::document::fragment_cycle(&document) {
+            let message = format!("fragment \"{name}\" spreads itself");
+            return Err(with_code(ServerError::new(message, None), "BAD_USER_INPUT"));
+        }
+        Ok(document)
     }
 
     async fn validation(

@@ -1,6 +1,7 @@
 //! The GraphQL schema: thin resolvers over the domain and the store.
 
 pub mod connection;
+pub mod document;
 pub mod enums;
 pub mod errors;
 pub mod ids;

@@ -42,6 +42,7 @@ async fn fresh_database() -> (String, Option<tempfile::TempDir>) {
         Ok(base) if base.starts_with("postgres") => {
             let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
             let admin = sea_orm::Database::connect(&base).await.expect("postgres answers");
+            SWEPT.get_or_init(|| drop_stale_schemas(&admin)).await;
             sea_orm::ConnectionTrait::execute_unprepared(&admin, &format!("CREATE SCHEMA {schema}"))
                 .await
                 .expect("create schema");
@@ -53,6 +54,30 @@ async fn fresh_database() -> (String, Option<tempfile::TempDir>) {
             let dir = tempfile::tempdir().unwrap();
             let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
             (url, Some(dir))
+        }
+    }
+}
+
+static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+
+/// Drops test schemas left by runs more than an hour old (their names carry
+/// a UUIDv7, hence their creation time), so the test database does not grow.
+async fn drop_stale_schemas(admin: &sea_orm::DatabaseConnection) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let rows = admin
+        .query_all_raw(Statement::from_string(
+            admin.get_database_backend(),
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE 't\\_%'",
+        ))
+        .await
+        .unwrap_or_default();
+    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    for row in rows {
+        let Ok(name) = row.try_get::<String>("", "nspname") else { continue };
+        let Ok(id) = uuid::Uuid::try_parse(&name[2..]) else { continue };
+        let Some((secs, nanos)) = id.get_timestamp().map(|t| t.to_unix()) else { continue };
+        if std::time::UNIX_EPOCH + Duration::new(secs, nanos) < hour_ago {
+            let _ = admin.execute_unprepared(&format!("DROP SCHEMA {name} CASCADE")).await;
         }
     }
 }

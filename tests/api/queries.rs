@@ -414,6 +414,15 @@ async fn tasks_filter_by_status_type_finished_and_failures() {
         filtered(&app, json!({ "type": ["c.type"], "status": ["QUEUED"] })).await,
         Vec::<String>::new()
     );
+
+    // Cursors keep the filter: paging a filtered list yields exactly it.
+    let base = json!({ "filter": { "finished": true }, "orderBy": order("TOTAL", "DESC") });
+    let mut vars = base.clone();
+    vars["first"] = json!(100);
+    let all = ids(&tasks(&app, vars).await);
+    assert_eq!(sorted(all.clone()), set(&[&f.completed, &f.with_failures, &f.failed, &f.cancelled]));
+    assert_eq!(page_forward(&app, None, base.clone(), 1).await, all);
+    assert_eq!(page_backward(&app, None, base.clone(), 3).await, all);
 }
 
 #[tokio::test]
@@ -860,6 +869,17 @@ async fn items_filter_by_status_client_id_and_error_code() {
         item_indexes(&app, &id, json!({ "clientItemId": "item-5", "errorCode": "E2" })).await,
         vec![5]
     );
+
+    // Cursors keep the filter.
+    let base = json!({ "filter": { "status": ["FAILED", "REJECTED"] } });
+    let expected: Vec<String> = {
+        let mut vars = base.clone();
+        vars["first"] = json!(100);
+        ids(&task_items(&app, &id, vars).await)
+    };
+    assert_eq!(expected.len(), 6);
+    assert_eq!(page_forward(&app, Some(&id), base.clone(), 2).await, expected);
+    assert_eq!(page_backward(&app, Some(&id), base.clone(), 4).await, expected);
 
     // The items carry their outcome.
     let conn = task_items(&app, &id, json!({ "first": 100 })).await;
@@ -1312,6 +1332,7 @@ async fn a_page_of_tasks_with_nested_items_costs_constant_statements() {
     let (five, data5) = cost(&app, &query(5)).await;
     assert_eq!(data5["bulkTasks"]["nodes"].as_array().unwrap().len(), 5);
 
+    eprintln!("SQL statements: {fifty} for 50 tasks with items, {five} for 5");
     assert!(fifty <= 4, "50 tasks with nested items cost {fifty} SQL statements, at most 4 expected");
     assert_eq!(five, fifty, "statements depend on the page size: {five} for 5 tasks, {fifty} for 50");
 }
