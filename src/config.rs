@@ -53,6 +53,10 @@ pub struct Config {
     #[arg(long, env = "BULKWATCH_DB_CONNECTIONS", default_value_t = 8)]
     pub db_connections: u32,
 
+    /// Milliseconds between two sweeps of the lease reaper.
+    #[arg(long, env = "BULKWATCH_REAPER_INTERVAL_MS", default_value_t = 2_000)]
+    pub reaper_interval_ms: u64,
+
     /// Seconds a graceful shutdown may take before open connections are dropped.
     #[arg(long, env = "BULKWATCH_SHUTDOWN_TIMEOUT", default_value_t = 10)]
     pub shutdown_timeout_secs: u64,

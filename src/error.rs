@@ -12,8 +12,8 @@ pub enum AppError {
     BadUserInput(String),
     #[error("{0}")]
     NotFound(String),
-    #[error("authentication required")]
-    Unauthenticated,
+    #[error("{0}")]
+    Unauthenticated(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -38,7 +38,7 @@ impl AppError {
         match self {
             AppError::BadUserInput(_) => "BAD_USER_INPUT",
             AppError::NotFound(_) => "NOT_FOUND",
-            AppError::Unauthenticated => "UNAUTHENTICATED",
+            AppError::Unauthenticated(_) => "UNAUTHENTICATED",
             AppError::Forbidden(_) => "FORBIDDEN",
             AppError::Conflict(_) => "CONFLICT",
             AppError::InvalidState(_) => "INVALID_STATE",

@@ -20,9 +20,9 @@ use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::AppState;
-use crate::domain::Principal;
+use crate::auth::{self, Auth};
+use crate::domain::keys::Scope;
 use crate::graphql::{self, BulkwatchSchema};
-use crate::store::DEFAULT_ORGANISATION_ID;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 
@@ -91,9 +91,6 @@ pub async fn serve(
     }
 }
 
-fn principal() -> Principal {
-    Principal { organisation_id: DEFAULT_ORGANISATION_ID.parse().expect("a valid built-in id") }
-}
 
 fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
     let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
@@ -115,6 +112,15 @@ fn is_json(headers: &HeaderMap) -> bool {
     media == "application/json" || media == "application/graphql+json"
 }
 
+/// Resolves the request's API key; the answer when the database cannot.
+async fn authenticate(http: &Http, headers: &HeaderMap) -> Result<Auth, Response> {
+    let value = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    auth::authenticate(&http.app.db, value).await.map_err(|e| {
+        tracing::error!(error = ?e, "authentication");
+        error_response(StatusCode::SERVICE_UNAVAILABLE, "DATABASE_UNAVAILABLE", "the database is unavailable, try again")
+    })
+}
+
 async fn graphql_post(State(http): State<Http>, headers: HeaderMap, body: Bytes) -> Response {
     if !is_json(&headers) {
         return error_response(
@@ -130,9 +136,13 @@ async fn graphql_post(State(http): State<Http>, headers: HeaderMap, body: Bytes)
         }
     };
     let graphql_response = wants_graphql_response(&headers);
+    let caller = match authenticate(&http, &headers).await {
+        Ok(a) => a,
+        Err(response) => return response,
+    };
     match batch {
         BatchRequest::Single(request) => {
-            let response = execute(&http, request).await;
+            let response = execute(&http, caller, request).await;
             respond(&[response], false, graphql_response)
         }
         BatchRequest::Batch(requests) => {
@@ -149,7 +159,7 @@ async fn graphql_post(State(http): State<Http>, headers: HeaderMap, body: Bytes)
             }
             let mut responses = Vec::with_capacity(requests.len());
             for request in requests {
-                responses.push(execute(&http, request).await);
+                responses.push(execute(&http, caller, request).await);
             }
             respond(&responses, true, graphql_response)
         }
@@ -198,7 +208,11 @@ async fn graphql_get(State(http): State<Http>, headers: HeaderMap, params: Resul
         response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    let response = execute(&http, request).await;
+    let caller = match authenticate(&http, &headers).await {
+        Ok(a) => a,
+        Err(response) => return response,
+    };
+    let response = execute(&http, caller, request).await;
     respond(&[response], false, wants_graphql_response(&headers))
 }
 
@@ -240,16 +254,17 @@ fn missing_variables(request: &Request) -> Vec<ServerError> {
         .collect()
 }
 
-async fn execute(http: &Http, request: Request) -> GqlResponse {
+async fn execute(http: &Http, caller: Auth, request: Request) -> GqlResponse {
     let missing = missing_variables(&request);
     if !missing.is_empty() {
         return GqlResponse::from_errors(missing);
     }
     let started = Instant::now();
     let operation = request.operation_name.clone().unwrap_or_default();
-    let who = principal();
-    let loader = graphql::loaders::request_loader(http.app.db.clone(), who.organisation_id);
-    let response = http.schema.execute(request.data(who).data(loader)).await;
+    // Without a valid key no root field runs, and the loader sees no organisation.
+    let organisation = caller.principal().map(|p| p.organisation_id).unwrap_or_default();
+    let loader = graphql::loaders::request_loader(http.app.db.clone(), organisation);
+    let response = http.schema.execute(request.data(caller).data(loader)).await;
     http.metrics.operations.fetch_add(1, Ordering::Relaxed);
     let codes: Vec<String> = response
         .errors
@@ -338,11 +353,20 @@ async fn metrics(State(http): State<Http>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
-async fn failure_report(State(http): State<Http>, Path(id): Path<String>) -> Response {
+async fn failure_report(State(http): State<Http>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let caller = match authenticate(&http, &headers).await {
+        Ok(a) => a,
+        Err(response) => return response,
+    };
+    let who = match caller {
+        Auth::Valid(p) if p.scopes.contains(Scope::TasksRead) => p,
+        Auth::Valid(_) => return error_response(StatusCode::FORBIDDEN, "FORBIDDEN", "the API key lacks the tasks:read scope"),
+        _ => return error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "a valid API key is required"),
+    };
     let Ok(task_id) = graphql::ids::decode(graphql::ids::Kind::BulkTask, &id) else {
         return error_response(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", "not a task id");
     };
-    match crate::store::items::failures_ndjson(&http.app.db.read, principal().organisation_id, task_id).await {
+    match crate::store::items::failures_ndjson(&http.app.db.read, who.organisation_id, task_id).await {
         Ok(Some(body)) => ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response(),
         Ok(None) => error_response(StatusCode::NOT_FOUND, "NOT_FOUND", "task not found"),
         Err(e) => {

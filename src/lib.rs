@@ -2,6 +2,7 @@
 //! every item in them. `Application` builds the whole server from a
 //! `Config`, so the binary and the tests run the same thing.
 
+pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod error;
@@ -43,6 +44,7 @@ pub struct AppState {
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    first_start_key: Option<String>,
 }
 
 impl Application {
@@ -52,13 +54,21 @@ impl Application {
         config.validate().map_err(StartupError::Config)?;
         let db = Db::connect(&config.database_url, config.db_connections).await?;
         db.migrate().await?;
+        let first_start_key = domain::keys::first_start_key(&db)
+            .await
+            .map_err(|e| StartupError::Config(format!("cannot create the first API key: {e:?}")))?;
         let listener = TcpListener::bind(config.bind).await?;
         let state = AppState { db, events: EventBus::default(), config };
-        Ok(Application { listener, state })
+        Ok(Application { listener, state, first_start_key })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// The admin key made on first start (a database without keys), shown once.
+    pub fn first_start_key(&self) -> Option<&str> {
+        self.first_start_key.as_deref()
     }
 
     pub fn port(&self) -> u16 {
@@ -72,7 +82,24 @@ impl Application {
 
     /// Serves until `signal` resolves.
     pub async fn run_until(self, signal: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        http::serve(self.listener, self.state, signal).await
+        let reaper = tokio::spawn(reap_leases(self.state.clone()));
+        let result = http::serve(self.listener, self.state, signal).await;
+        reaper.abort();
+        result
+    }
+}
+
+/// Takes back the items of workers whose leases ran out, forever.
+async fn reap_leases(state: AppState) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(state.config.reaper_interval_ms.max(10)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match domain::leases::reap_expired(&state.db, &state.events).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(items = n, "expired leases taken back"),
+            Err(e) => tracing::warn!(error = ?e, "lease reaper"),
+        }
     }
 }
 

@@ -1,7 +1,9 @@
 use std::process::ExitCode;
 
+use bulkwatch::domain::keys::{self, Scopes};
+use bulkwatch::store::Db;
 use bulkwatch::{Application, Config};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 /// bulkwatch: track bulk tasks and the outcome of every item, over GraphQL.
 #[derive(Parser)]
@@ -17,10 +19,61 @@ enum Command {
     /// Migrate the database, then serve GraphQL (and GraphiQL at `/`).
     Serve(Config),
     /// Apply pending database migrations and exit.
-    Migrate(Config),
+    Migrate(Database),
     /// Print the GraphQL schema (SDL) to standard output.
     Schema,
+    /// Manage organisations.
+    #[command(subcommand)]
+    Orgs(OrgsCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
 }
+
+#[derive(Args)]
+struct Database {
+    /// Database to use: `sqlite://FILE` or `postgres://...`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://bulkwatch.db")]
+    database_url: String,
+}
+
+#[derive(Subcommand)]
+enum OrgsCommand {
+    /// Create an organisation.
+    Create {
+        name: String,
+        #[command(flatten)]
+        db: Database,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key and print it; it is shown this once only.
+    Create {
+        /// The organisation's name (`default` is built in).
+        #[arg(long)]
+        org: String,
+        /// Comma-separated: tasks:read, tasks:write, items:report.
+        #[arg(long, default_value = "tasks:read,tasks:write,items:report")]
+        scopes: String,
+        #[command(flatten)]
+        db: Database,
+    },
+    /// List keys (never their secrets).
+    List {
+        #[command(flatten)]
+        db: Database,
+    },
+    /// Revoke a key by its id.
+    Revoke {
+        id: uuid::Uuid,
+        #[command(flatten)]
+        db: Database,
+    },
+}
+
+type Outcome = Result<(), Box<dyn std::error::Error>>;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -31,11 +84,13 @@ async fn main() -> ExitCode {
     };
     let result = match command {
         Command::Serve(config) => serve(config).await,
-        Command::Migrate(config) => migrate(config).await,
+        Command::Migrate(db) => open(&db).await.map(|_| eprintln!("migrations applied")),
         Command::Schema => {
             print!("{}", bulkwatch::graphql::sdl());
             Ok(())
         }
+        Command::Orgs(OrgsCommand::Create { name, db }) => create_org(&db, &name).await,
+        Command::Keys(command) => manage_keys(command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -46,17 +101,60 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+async fn serve(config: Config) -> Outcome {
     let app = Application::build(config).await?;
+    if let Some(key) = app.first_start_key() {
+        println!("First start: an admin API key of the default organisation (shown once, keep it):\n\n    {key}\n");
+        println!("In GraphiQL, open Headers and paste: {{\"Authorization\": \"Bearer {key}\"}}\n");
+    }
     tracing::info!(address = %app.local_addr(), "bulkwatch listening; GraphiQL at http://{}/", app.local_addr());
     app.run_until_stopped().await?;
     Ok(())
 }
 
-async fn migrate(config: Config) -> Result<(), Box<dyn std::error::Error>> {
-    config.validate()?;
-    let db = bulkwatch::store::Db::connect(&config.database_url, 1).await?;
+async fn open(db: &Database) -> Result<Db, Box<dyn std::error::Error>> {
+    let db = Db::connect(&db.database_url, 1).await?;
     db.migrate().await?;
-    eprintln!("migrations applied");
+    Ok(db)
+}
+
+fn fail(e: bulkwatch::error::AppError) -> Box<dyn std::error::Error> {
+    e.to_string().into()
+}
+
+async fn create_org(db: &Database, name: &str) -> Outcome {
+    let org = keys::create_organisation(&open(db).await?, name).await.map_err(fail)?;
+    println!("{}", org.id);
     Ok(())
+}
+
+async fn manage_keys(command: KeysCommand) -> Outcome {
+    match command {
+        KeysCommand::Create { org, scopes, db } => {
+            let db = open(&db).await?;
+            let scopes = Scopes::parse_list(&scopes).map_err(fail)?;
+            let org = keys::organisation_named(&db, &org).await.map_err(fail)?;
+            let new = keys::create_key(&db, org.id, scopes).await.map_err(fail)?;
+            eprintln!("key {} for {} with {}; shown once:", new.key.id, org.name, new.key.scopes);
+            println!("{}", new.token);
+        }
+        KeysCommand::List { db } => {
+            let db = open(&db).await?;
+            println!("{:<36}  {:<16}  {:<11}  {:<36}  {:<10}  status", "id", "organisation", "prefix", "scopes", "last used");
+            for (key, org) in bulkwatch::store::keys::list_keys(&db.read).await? {
+                let last_used = key.last_used_at.map(format_ms).unwrap_or_else(|| "never".into());
+                let status = if key.revoked_at.is_some() { "revoked" } else { "active" };
+                println!("{:<36}  {:<16}  {:<11}  {:<36}  {:<10}  {status}", key.id, org, key.prefix, key.scopes, last_used);
+            }
+        }
+        KeysCommand::Revoke { id, db } => {
+            keys::revoke(&open(&db).await?, id).await.map_err(fail)?;
+            eprintln!("key {id} revoked");
+        }
+    }
+    Ok(())
+}
+
+fn format_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default()
 }

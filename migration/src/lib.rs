@@ -3,6 +3,8 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_create_tables;
+mod m20261122_000002_lease_tokens;
+mod m20261122_000003_api_keys;
 
 pub use m20261122_000001_create_tables::DEFAULT_ORGANISATION_ID;
 
@@ -11,6 +13,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261122_000001_create_tables::Migration)]
+        vec![
+            Box::new(m20261122_000001_create_tables::Migration),
+            Box::new(m20261122_000002_lease_tokens::Migration),
+            Box::new(m20261122_000003_api_keys::Migration),
+        ]
     }
 }

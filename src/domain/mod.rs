@@ -1,16 +1,20 @@
 //! The rules of bulkwatch: no GraphQL and no HTTP in here. Every public
 //! function is one transaction, and publishes its change after the commit.
 
+pub mod keys;
+pub mod leases;
 pub mod reports;
 pub mod status;
 pub mod tasks;
 
 use uuid::Uuid;
 
-/// Who is calling: the organisation every read and write is scoped to.
+/// Who is calling: the organisation every read and write is scoped to, and
+/// what the caller's key may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Principal {
     pub organisation_id: Uuid,
+    pub scopes: keys::Scopes,
 }
 
 /// Milliseconds since the Unix epoch, the unit of every stored time.

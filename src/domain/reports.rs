@@ -187,7 +187,7 @@ fn transition(item: &mut ItemState, r: &Prepared, rules: &TaskRules, now: i64) -
     }
 }
 
-fn change(item: &ItemState) -> ItemChange {
+pub(crate) fn change(item: &ItemState) -> ItemChange {
     ItemChange {
         idx: item.idx,
         status: ItemStatus::parse(&item.status).map(|s| s.as_str()).unwrap_or("PENDING"),

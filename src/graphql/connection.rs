@@ -9,7 +9,8 @@ use uuid::Uuid;
 
 use super::loaders::{ItemCountKey, RequestLoader};
 use super::types::{BulkTask, TaskItem};
-use super::{principal, state};
+use super::{authorize, state};
+use crate::domain::keys::Scope;
 use crate::domain::status::Counters;
 use crate::store::items::ItemFilter;
 use crate::store::page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page};
@@ -43,7 +44,7 @@ pub struct TaskCount {
 impl TaskCount {
     /// Tasks matching the filter, on every page together.
     async fn total_count(&self, ctx: &Context<'_>) -> Result<i32> {
-        let n = tasks::count(&state(ctx)?.db.read, principal(ctx)?.organisation_id, &self.filter).await?;
+        let n = tasks::count(&state(ctx)?.db.read, authorize(ctx, Scope::TasksRead)?.organisation_id, &self.filter).await?;
         Ok(i32::try_from(n).unwrap_or(i32::MAX))
     }
 }

@@ -11,18 +11,22 @@ pub mod mutation;
 pub mod query;
 pub mod scalars;
 pub mod types;
+pub mod workers;
 
 use async_graphql::{Context, EmptySubscription, MergedObject, Schema, SchemaBuilder};
 
 use crate::AppState;
 use crate::config::Config;
+use crate::auth::Auth;
 use crate::domain::Principal;
+use crate::domain::keys::Scope;
+use crate::error::AppError;
 
 #[derive(MergedObject, Default)]
 pub struct Query(query::TaskQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(mutation::TaskMutation);
+pub struct Mutation(mutation::TaskMutation, workers::WorkerMutation);
 
 pub type BulkwatchSchema = Schema<Query, Mutation, EmptySubscription>;
 
@@ -56,6 +60,14 @@ pub(crate) fn state<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a AppState
     ctx.data::<AppState>()
 }
 
-pub(crate) fn principal(ctx: &Context<'_>) -> async_graphql::Result<Principal> {
-    ctx.data::<Principal>().copied()
+/// The caller, when its key carries `scope`: every root field starts here.
+pub(crate) fn authorize(ctx: &Context<'_>, scope: Scope) -> async_graphql::Result<Principal> {
+    match ctx.data::<Auth>()? {
+        Auth::Valid(p) if p.scopes.contains(scope) => Ok(*p),
+        Auth::Valid(_) => Err(AppError::Forbidden(format!("the API key lacks the {} scope", scope.as_str())).into()),
+        Auth::Invalid => Err(AppError::Unauthenticated("the API key is not valid".into()).into()),
+        Auth::Missing => {
+            Err(AppError::Unauthenticated("an API key is required: send Authorization: Bearer <key>".into()).into())
+        }
+    }
 }

@@ -5,7 +5,8 @@ use async_graphql::{Context, ID, Object, Result, SimpleObject};
 use super::ids::{self, Kind};
 use super::inputs::{AppendTaskItemsInput, CreateBulkTaskInput, FailBulkTaskInput, ReportItemResultsInput, RetryFailedItemsInput};
 use super::types::BulkTask;
-use super::{principal, state};
+use super::{authorize, state};
+use crate::domain::keys::Scope;
 use crate::domain::{reports, tasks};
 
 #[derive(Default)]
@@ -83,7 +84,7 @@ impl TaskMutation {
     /// Creates a task with its items in one call.
     async fn create_bulk_task(&self, ctx: &Context<'_>, input: CreateBulkTaskInput) -> Result<CreateBulkTaskPayload> {
         let s = state(ctx)?;
-        let out = tasks::create(&s.db, &s.events, principal(ctx)?, input.into()).await?;
+        let out = tasks::create(&s.db, &s.events, authorize(ctx, Scope::TasksWrite)?, input.into()).await?;
         Ok(CreateBulkTaskPayload { task: BulkTask(out.task), created: out.created, rejected: rejected(out.rejected) })
     }
 
@@ -92,14 +93,14 @@ impl TaskMutation {
         let s = state(ctx)?;
         let id = task_id(&input.task_id)?;
         let items = input.items.into_iter().map(Into::into).collect();
-        let out = tasks::append(&s.db, &s.events, principal(ctx)?, id, items, input.seal.unwrap_or(false)).await?;
+        let out = tasks::append(&s.db, &s.events, authorize(ctx, Scope::TasksWrite)?, id, items, input.seal.unwrap_or(false)).await?;
         Ok(AppendTaskItemsPayload { task: BulkTask(out.task), rejected: rejected(out.rejected) })
     }
 
     /// Declares that no more items will come.
     async fn seal_bulk_task(&self, ctx: &Context<'_>, #[graphql(desc = "The task.")] id: ID) -> Result<BulkTask> {
         let s = state(ctx)?;
-        Ok(BulkTask(tasks::seal(&s.db, &s.events, principal(ctx)?, task_id(&id)?).await?))
+        Ok(BulkTask(tasks::seal(&s.db, &s.events, authorize(ctx, Scope::TasksWrite)?, task_id(&id)?).await?))
     }
 
     /// Applies a batch of item outcomes in one transaction.
@@ -107,7 +108,7 @@ impl TaskMutation {
         let s = state(ctx)?;
         let id = task_id(&input.task_id)?;
         let results = input.results.into_iter().map(Into::into).collect();
-        let out = reports::report(&s.db, &s.events, principal(ctx)?, id, results).await?;
+        let out = reports::report(&s.db, &s.events, authorize(ctx, Scope::ItemsReport)?, id, results).await?;
         Ok(ReportItemResultsPayload {
             task: BulkTask(out.task),
             applied: out.applied,
@@ -123,7 +124,7 @@ impl TaskMutation {
     /// Cancels a task: pending items become CANCELLED; running ones may finish.
     async fn cancel_bulk_task(&self, ctx: &Context<'_>, #[graphql(desc = "The task.")] id: ID) -> Result<BulkTask> {
         let s = state(ctx)?;
-        Ok(BulkTask(tasks::cancel(&s.db, &s.events, principal(ctx)?, task_id(&id)?).await?))
+        Ok(BulkTask(tasks::cancel(&s.db, &s.events, authorize(ctx, Scope::TasksWrite)?, task_id(&id)?).await?))
     }
 
     /// Sends FAILED items back to PENDING with a fresh round of attempts.
@@ -134,7 +135,7 @@ impl TaskMutation {
             .item_ids
             .map(|list| list.iter().map(|i| ids::decode(Kind::TaskItem, i)).collect::<Result<Vec<_>, _>>())
             .transpose()?;
-        let task = tasks::retry_failed(&s.db, &s.events, principal(ctx)?, id, item_ids, input.error_codes).await?;
+        let task = tasks::retry_failed(&s.db, &s.events, authorize(ctx, Scope::TasksWrite)?, id, item_ids, input.error_codes).await?;
         Ok(BulkTask(task))
     }
 
@@ -143,13 +144,13 @@ impl TaskMutation {
         let s = state(ctx)?;
         let id = task_id(&input.id)?;
         let error = tasks::TaskError { code: input.code, message: input.message, details: input.details };
-        Ok(BulkTask(tasks::fail(&s.db, &s.events, principal(ctx)?, id, error).await?))
+        Ok(BulkTask(tasks::fail(&s.db, &s.events, authorize(ctx, Scope::TasksWrite)?, id, error).await?))
     }
 
     /// Deletes a task and its items; returns its id.
     async fn delete_bulk_task(&self, ctx: &Context<'_>, #[graphql(desc = "The task.")] id: ID) -> Result<ID> {
         let s = state(ctx)?;
-        tasks::delete(&s.db, &s.events, principal(ctx)?, task_id(&id)?).await?;
+        tasks::delete(&s.db, &s.events, authorize(ctx, Scope::TasksWrite)?, task_id(&id)?).await?;
         Ok(id)
     }
 }

@@ -8,7 +8,8 @@ use super::ids::{self, Kind};
 use super::inputs::{BulkTaskFilter, BulkTaskOrder};
 use super::loaders::{ItemKey, RequestLoader, TaskKey};
 use super::types::{BulkTask, Node, TaskCounters, TaskItem};
-use super::{principal, state};
+use super::{authorize, state};
+use crate::domain::keys::Scope;
 use crate::error::limit_exceeded;
 use crate::store::page::{Cursor, MAX_PAGE_SIZE, PageArgs, Window};
 use crate::store::tasks::{self, TaskFilter, TaskOrder};
@@ -37,10 +38,11 @@ pub struct BulkTaskStats {
 }
 
 async fn load_node(ctx: &Context<'_>, id: &str) -> Result<Option<Node>> {
+    authorize(ctx, Scope::TasksRead)?;
     let loader = ctx.data::<RequestLoader>()?;
     Ok(match ids::decode_any(id)? {
         (Kind::BulkTask, uuid) => loader.load_one(TaskKey(uuid)).await?.map(|t| Node::BulkTask(BulkTask(t))),
-        (Kind::TaskItem, uuid) => loader.load_one(ItemKey(uuid)).await?.map(|i| Node::TaskItem(TaskItem(i))),
+        (Kind::TaskItem, uuid) => loader.load_one(ItemKey(uuid)).await?.map(|i| Node::TaskItem(TaskItem::new(i))),
     })
 }
 
@@ -54,6 +56,7 @@ impl TaskQuery {
     /// Objects by their global ids, in the same order; null where there is none.
     #[graphql(complexity = "1 + ids.len() * child_complexity")]
     async fn nodes(&self, ctx: &Context<'_>, #[graphql(desc = "At most 100 global ids.")] ids: Vec<ID>) -> Result<Vec<Option<Node>>> {
+        authorize(ctx, Scope::TasksRead)?;
         if ids.len() > MAX_PAGE_SIZE as usize {
             return Err(limit_exceeded(format!("at most {MAX_PAGE_SIZE} ids")).into());
         }
@@ -66,6 +69,7 @@ impl TaskQuery {
 
     /// A bulk task by id; null when there is none.
     async fn bulk_task(&self, ctx: &Context<'_>, #[graphql(desc = "The task's global id.")] id: ID) -> Result<Option<BulkTask>> {
+        authorize(ctx, Scope::TasksRead)?;
         let uuid = ids::decode(Kind::BulkTask, &id)?;
         Ok(ctx.data::<RequestLoader>()?.load_one(TaskKey(uuid)).await?.map(BulkTask))
     }
@@ -87,7 +91,7 @@ impl TaskQuery {
         let filter: TaskFilter = filter.map(Into::into).unwrap_or_default();
         let order: TaskOrder = order_by.map(Into::into).unwrap_or_default();
         let window = Window::new(&PageArgs { first, after, last, before, offset }, order.tag(), order.float_valued())?;
-        let page = tasks::page(&state(ctx)?.db.read, principal(ctx)?.organisation_id, &filter, order, &window).await?;
+        let page = tasks::page(&state(ctx)?.db.read, authorize(ctx, Scope::TasksRead)?.organisation_id, &filter, order, &window).await?;
         Ok(connection(
             &page,
             TaskCount { filter },
@@ -98,8 +102,9 @@ impl TaskQuery {
 
     /// An item by id; null when there is none.
     async fn task_item(&self, ctx: &Context<'_>, #[graphql(desc = "The item's global id.")] id: ID) -> Result<Option<TaskItem>> {
+        authorize(ctx, Scope::TasksRead)?;
         let uuid = ids::decode(Kind::TaskItem, &id)?;
-        Ok(ctx.data::<RequestLoader>()?.load_one(ItemKey(uuid)).await?.map(TaskItem))
+        Ok(ctx.data::<RequestLoader>()?.load_one(ItemKey(uuid)).await?.map(TaskItem::new))
     }
 
     /// Task and item figures over the tasks matching the filter.
@@ -109,7 +114,7 @@ impl TaskQuery {
         #[graphql(desc = "Which tasks.")] filter: Option<BulkTaskFilter>,
     ) -> Result<BulkTaskStats> {
         let filter: TaskFilter = filter.map(Into::into).unwrap_or_default();
-        let (by_status, items) = tasks::stats(&state(ctx)?.db.read, principal(ctx)?.organisation_id, &filter).await?;
+        let (by_status, items) = tasks::stats(&state(ctx)?.db.read, authorize(ctx, Scope::TasksRead)?.organisation_id, &filter).await?;
         let count = |n: i64| i32::try_from(n).unwrap_or(i32::MAX);
         Ok(BulkTaskStats {
             total: count(by_status.iter().map(|(_, n)| n).sum()),

@@ -243,12 +243,13 @@ impl BulkTask {
         let query = Arc::new(ItemsQuery { filter, order, page });
         let key = ItemPageKey { task_id: self.0.id, query: query.clone() };
         let rows = ctx.data::<RequestLoader>()?.load_one(key).await?.unwrap_or_default();
+        let parent = Arc::new(self.0.clone());
         let extra = ItemCount { task_id: self.0.id, counters: Counters::from_task(&self.0), filter: query.filter.clone() };
         Ok(connection(
             &rows,
             extra,
             |item| Cursor::encode(order.tag(), order.sort_value(item), item.id),
-            |item| TaskItem(item.clone()),
+            |item| TaskItem::within(item.clone(), parent.clone()),
         ))
     }
 
@@ -283,83 +284,100 @@ impl BulkTask {
 
 /// One item of a bulk task and its outcome.
 #[derive(Clone, Debug)]
-pub struct TaskItem(pub task_item::Model);
+pub struct TaskItem {
+    item: task_item::Model,
+    /// The task, when the item was reached through it: no second lookup.
+    parent: Option<Arc<bulk_task::Model>>,
+}
+
+impl TaskItem {
+    pub fn new(item: task_item::Model) -> Self {
+        TaskItem { item, parent: None }
+    }
+
+    pub fn within(item: task_item::Model, parent: Arc<bulk_task::Model>) -> Self {
+        TaskItem { item, parent: Some(parent) }
+    }
+}
 
 #[Object]
 impl TaskItem {
     /// Opaque global id.
     async fn id(&self) -> ID {
-        ids::encode(Kind::TaskItem, self.0.id)
+        ids::encode(Kind::TaskItem, self.item.id)
     }
 
     /// The task the item belongs to.
     async fn task(&self, ctx: &Context<'_>) -> Result<BulkTask> {
-        let task = ctx.data::<RequestLoader>()?.load_one(TaskKey(self.0.task_id)).await?;
+        if let Some(parent) = &self.parent {
+            return Ok(BulkTask(parent.as_ref().clone()));
+        }
+        let task = ctx.data::<RequestLoader>()?.load_one(TaskKey(self.item.task_id)).await?;
         Ok(BulkTask(task.ok_or_else(|| not_found("task"))?))
     }
 
     /// Zero-based position in the submission order.
     async fn index(&self) -> i32 {
-        self.0.idx
+        self.item.idx
     }
 
     /// The producer's own id, unique among the task's accepted items.
     async fn client_item_id(&self) -> Option<&str> {
-        self.0.client_item_id.as_deref()
+        self.item.client_item_id.as_deref()
     }
 
     /// Lifecycle status.
     async fn status(&self) -> TaskItemStatus {
-        ItemStatus::parse(&self.0.status).unwrap_or(ItemStatus::Pending).into()
+        ItemStatus::parse(&self.item.status).unwrap_or(ItemStatus::Pending).into()
     }
 
     /// What the producer submitted.
     async fn payload(&self) -> Option<Value> {
-        json(&self.0.payload)
+        json(&self.item.payload)
     }
 
     /// What the worker reported.
     async fn result(&self) -> Option<Value> {
-        json(&self.0.result)
+        json(&self.item.result)
     }
 
     /// Why the item failed or was rejected (the last error, for a retried item).
     async fn error(&self) -> Option<TaskError> {
-        task_error(&self.0.error_code, &self.0.error_message, &self.0.error_details)
+        task_error(&self.item.error_code, &self.item.error_message, &self.item.error_details)
     }
 
     /// Times the item was claimed or started.
     async fn attempts(&self) -> i32 {
-        self.0.attempts
+        self.item.attempts
     }
 
     /// The worker that holds or held the item.
     async fn worker_id(&self) -> Option<&str> {
-        self.0.worker_id.as_deref()
+        self.item.worker_id.as_deref()
     }
 
     /// When the current lease runs out.
     async fn lease_expires_at(&self) -> Option<DateTime> {
-        DateTime::from_ms(self.0.lease_expires_at)
+        DateTime::from_ms(self.item.lease_expires_at)
     }
 
     /// When the item was admitted.
     async fn created_at(&self) -> DateTime {
-        DateTime(self.0.created_at)
+        DateTime(self.item.created_at)
     }
 
     /// When the item last changed.
     async fn updated_at(&self) -> DateTime {
-        DateTime(self.0.updated_at)
+        DateTime(self.item.updated_at)
     }
 
     /// When work on the item started.
     async fn started_at(&self) -> Option<DateTime> {
-        DateTime::from_ms(self.0.started_at)
+        DateTime::from_ms(self.item.started_at)
     }
 
     /// When the item became final.
     async fn finished_at(&self) -> Option<DateTime> {
-        DateTime::from_ms(self.0.finished_at)
+        DateTime::from_ms(self.item.finished_at)
     }
 }

@@ -2,6 +2,8 @@
 //! caller's organisation and never see a query builder.
 
 pub mod items;
+pub mod keys;
+pub mod leases;
 pub mod page;
 pub mod tasks;
 

@@ -11,7 +11,12 @@ use serde_json::{Value, json};
 
 pub struct TestApp {
     pub address: String,
+    /// Sends the first-start admin key with every request.
     pub client: reqwest::Client,
+    /// The admin key of the default organisation, made on first start.
+    pub admin_key: String,
+    /// The database the server runs on, for the CLI.
+    pub database_url: String,
     /// Keeps the SQLite file alive for the test's lifetime.
     _dir: Option<tempfile::TempDir>,
 }
@@ -23,16 +28,19 @@ pub async fn spawn_app() -> TestApp {
 /// Starts a server whose config `adjust` may change first.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let (database_url, dir) = fresh_database().await;
-    let mut config = Config::with_database(database_url);
+    let mut config = Config::with_database(database_url.clone());
     config.bind = "127.0.0.1:0".parse().unwrap();
     config.db_connections = 4;
     adjust(&mut config);
     let app = Application::build(config).await.expect("the app starts");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let admin_key = app.first_start_key().expect("a fresh database gets an admin key").to_owned();
     tokio::spawn(app.run_until(std::future::pending()));
     TestApp {
         address,
-        client: reqwest::Client::builder().timeout(Duration::from_secs(120)).build().unwrap(),
+        client: client_with_key(Some(&admin_key)),
+        admin_key,
+        database_url,
         _dir: dir,
     }
 }
@@ -56,6 +64,20 @@ async fn fresh_database() -> (String, Option<tempfile::TempDir>) {
             (url, Some(dir))
         }
     }
+}
+
+/// An HTTP client that sends `key` (if any) as a bearer token.
+pub fn client_with_key(key: Option<&str>) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(key) = key {
+        let value = format!("Bearer {key}").parse().expect("a header value");
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .default_headers(headers)
+        .build()
+        .unwrap()
 }
 
 static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
@@ -83,6 +105,39 @@ async fn drop_stale_schemas(admin: &sea_orm::DatabaseConnection) {
 }
 
 impl TestApp {
+    /// Runs the `bulkwatch` binary against this app's database; returns its stdout.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_bulkwatch"))
+            .args(args)
+            .env("DATABASE_URL", &self.database_url)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("the CLI runs");
+        assert!(output.status.success(), "bulkwatch {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    /// Makes an organisation and a key with `scopes`; returns the key.
+    pub fn key_for(&self, org: &str, scopes: &str) -> String {
+        if org != "default" && !self.cli(&["keys", "list"]).contains(&format!(" {org} ")) {
+            self.cli(&["orgs", "create", org]);
+        }
+        self.cli(&["keys", "create", "--org", org, "--scopes", scopes]).trim().to_owned()
+    }
+
+    /// POSTs a GraphQL request with another key (or none) and returns the JSON response.
+    pub async fn post_as(&self, key: Option<&str>, query: &str, variables: Value) -> Value {
+        client_with_key(key)
+            .post(self.url("/graphql"))
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("request sent")
+            .json()
+            .await
+            .expect("a JSON response")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

@@ -5,3 +5,4 @@ mod helpers;
 mod mutations;
 mod queries;
 mod http;
+mod workers;

@@ -1,0 +1,158 @@
+//! Organisations, API keys and what a key may do.
+//!
+//! A key is `bw_` and 64 random hex digits, shown once at creation; only its
+//! SHA-256 is stored. Unknown and revoked keys are refused alike.
+
+use std::fmt;
+
+use entity::{api_key, organisation};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+use super::{Principal, now_ms};
+use crate::error::{AppError, AppResult, bad_input, conflict, not_found};
+use crate::store::{Db, DEFAULT_ORGANISATION_ID, keys};
+
+/// What a key may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// Read tasks and items.
+    TasksRead,
+    /// Create, append, seal, cancel, retry, fail and delete tasks.
+    TasksWrite,
+    /// Claim items, renew leases, report outcomes.
+    ItemsReport,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 3] = [Scope::TasksRead, Scope::TasksWrite, Scope::ItemsReport];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::TasksRead => "tasks:read",
+            Scope::TasksWrite => "tasks:write",
+            Scope::ItemsReport => "items:report",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// A set of scopes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Scopes(u8);
+
+impl Scopes {
+    pub fn all() -> Scopes {
+        Scope::ALL.into_iter().collect()
+    }
+
+    pub fn contains(self, scope: Scope) -> bool {
+        self.0 & (1 << scope as u8) != 0
+    }
+
+    /// Parses `tasks:read,items:report`.
+    pub fn parse_list(text: &str) -> AppResult<Scopes> {
+        let scopes = text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| Scope::parse(s).ok_or_else(|| bad_input(format!("unknown scope {s:?}; known: tasks:read, tasks:write, items:report"))))
+            .collect::<AppResult<Vec<Scope>>>()?;
+        Ok(scopes.into_iter().collect())
+    }
+}
+
+impl FromIterator<Scope> for Scopes {
+    fn from_iter<I: IntoIterator<Item = Scope>>(iter: I) -> Self {
+        Scopes(iter.into_iter().fold(0, |bits, s| bits | 1 << s as u8))
+    }
+}
+
+impl fmt::Display for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = Scope::ALL.into_iter().filter(|s| self.contains(*s)).map(Scope::as_str).collect();
+        f.write_str(&names.join(","))
+    }
+}
+
+fn hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Refreshing `last_used_at` at most this often keeps reads from writing.
+const LAST_USED_RESOLUTION_MS: i64 = 60_000;
+
+/// The principal a presented key stands for.
+pub async fn authenticate(db: &Db, token: &str) -> AppResult<Principal> {
+    let presented = hash(token);
+    let key = keys::find_key_by_hash(&db.read, &presented).await?;
+    let valid = key.filter(|k| bool::from(k.key_hash.as_bytes().ct_eq(presented.as_bytes())) && k.revoked_at.is_none());
+    let Some(key) = valid else {
+        return Err(AppError::Unauthenticated("the API key is not valid".into()));
+    };
+    let now = now_ms();
+    if key.last_used_at.is_none_or(|t| now - t > LAST_USED_RESOLUTION_MS) {
+        keys::touch_key(&db.write, key.id, now).await?;
+    }
+    Ok(Principal { organisation_id: key.organisation_id, scopes: Scopes::parse_list(&key.scopes)? })
+}
+
+/// A new key, and the only copy of its secret.
+pub struct NewKey {
+    pub key: api_key::Model,
+    pub token: String,
+}
+
+pub async fn create_key(db: &Db, organisation_id: Uuid, scopes: Scopes) -> AppResult<NewKey> {
+    if scopes == Scopes::default() {
+        return Err(bad_input("a key needs at least one scope"));
+    }
+    let token = format!("bw_{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
+    let key = api_key::Model {
+        id: Uuid::now_v7(),
+        organisation_id,
+        prefix: token[..11].to_owned(),
+        key_hash: hash(&token),
+        scopes: scopes.to_string(),
+        created_at: now_ms(),
+        last_used_at: None,
+        revoked_at: None,
+    };
+    keys::insert_key(&db.write, key.clone()).await?;
+    Ok(NewKey { key, token })
+}
+
+pub async fn organisation_named(db: &Db, name: &str) -> AppResult<organisation::Model> {
+    keys::find_org_by_name(&db.read, name).await?.ok_or_else(|| not_found("organisation"))
+}
+
+pub async fn create_organisation(db: &Db, name: &str) -> AppResult<organisation::Model> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 200 {
+        return Err(bad_input("an organisation name is 1 to 200 bytes"));
+    }
+    if keys::find_org_by_name(&db.read, name).await?.is_some() {
+        return Err(conflict(format!("organisation {name:?} exists")));
+    }
+    let org = organisation::Model { id: Uuid::now_v7(), name: name.to_owned(), created_at: now_ms() };
+    keys::insert_org(&db.write, org.clone()).await?;
+    Ok(org)
+}
+
+pub async fn revoke(db: &Db, id: Uuid) -> AppResult<()> {
+    if keys::revoke_key(&db.write, id, now_ms()).await? { Ok(()) } else { Err(not_found("active key")) }
+}
+
+/// On a database without any key, makes an admin key of the default
+/// organisation so that a fresh install can be used at once.
+pub async fn first_start_key(db: &Db) -> AppResult<Option<String>> {
+    if keys::count_keys(&db.read).await? > 0 {
+        return Ok(None);
+    }
+    let org = DEFAULT_ORGANISATION_ID.parse().map_err(|_| AppError::Internal("default organisation id".into()))?;
+    Ok(Some(create_key(db, org, Scopes::all()).await?.token))
+}

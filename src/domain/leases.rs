@@ -1,0 +1,221 @@
+//! Leases: workers claim pending items for a while, renew while they work,
+//! and the reaper takes back what a dead worker held.
+
+use entity::task_item;
+use sea_orm::TransactionTrait;
+use uuid::Uuid;
+
+use super::status::{Counters, ItemStatus};
+use super::tasks::{event, touch};
+use super::{Principal, now_ms};
+use crate::error::{AppResult, bad_input, limit_exceeded, not_found};
+use crate::events::EventBus;
+use crate::store::items::{self, ItemChange, ItemState};
+use crate::store::{Db, leases, tasks};
+
+pub const MAX_CLAIM: i32 = 1_000;
+pub const DEFAULT_LEASE_SECONDS: i32 = 60;
+pub const MAX_LEASE_SECONDS: i32 = 3_600;
+/// Code of the error an item gets when its lease ran out.
+pub const LEASE_EXPIRED: &str = "LEASE_EXPIRED";
+/// Tasks one claim by type looks at.
+const TASKS_PER_CLAIM: u64 = 20;
+
+#[derive(Clone, Debug, Default)]
+pub struct ClaimRequest {
+    pub task_id: Option<Uuid>,
+    pub types: Option<Vec<String>>,
+    pub limit: i32,
+    pub lease_seconds: Option<i32>,
+    pub worker_id: Option<String>,
+}
+
+/// A claimed item and the token its reports must carry.
+pub struct Claimed {
+    pub item: task_item::Model,
+    pub lease_token: String,
+}
+
+fn lease_millis(seconds: Option<i32>) -> AppResult<i64> {
+    let seconds = seconds.unwrap_or(DEFAULT_LEASE_SECONDS);
+    if !(1..=MAX_LEASE_SECONDS).contains(&seconds) {
+        return Err(bad_input(format!("`leaseSeconds` must be between 1 and {MAX_LEASE_SECONDS}")));
+    }
+    Ok(i64::from(seconds) * 1000)
+}
+
+fn new_token() -> String {
+    format!("lt_{}", Uuid::new_v4().simple())
+}
+
+fn state_change(item: &task_item::Model) -> ItemChange {
+    ItemChange {
+        idx: item.idx,
+        status: ItemStatus::parse(&item.status).map(|s| s.as_str()).unwrap_or("PENDING"),
+        result: item.result.clone(),
+        error_code: item.error_code.clone(),
+        error_message: item.error_message.clone(),
+        error_details: item.error_details.clone(),
+        attempts: item.attempts,
+        worker_id: item.worker_id.clone(),
+        lease_token: item.lease_token.clone(),
+        lease_expires_at: item.lease_expires_at,
+        started_at: item.started_at,
+        finished_at: item.finished_at,
+    }
+}
+
+pub async fn claim(db: &Db, events: &EventBus, who: Principal, request: ClaimRequest) -> AppResult<Vec<Claimed>> {
+    if request.limit < 1 {
+        return Err(bad_input("`limit` must be at least 1"));
+    }
+    if request.limit > MAX_CLAIM {
+        return Err(limit_exceeded(format!("`limit` must be at most {MAX_CLAIM}")));
+    }
+    let lease = lease_millis(request.lease_seconds)?;
+    if request.worker_id.as_ref().is_some_and(|w| w.len() > 255) {
+        return Err(bad_input("`workerId` must be at most 255 bytes"));
+    }
+    let task_ids = match (&request.task_id, &request.types) {
+        (Some(id), _) => vec![*id],
+        (None, Some(types)) if !types.is_empty() => {
+            leases::claimable_tasks(&db.read, who.organisation_id, types, TASKS_PER_CLAIM).await?
+        }
+        _ => return Err(bad_input("name a `taskId` or at least one of `types`")),
+    };
+    let mut claimed = Vec::new();
+    for task_id in task_ids {
+        let wanted = request.limit as usize - claimed.len();
+        if wanted == 0 {
+            break;
+        }
+        let found = claim_from_task(db, events, who, task_id, wanted, lease, &request).await;
+        match found {
+            Ok(items) => claimed.extend(items),
+            // A task deleted between the listing and the claim is simply gone.
+            Err(crate::error::AppError::NotFound(_)) if request.task_id.is_none() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(claimed)
+}
+
+async fn claim_from_task(
+    db: &Db,
+    events: &EventBus,
+    who: Principal,
+    task_id: Uuid,
+    wanted: usize,
+    lease: i64,
+    request: &ClaimRequest,
+) -> AppResult<Vec<Claimed>> {
+    let tx = db.write.begin().await?;
+    let mut task = tasks::lock(&tx, who.organisation_id, task_id).await?.ok_or_else(|| not_found("task"))?;
+    if task.cancel_requested || task.error_code.is_some() || task.pending == 0 {
+        tx.rollback().await?;
+        return Ok(Vec::new());
+    }
+    let mut rows = leases::pending_items(&tx, task.id, wanted as u64).await?;
+    if let Some(types) = &request.types
+        && request.task_id.is_some()
+        && !types.contains(&task.task_type)
+    {
+        rows.clear();
+    }
+    if rows.is_empty() {
+        tx.rollback().await?;
+        return Ok(Vec::new());
+    }
+    let now = now_ms();
+    for item in &mut rows {
+        item.status = ItemStatus::Running.as_str().to_owned();
+        item.attempts += 1;
+        item.worker_id = request.worker_id.clone();
+        item.lease_token = Some(new_token());
+        item.lease_expires_at = Some(now + lease);
+        item.started_at = Some(now);
+        item.updated_at = now;
+    }
+    let changes: Vec<ItemChange> = rows.iter().map(state_change).collect();
+    items::apply(&tx, task.id, now, &changes).await?;
+    let mut counters = Counters::from_task(&task);
+    counters.shift(ItemStatus::Pending, ItemStatus::Running, rows.len() as i32);
+    touch(&mut task, counters, now);
+    tasks::save(&tx, &task).await?;
+    tx.commit().await?;
+    events.publish(event(&task));
+    Ok(rows
+        .into_iter()
+        .map(|item| {
+            let lease_token = item.lease_token.clone().unwrap_or_default();
+            Claimed { item, lease_token }
+        })
+        .collect())
+}
+
+pub struct Renewal {
+    pub renewed: i32,
+    /// Tokens whose lease already ran out or whose item is final: stop working on them.
+    pub expired: Vec<String>,
+}
+
+pub async fn renew(db: &Db, who: Principal, tokens: Vec<String>, seconds: Option<i32>) -> AppResult<Renewal> {
+    if tokens.len() > MAX_CLAIM as usize {
+        return Err(limit_exceeded(format!("at most {MAX_CLAIM} tokens per renewal")));
+    }
+    let lease = lease_millis(seconds)?;
+    let now = now_ms();
+    let renewed = leases::renew(&db.write, who.organisation_id, &tokens, now + lease, now).await?;
+    let live: std::collections::HashSet<&String> = renewed.iter().collect();
+    let mut expired: Vec<String> = tokens.iter().filter(|t| !live.contains(t)).cloned().collect();
+    expired.dedup();
+    Ok(Renewal { renewed: renewed.len() as i32, expired })
+}
+
+/// Returns expired RUNNING items to PENDING, or FAILED with LEASE_EXPIRED
+/// once their attempts are used up; returns how many it took back. Safe to
+/// run on several instances at once: each task is handled under its row
+/// lock and the items are re-read inside it.
+pub async fn reap_expired(db: &Db, events: &EventBus) -> AppResult<usize> {
+    let now = now_ms();
+    let mut reaped = 0;
+    for expired in leases::tasks_with_expired_leases(&db.read, now, 100).await? {
+        let tx = db.write.begin().await?;
+        let Some(mut task) = tasks::lock(&tx, expired.organisation_id, expired.task_id).await? else {
+            tx.rollback().await?;
+            continue;
+        };
+        let mut rows: Vec<ItemState> = leases::expired_items(&tx, task.id, now).await?;
+        if rows.is_empty() {
+            tx.rollback().await?;
+            continue;
+        }
+        let winding_down = task.cancel_requested || task.error_code.is_some();
+        let mut counters = Counters::from_task(&task);
+        for item in &mut rows {
+            let next = if item.attempts >= task.max_attempts {
+                ItemStatus::Failed
+            } else if winding_down {
+                ItemStatus::Cancelled
+            } else {
+                ItemStatus::Pending
+            };
+            counters.shift(ItemStatus::Running, next, 1);
+            item.status = next.as_str().to_owned();
+            item.error_code = Some(LEASE_EXPIRED.to_owned());
+            item.error_message = Some("the worker's lease ran out before it reported".to_owned());
+            item.error_details = None;
+            item.lease_token = None;
+            item.lease_expires_at = None;
+            item.finished_at = next.is_final().then_some(now);
+        }
+        let changes: Vec<ItemChange> = rows.iter().map(super::reports::change).collect();
+        items::apply(&tx, task.id, now, &changes).await?;
+        touch(&mut task, counters, now);
+        tasks::save(&tx, &task).await?;
+        tx.commit().await?;
+        events.publish(event(&task));
+        reaped += rows.len();
+    }
+    Ok(reaped)
+}

@@ -1,0 +1,132 @@
+//! Queries behind claims, lease renewals and the reaper.
+
+use entity::bulk_task::{self, Entity as Tasks};
+use entity::task_item::{self, Column, Entity as Items};
+use sea_orm::sea_query::{LockBehavior, LockType, Query};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QuerySelect, Select,
+};
+use uuid::Uuid;
+
+use super::items::ItemState;
+use crate::domain::status::{ItemStatus, TaskStatus};
+
+/// On PostgreSQL, rows another transaction holds are skipped rather than
+/// waited for, so concurrent claimers and reapers never take the same item.
+fn skip_locked<E: EntityTrait>(db: &impl ConnectionTrait, query: Select<E>) -> Select<E> {
+    match db.get_database_backend() {
+        DbBackend::Postgres => query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked),
+        _ => query,
+    }
+}
+
+/// Unfinished tasks of these types that have pending items, oldest first.
+pub async fn claimable_tasks(
+    db: &impl ConnectionTrait,
+    org: Uuid,
+    types: &[String],
+    limit: u64,
+) -> Result<Vec<Uuid>, DbErr> {
+    let terminal: Vec<&str> = TaskStatus::TERMINAL.iter().map(|s| s.as_str()).collect();
+    let tasks = Tasks::find()
+        .select_only()
+        .column(bulk_task::Column::Id)
+        .filter(bulk_task::Column::OrganisationId.eq(org))
+        .filter(bulk_task::Column::TaskType.is_in(types.iter().cloned()))
+        .filter(bulk_task::Column::Status.is_not_in(terminal))
+        .filter(bulk_task::Column::CancelRequested.eq(false))
+        .filter(bulk_task::Column::ErrorCode.is_null())
+        .filter(bulk_task::Column::Pending.gt(0))
+        .order_by_asc(bulk_task::Column::CreatedAt)
+        .order_by_asc(bulk_task::Column::Id)
+        .limit(limit)
+        .into_tuple::<Uuid>()
+        .all(db)
+        .await?;
+    Ok(tasks)
+}
+
+/// The oldest pending items of a task, locked for the claim.
+pub async fn pending_items(db: &impl ConnectionTrait, task_id: Uuid, limit: u64) -> Result<Vec<task_item::Model>, DbErr> {
+    let query = Items::find()
+        .filter(Column::TaskId.eq(task_id))
+        .filter(Column::Status.eq(ItemStatus::Pending.as_str()))
+        .order_by_asc(Column::Idx)
+        .limit(limit);
+    skip_locked(db, query).all(db).await
+}
+
+/// Extends the live leases among `tokens`; returns the tokens it extended.
+pub async fn renew(
+    db: &impl ConnectionTrait,
+    org: Uuid,
+    tokens: &[String],
+    expires_at: i64,
+    now: i64,
+) -> Result<Vec<String>, DbErr> {
+    if tokens.is_empty() {
+        return Ok(Vec::new());
+    }
+    let statement = Query::update()
+        .table(Items)
+        .value(Column::LeaseExpiresAt, expires_at)
+        .value(Column::UpdatedAt, now)
+        .and_where(Column::OrganisationId.eq(org))
+        .and_where(Column::LeaseToken.is_in(tokens.iter().cloned()))
+        .and_where(Column::Status.eq(ItemStatus::Running.as_str()))
+        .and_where(Column::LeaseExpiresAt.gt(now))
+        .returning_col(Column::LeaseToken)
+        .to_owned();
+    let rows = db.query_all_raw(db.get_database_backend().build(&statement)).await?;
+    Ok(rows.iter().filter_map(|r| r.try_get::<String>("", "lease_token").ok()).collect())
+}
+
+#[derive(Debug, FromQueryResult)]
+pub struct ExpiredTask {
+    pub task_id: Uuid,
+    pub organisation_id: Uuid,
+}
+
+/// Tasks that hold at least one expired lease.
+pub async fn tasks_with_expired_leases(db: &impl ConnectionTrait, now: i64, limit: u64) -> Result<Vec<ExpiredTask>, DbErr> {
+    Items::find()
+        .select_only()
+        .column(Column::TaskId)
+        .column(Column::OrganisationId)
+        .filter(Column::Status.eq(ItemStatus::Running.as_str()))
+        .filter(Column::LeaseExpiresAt.lt(now))
+        .group_by(Column::TaskId)
+        .group_by(Column::OrganisationId)
+        .limit(limit)
+        .into_model::<ExpiredTask>()
+        .all(db)
+        .await
+}
+
+/// The expired items of a task, locked for the reaper.
+pub async fn expired_items(db: &impl ConnectionTrait, task_id: Uuid, now: i64) -> Result<Vec<ItemState>, DbErr> {
+    let query = Items::find()
+        .select_only()
+        .columns([
+            Column::Id,
+            Column::Idx,
+            Column::ClientItemId,
+            Column::Status,
+            Column::Result,
+            Column::ErrorCode,
+            Column::ErrorMessage,
+            Column::ErrorDetails,
+            Column::Attempts,
+            Column::WorkerId,
+            Column::LeaseToken,
+            Column::LeaseExpiresAt,
+            Column::StartedAt,
+            Column::FinishedAt,
+        ])
+        .filter(Column::TaskId.eq(task_id))
+        .filter(Column::Status.eq(ItemStatus::Running.as_str()))
+        .filter(Column::LeaseExpiresAt.lt(now));
+    skip_locked(db, query).into_model().all(db).await
+}
+
