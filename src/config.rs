@@ -53,6 +53,26 @@ pub struct Config {
     #[arg(long, env = "BULKWATCH_DB_CONNECTIONS", default_value_t = 8)]
     pub db_connections: u32,
 
+    /// Least time between two events of one subscription, in milliseconds (latest wins).
+    #[arg(long, env = "BULKWATCH_COALESCE_MS", default_value_t = 250)]
+    pub coalesce_ms: u64,
+
+    /// Item changes a `taskItemsUpdated` subscriber may fall behind before it is dropped.
+    #[arg(long, env = "BULKWATCH_ITEM_FEED_CAPACITY", default_value_t = 1024)]
+    pub item_feed_capacity: usize,
+
+    /// Milliseconds a WebSocket client has to send `connection_init`.
+    #[arg(long, env = "BULKWATCH_WS_INIT_TIMEOUT_MS", default_value_t = 3_000)]
+    pub ws_init_timeout_ms: u64,
+
+    /// Most active subscriptions on one WebSocket.
+    #[arg(long, env = "BULKWATCH_WS_MAX_SUBSCRIPTIONS", default_value_t = 100)]
+    pub ws_max_subscriptions: usize,
+
+    /// Largest WebSocket message accepted, in bytes.
+    #[arg(long, env = "BULKWATCH_WS_MAX_MESSAGE", default_value_t = 256 * 1024)]
+    pub ws_max_message: usize,
+
     /// Milliseconds between two sweeps of the lease reaper.
     #[arg(long, env = "BULKWATCH_REAPER_INTERVAL_MS", default_value_t = 2_000)]
     pub reaper_interval_ms: u64,

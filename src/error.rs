@@ -26,6 +26,8 @@ pub enum AppError {
     LimitExceeded(String),
     #[error("the database is unavailable, try again")]
     DatabaseUnavailable(#[source] DbErr),
+    #[error("{0}")]
+    Lagged(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -45,6 +47,7 @@ impl AppError {
             AppError::BadCursor(_) => "BAD_CURSOR",
             AppError::LimitExceeded(_) => "LIMIT_EXCEEDED",
             AppError::DatabaseUnavailable(_) => "DATABASE_UNAVAILABLE",
+            AppError::Lagged(_) => "SUBSCRIBER_LAGGED",
             AppError::Internal(_) => "INTERNAL",
         }
     }

@@ -58,12 +58,19 @@ impl Application {
             .await
             .map_err(|e| StartupError::Config(format!("cannot create the first API key: {e:?}")))?;
         let listener = TcpListener::bind(config.bind).await?;
-        let state = AppState { db, events: EventBus::default(), config };
-        Ok(Application { listener, state, first_start_key })
+        let events = EventBus::start(db.clone(), config.item_feed_capacity, &config.database_url);
+        let state = AppState { db, events, config };
+        Ok(Application {
+            listener,
+            state,
+            first_start_key,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     /// The admin key made on first start (a database without keys), shown once.
@@ -81,7 +88,10 @@ impl Application {
     }
 
     /// Serves until `signal` resolves.
-    pub async fn run_until(self, signal: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until(
+        self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let reaper = tokio::spawn(reap_leases(self.state.clone()));
         let result = http::serve(self.listener, self.state, signal).await;
         reaper.abort();
@@ -91,7 +101,9 @@ impl Application {
 
 /// Takes back the items of workers whose leases ran out, forever.
 async fn reap_leases(state: AppState) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(state.config.reaper_interval_ms.max(10)));
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(
+        state.config.reaper_interval_ms.max(10),
+    ));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;

@@ -80,7 +80,9 @@ async fn main() -> ExitCode {
     bulkwatch::http::init_tracing();
     let command = match Cli::parse().command {
         Some(command) => command,
-        None => Cli::parse_from(["bulkwatch", "serve"]).command.expect("serve parses"),
+        None => Cli::parse_from(["bulkwatch", "serve"])
+            .command
+            .expect("serve parses"),
     };
     let result = match command {
         Command::Serve(config) => serve(config).await,
@@ -104,7 +106,9 @@ async fn main() -> ExitCode {
 async fn serve(config: Config) -> Outcome {
     let app = Application::build(config).await?;
     if let Some(key) = app.first_start_key() {
-        println!("First start: an admin API key of the default organisation (shown once, keep it):\n\n    {key}\n");
+        println!(
+            "First start: an admin API key of the default organisation (shown once, keep it):\n\n    {key}\n"
+        );
         println!("In GraphiQL, open Headers and paste: {{\"Authorization\": \"Bearer {key}\"}}\n");
     }
     tracing::info!(address = %app.local_addr(), "bulkwatch listening; GraphiQL at http://{}/", app.local_addr());
@@ -123,7 +127,9 @@ fn fail(e: bulkwatch::error::AppError) -> Box<dyn std::error::Error> {
 }
 
 async fn create_org(db: &Database, name: &str) -> Outcome {
-    let org = keys::create_organisation(&open(db).await?, name).await.map_err(fail)?;
+    let org = keys::create_organisation(&open(db).await?, name)
+        .await
+        .map_err(fail)?;
     println!("{}", org.id);
     Ok(())
 }
@@ -135,16 +141,32 @@ async fn manage_keys(command: KeysCommand) -> Outcome {
             let scopes = Scopes::parse_list(&scopes).map_err(fail)?;
             let org = keys::organisation_named(&db, &org).await.map_err(fail)?;
             let new = keys::create_key(&db, org.id, scopes).await.map_err(fail)?;
-            eprintln!("key {} for {} with {}; shown once:", new.key.id, org.name, new.key.scopes);
+            eprintln!(
+                "key {} for {} with {}; shown once:",
+                new.key.id, org.name, new.key.scopes
+            );
             println!("{}", new.token);
         }
         KeysCommand::List { db } => {
             let db = open(&db).await?;
-            println!("{:<36}  {:<16}  {:<11}  {:<36}  {:<10}  status", "id", "organisation", "prefix", "scopes", "last used");
+            println!(
+                "{:<36}  {:<16}  {:<11}  {:<36}  {:<10}  status",
+                "id", "organisation", "prefix", "scopes", "last used"
+            );
             for (key, org) in bulkwatch::store::keys::list_keys(&db.read).await? {
-                let last_used = key.last_used_at.map(format_ms).unwrap_or_else(|| "never".into());
-                let status = if key.revoked_at.is_some() { "revoked" } else { "active" };
-                println!("{:<36}  {:<16}  {:<11}  {:<36}  {:<10}  {status}", key.id, org, key.prefix, key.scopes, last_used);
+                let last_used = key
+                    .last_used_at
+                    .map(format_ms)
+                    .unwrap_or_else(|| "never".into());
+                let status = if key.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{:<36}  {:<16}  {:<11}  {:<36}  {:<10}  {status}",
+                    key.id, org, key.prefix, key.scopes, last_used
+                );
             }
         }
         KeysCommand::Revoke { id, db } => {
@@ -156,5 +178,7 @@ async fn manage_keys(command: KeysCommand) -> Outcome {
 }
 
 fn format_ms(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default()
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
 }

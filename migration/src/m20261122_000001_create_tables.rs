@@ -119,7 +119,8 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
         for table in ["task_items", "bulk_tasks", "organisations"] {
-            db.execute_unprepared(&format!("DROP TABLE {table}")).await?;
+            db.execute_unprepared(&format!("DROP TABLE {table}"))
+                .await?;
         }
         Ok(())
     }

@@ -18,7 +18,10 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared("DROP INDEX task_items_lease_token").await?;
+        manager
+            .get_connection()
+            .execute_unprepared("DROP INDEX task_items_lease_token")
+            .await?;
         Ok(())
     }
 }

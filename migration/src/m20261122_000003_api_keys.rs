@@ -26,12 +26,16 @@ impl MigrationTrait for Migration {
             )"
         ))
         .await?;
-        db.execute_unprepared("CREATE INDEX api_keys_organisation ON api_keys (organisation_id)").await?;
+        db.execute_unprepared("CREATE INDEX api_keys_organisation ON api_keys (organisation_id)")
+            .await?;
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared("DROP TABLE api_keys").await?;
+        manager
+            .get_connection()
+            .execute_unprepared("DROP TABLE api_keys")
+            .await?;
         Ok(())
     }
 }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::{Principal, now_ms};
 use crate::error::{AppError, AppResult, bad_input, conflict, not_found};
-use crate::store::{Db, DEFAULT_ORGANISATION_ID, keys};
+use crate::store::{DEFAULT_ORGANISATION_ID, Db, keys};
 
 /// What a key may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -60,7 +60,13 @@ impl Scopes {
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(|s| Scope::parse(s).ok_or_else(|| bad_input(format!("unknown scope {s:?}; known: tasks:read, tasks:write, items:report"))))
+            .map(|s| {
+                Scope::parse(s).ok_or_else(|| {
+                    bad_input(format!(
+                        "unknown scope {s:?}; known: tasks:read, tasks:write, items:report"
+                    ))
+                })
+            })
             .collect::<AppResult<Vec<Scope>>>()?;
         Ok(scopes.into_iter().collect())
     }
@@ -74,13 +80,20 @@ impl FromIterator<Scope> for Scopes {
 
 impl fmt::Display for Scopes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<&str> = Scope::ALL.into_iter().filter(|s| self.contains(*s)).map(Scope::as_str).collect();
+        let names: Vec<&str> = Scope::ALL
+            .into_iter()
+            .filter(|s| self.contains(*s))
+            .map(Scope::as_str)
+            .collect();
         f.write_str(&names.join(","))
     }
 }
 
 fn hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Refreshing `last_used_at` at most this often keeps reads from writing.
@@ -90,15 +103,23 @@ const LAST_USED_RESOLUTION_MS: i64 = 60_000;
 pub async fn authenticate(db: &Db, token: &str) -> AppResult<Principal> {
     let presented = hash(token);
     let key = keys::find_key_by_hash(&db.read, &presented).await?;
-    let valid = key.filter(|k| bool::from(k.key_hash.as_bytes().ct_eq(presented.as_bytes())) && k.revoked_at.is_none());
+    let valid = key.filter(|k| {
+        bool::from(k.key_hash.as_bytes().ct_eq(presented.as_bytes())) && k.revoked_at.is_none()
+    });
     let Some(key) = valid else {
         return Err(AppError::Unauthenticated("the API key is not valid".into()));
     };
     let now = now_ms();
-    if key.last_used_at.is_none_or(|t| now - t > LAST_USED_RESOLUTION_MS) {
+    if key
+        .last_used_at
+        .is_none_or(|t| now - t > LAST_USED_RESOLUTION_MS)
+    {
         keys::touch_key(&db.write, key.id, now).await?;
     }
-    Ok(Principal { organisation_id: key.organisation_id, scopes: Scopes::parse_list(&key.scopes)? })
+    Ok(Principal {
+        organisation_id: key.organisation_id,
+        scopes: Scopes::parse_list(&key.scopes)?,
+    })
 }
 
 /// A new key, and the only copy of its secret.
@@ -127,7 +148,9 @@ pub async fn create_key(db: &Db, organisation_id: Uuid, scopes: Scopes) -> AppRe
 }
 
 pub async fn organisation_named(db: &Db, name: &str) -> AppResult<organisation::Model> {
-    keys::find_org_by_name(&db.read, name).await?.ok_or_else(|| not_found("organisation"))
+    keys::find_org_by_name(&db.read, name)
+        .await?
+        .ok_or_else(|| not_found("organisation"))
 }
 
 pub async fn create_organisation(db: &Db, name: &str) -> AppResult<organisation::Model> {
@@ -138,13 +161,21 @@ pub async fn create_organisation(db: &Db, name: &str) -> AppResult<organisation:
     if keys::find_org_by_name(&db.read, name).await?.is_some() {
         return Err(conflict(format!("organisation {name:?} exists")));
     }
-    let org = organisation::Model { id: Uuid::now_v7(), name: name.to_owned(), created_at: now_ms() };
+    let org = organisation::Model {
+        id: Uuid::now_v7(),
+        name: name.to_owned(),
+        created_at: now_ms(),
+    };
     keys::insert_org(&db.write, org.clone()).await?;
     Ok(org)
 }
 
 pub async fn revoke(db: &Db, id: Uuid) -> AppResult<()> {
-    if keys::revoke_key(&db.write, id, now_ms()).await? { Ok(()) } else { Err(not_found("active key")) }
+    if keys::revoke_key(&db.write, id, now_ms()).await? {
+        Ok(())
+    } else {
+        Err(not_found("active key"))
+    }
 }
 
 /// On a database without any key, makes an admin key of the default
@@ -153,6 +184,8 @@ pub async fn first_start_key(db: &Db) -> AppResult<Option<String>> {
     if keys::count_keys(&db.read).await? > 0 {
         return Ok(None);
     }
-    let org = DEFAULT_ORGANISATION_ID.parse().map_err(|_| AppError::Internal("default organisation id".into()))?;
+    let org = DEFAULT_ORGANISATION_ID
+        .parse()
+        .map_err(|_| AppError::Internal("default organisation id".into()))?;
     Ok(Some(create_key(db, org, Scopes::all()).await?.token))
 }

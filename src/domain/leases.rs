@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::status::{Counters, ItemStatus};
 use super::tasks::{event, touch};
 use super::{Principal, now_ms};
-use crate::error::{AppResult, bad_input, limit_exceeded, not_found};
+use crate::error::{AppError, AppResult, bad_input, limit_exceeded, not_found};
 use crate::events::EventBus;
 use crate::store::items::{self, ItemChange, ItemState};
 use crate::store::{Db, leases, tasks};
@@ -39,7 +39,9 @@ pub struct Claimed {
 fn lease_millis(seconds: Option<i32>) -> AppResult<i64> {
     let seconds = seconds.unwrap_or(DEFAULT_LEASE_SECONDS);
     if !(1..=MAX_LEASE_SECONDS).contains(&seconds) {
-        return Err(bad_input(format!("`leaseSeconds` must be between 1 and {MAX_LEASE_SECONDS}")));
+        return Err(bad_input(format!(
+            "`leaseSeconds` must be between 1 and {MAX_LEASE_SECONDS}"
+        )));
     }
     Ok(i64::from(seconds) * 1000)
 }
@@ -51,7 +53,9 @@ fn new_token() -> String {
 fn state_change(item: &task_item::Model) -> ItemChange {
     ItemChange {
         idx: item.idx,
-        status: ItemStatus::parse(&item.status).map(|s| s.as_str()).unwrap_or("PENDING"),
+        status: ItemStatus::parse(&item.status)
+            .map(|s| s.as_str())
+            .unwrap_or("PENDING"),
         result: item.result.clone(),
         error_code: item.error_code.clone(),
         error_message: item.error_message.clone(),
@@ -65,39 +69,79 @@ fn state_change(item: &task_item::Model) -> ItemChange {
     }
 }
 
-pub async fn claim(db: &Db, events: &EventBus, who: Principal, request: ClaimRequest) -> AppResult<Vec<Claimed>> {
+pub async fn claim(
+    db: &Db,
+    events: &EventBus,
+    who: Principal,
+    request: ClaimRequest,
+) -> AppResult<Vec<Claimed>> {
     if request.limit < 1 {
         return Err(bad_input("`limit` must be at least 1"));
     }
     if request.limit > MAX_CLAIM {
-        return Err(limit_exceeded(format!("`limit` must be at most {MAX_CLAIM}")));
+        return Err(limit_exceeded(format!(
+            "`limit` must be at most {MAX_CLAIM}"
+        )));
     }
     let lease = lease_millis(request.lease_seconds)?;
     if request.worker_id.as_ref().is_some_and(|w| w.len() > 255) {
         return Err(bad_input("`workerId` must be at most 255 bytes"));
     }
-    let task_ids = match (&request.task_id, &request.types) {
-        (Some(id), _) => vec![*id],
+    match (&request.task_id, &request.types) {
+        (Some(id), _) => {
+            claim_from_task(
+                db,
+                events,
+                who,
+                *id,
+                request.limit as usize,
+                lease,
+                &request,
+            )
+            .await
+        }
         (None, Some(types)) if !types.is_empty() => {
-            leases::claimable_tasks(&db.read, who.organisation_id, types, TASKS_PER_CLAIM).await?
+            claim_by_type(db, events, who, types, lease, &request).await
         }
-        _ => return Err(bad_input("name a `taskId` or at least one of `types`")),
-    };
+        _ => Err(bad_input("name a `taskId` or at least one of `types`")),
+    }
+}
+
+/// Claims from the oldest unfinished tasks of the types, task after task,
+/// until the limit is met or no task has pending items.
+async fn claim_by_type(
+    db: &Db,
+    events: &EventBus,
+    who: Principal,
+    types: &[String],
+    lease: i64,
+    request: &ClaimRequest,
+) -> AppResult<Vec<Claimed>> {
     let mut claimed = Vec::new();
-    for task_id in task_ids {
-        let wanted = request.limit as usize - claimed.len();
-        if wanted == 0 {
-            break;
+    let mut tried = std::collections::HashSet::new();
+    loop {
+        let candidates =
+            leases::claimable_tasks(&db.read, who.organisation_id, types, TASKS_PER_CLAIM).await?;
+        let fresh: Vec<Uuid> = candidates
+            .into_iter()
+            .filter(|id| tried.insert(*id))
+            .collect();
+        if fresh.is_empty() {
+            return Ok(claimed);
         }
-        let found = claim_from_task(db, events, who, task_id, wanted, lease, &request).await;
-        match found {
-            Ok(items) => claimed.extend(items),
-            // A task deleted between the listing and the claim is simply gone.
-            Err(crate::error::AppError::NotFound(_)) if request.task_id.is_none() => {}
-            Err(e) => return Err(e),
+        for task_id in fresh {
+            let wanted = request.limit as usize - claimed.len();
+            match claim_from_task(db, events, who, task_id, wanted, lease, request).await {
+                Ok(items) => claimed.extend(items),
+                // A task deleted between the listing and the claim is simply gone.
+                Err(AppError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+            if claimed.len() == request.limit as usize {
+                return Ok(claimed);
+            }
         }
     }
-    Ok(claimed)
 }
 
 async fn claim_from_task(
@@ -110,7 +154,9 @@ async fn claim_from_task(
     request: &ClaimRequest,
 ) -> AppResult<Vec<Claimed>> {
     let tx = db.write.begin().await?;
-    let mut task = tasks::lock(&tx, who.organisation_id, task_id).await?.ok_or_else(|| not_found("task"))?;
+    let mut task = tasks::lock(&tx, who.organisation_id, task_id)
+        .await?
+        .ok_or_else(|| not_found("task"))?;
     if task.cancel_requested || task.error_code.is_some() || task.pending == 0 {
         tx.rollback().await?;
         return Ok(Vec::new());
@@ -142,8 +188,14 @@ async fn claim_from_task(
     counters.shift(ItemStatus::Pending, ItemStatus::Running, rows.len() as i32);
     touch(&mut task, counters, now);
     tasks::save(&tx, &task).await?;
+    let staged = events
+        .stage(
+            &tx,
+            event(&task, Some(rows.iter().map(|r| r.idx).collect())),
+        )
+        .await?;
     tx.commit().await?;
-    events.publish(event(&task));
+    staged.dispatch();
     Ok(rows
         .into_iter()
         .map(|item| {
@@ -159,17 +211,31 @@ pub struct Renewal {
     pub expired: Vec<String>,
 }
 
-pub async fn renew(db: &Db, who: Principal, tokens: Vec<String>, seconds: Option<i32>) -> AppResult<Renewal> {
+pub async fn renew(
+    db: &Db,
+    who: Principal,
+    tokens: Vec<String>,
+    seconds: Option<i32>,
+) -> AppResult<Renewal> {
     if tokens.len() > MAX_CLAIM as usize {
-        return Err(limit_exceeded(format!("at most {MAX_CLAIM} tokens per renewal")));
+        return Err(limit_exceeded(format!(
+            "at most {MAX_CLAIM} tokens per renewal"
+        )));
     }
     let lease = lease_millis(seconds)?;
     let now = now_ms();
     let renewed = leases::renew(&db.write, who.organisation_id, &tokens, now + lease, now).await?;
     let live: std::collections::HashSet<&String> = renewed.iter().collect();
-    let mut expired: Vec<String> = tokens.iter().filter(|t| !live.contains(t)).cloned().collect();
-    expired.dedup();
-    Ok(Renewal { renewed: renewed.len() as i32, expired })
+    let mut seen = std::collections::HashSet::new();
+    let expired: Vec<String> = tokens
+        .iter()
+        .filter(|t| !live.contains(t) && seen.insert(t.as_str()))
+        .cloned()
+        .collect();
+    Ok(Renewal {
+        renewed: renewed.len() as i32,
+        expired,
+    })
 }
 
 /// Returns expired RUNNING items to PENDING, or FAILED with LEASE_EXPIRED
@@ -181,7 +247,8 @@ pub async fn reap_expired(db: &Db, events: &EventBus) -> AppResult<usize> {
     let mut reaped = 0;
     for expired in leases::tasks_with_expired_leases(&db.read, now, 100).await? {
         let tx = db.write.begin().await?;
-        let Some(mut task) = tasks::lock(&tx, expired.organisation_id, expired.task_id).await? else {
+        let Some(mut task) = tasks::lock(&tx, expired.organisation_id, expired.task_id).await?
+        else {
             tx.rollback().await?;
             continue;
         };
@@ -213,8 +280,14 @@ pub async fn reap_expired(db: &Db, events: &EventBus) -> AppResult<usize> {
         items::apply(&tx, task.id, now, &changes).await?;
         touch(&mut task, counters, now);
         tasks::save(&tx, &task).await?;
+        let staged = events
+            .stage(
+                &tx,
+                event(&task, Some(rows.iter().map(|r| r.idx).collect())),
+            )
+            .await?;
         tx.commit().await?;
-        events.publish(event(&task));
+        staged.dispatch();
         reaped += rows.len();
     }
     Ok(reaped)

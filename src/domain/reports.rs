@@ -94,7 +94,12 @@ struct Prepared {
 fn prepare(r: ItemResult) -> Result<Prepared, (&'static str, String)> {
     let bad = |m: &str| ("BAD_USER_INPUT", m.to_owned());
     let item = r.item.map_err(|m| bad(&m))?;
-    let result = r.result.as_ref().map(serde_json::to_string).transpose().map_err(|e| bad(&e.to_string()))?;
+    let result = r
+        .result
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| bad(&e.to_string()))?;
     if result.as_ref().is_some_and(|t| t.len() > MAX_JSON_BYTES) {
         return Err(bad("result is larger than 64 KiB"));
     }
@@ -102,15 +107,29 @@ fn prepare(r: ItemResult) -> Result<Prepared, (&'static str, String)> {
         (None, Outcome::Failed) => return Err(bad("a FAILED result needs an error")),
         (Some(e), _) if e.code.is_empty() => return Err(bad("error.code must not be empty")),
         (Some(e), _) => {
-            let details = e.details.as_ref().map(serde_json::to_string).transpose().map_err(|e| bad(&e.to_string()))?;
-            if details.as_ref().is_some_and(|t| t.len() > MAX_JSON_BYTES) || e.message.len() > MAX_JSON_BYTES {
+            let details = e
+                .details
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(|e| bad(&e.to_string()))?;
+            if details.as_ref().is_some_and(|t| t.len() > MAX_JSON_BYTES)
+                || e.message.len() > MAX_JSON_BYTES
+            {
                 return Err(bad("error is larger than 64 KiB"));
             }
             Some((e.code.clone(), e.message.clone(), details))
         }
         (None, _) => None,
     };
-    Ok(Prepared { item, lease_token: r.lease_token, outcome: r.outcome, result, error, retryable: r.retryable })
+    Ok(Prepared {
+        item,
+        lease_token: r.lease_token,
+        outcome: r.outcome,
+        result,
+        error,
+        retryable: r.retryable,
+    })
 }
 
 enum Verdict {
@@ -140,10 +159,17 @@ fn transition(item: &mut ItemState, r: &Prepared, rules: &TaskRules, now: i64) -
                         && item.error_details == *details
                 }
             };
-        return if same && matches!(current, ItemStatus::Succeeded | ItemStatus::Failed | ItemStatus::Skipped) {
+        return if same
+            && matches!(
+                current,
+                ItemStatus::Succeeded | ItemStatus::Failed | ItemStatus::Skipped
+            ) {
             Verdict::Duplicate
         } else {
-            Verdict::Problem("ITEM_ALREADY_FINAL", format!("the item is already {current}"))
+            Verdict::Problem(
+                "ITEM_ALREADY_FINAL",
+                format!("the item is already {current}"),
+            )
         };
     }
     if item.lease_token != r.lease_token {
@@ -155,7 +181,11 @@ fn transition(item: &mut ItemState, r: &Prepared, rules: &TaskRules, now: i64) -
             },
         );
     }
-    let attempts = if current == ItemStatus::Pending { item.attempts + 1 } else { item.attempts };
+    let attempts = if current == ItemStatus::Pending {
+        item.attempts + 1
+    } else {
+        item.attempts
+    };
     match r.outcome {
         Outcome::Running if current == ItemStatus::Running => Verdict::Duplicate,
         Outcome::Running => {
@@ -190,7 +220,9 @@ fn transition(item: &mut ItemState, r: &Prepared, rules: &TaskRules, now: i64) -
 pub(crate) fn change(item: &ItemState) -> ItemChange {
     ItemChange {
         idx: item.idx,
-        status: ItemStatus::parse(&item.status).map(|s| s.as_str()).unwrap_or("PENDING"),
+        status: ItemStatus::parse(&item.status)
+            .map(|s| s.as_str())
+            .unwrap_or("PENDING"),
         result: item.result.clone(),
         error_code: item.error_code.clone(),
         error_message: item.error_message.clone(),
@@ -212,14 +244,20 @@ pub async fn report(
     results: Vec<ItemResult>,
 ) -> AppResult<Report> {
     if results.len() > MAX_RESULTS_PER_CALL {
-        return Err(limit_exceeded(format!("at most {MAX_RESULTS_PER_CALL} results per call")));
+        return Err(limit_exceeded(format!(
+            "at most {MAX_RESULTS_PER_CALL} results per call"
+        )));
     }
     let mut problems = Vec::new();
     let mut prepared = Vec::with_capacity(results.len());
     for (position, r) in results.into_iter().enumerate() {
         match prepare(r) {
             Ok(p) => prepared.push((position as i32, p)),
-            Err((code, message)) => problems.push(Problem { position: position as i32, code, message }),
+            Err((code, message)) => problems.push(Problem {
+                position: position as i32,
+                code,
+                message,
+            }),
         }
     }
     let (mut ids, mut indexes, mut client_ids) = (Vec::new(), Vec::new(), Vec::new());
@@ -232,7 +270,9 @@ pub async fn report(
     }
 
     let tx = db.write.begin().await?;
-    let mut task = tasks::lock(&tx, who.organisation_id, task_id).await?.ok_or_else(|| not_found("task"))?;
+    let mut task = tasks::lock(&tx, who.organisation_id, task_id)
+        .await?
+        .ok_or_else(|| not_found("task"))?;
     let loaded = items::states(&tx, task.id, &ids, &indexes, &client_ids).await?;
     let mut states: HashMap<i32, ItemState> = HashMap::with_capacity(loaded.len());
     let (mut by_id, mut by_client) = (HashMap::new(), HashMap::new());
@@ -258,7 +298,11 @@ pub async fn report(
             ItemRef::ClientId(c) => by_client.get(c).copied(),
         };
         let Some(item) = idx.and_then(|i| states.get_mut(&i)) else {
-            problems.push(Problem { position: *position, code: "ITEM_NOT_FOUND", message: "no such item in this task".into() });
+            problems.push(Problem {
+                position: *position,
+                code: "ITEM_NOT_FOUND",
+                message: "no such item in this task".into(),
+            });
             continue;
         };
         let before = ItemStatus::parse(&item.status).unwrap_or(ItemStatus::Pending);
@@ -269,21 +313,35 @@ pub async fn report(
                 changed.push(item.idx);
             }
             Verdict::Duplicate => duplicates += 1,
-            Verdict::Problem(code, message) => problems.push(Problem { position: *position, code, message }),
+            Verdict::Problem(code, message) => problems.push(Problem {
+                position: *position,
+                code,
+                message,
+            }),
         }
     }
     if applied > 0 {
         changed.sort_unstable();
         changed.dedup();
-        let changes: Vec<ItemChange> = changed.iter().filter_map(|i| states.get(i)).map(change).collect();
+        let changes: Vec<ItemChange> = changed
+            .iter()
+            .filter_map(|i| states.get(i))
+            .map(change)
+            .collect();
         items::apply(&tx, task.id, now, &changes).await?;
         touch(&mut task, counters, now);
         tasks::save(&tx, &task).await?;
+        let staged = events.stage(&tx, event(&task, Some(changed))).await?;
         tx.commit().await?;
-        events.publish(event(&task));
+        staged.dispatch();
     } else {
         tx.rollback().await?;
     }
     problems.sort_by_key(|p| p.position);
-    Ok(Report { task, applied, duplicates, problems })
+    Ok(Report {
+        task,
+        applied,
+        duplicates,
+        problems,
+    })
 }

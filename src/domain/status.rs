@@ -158,12 +158,21 @@ impl Counters {
 }
 
 /// The status a task with these facts has.
-pub fn derive_status(c: &Counters, sealed: bool, cancel_requested: bool, has_error: bool) -> TaskStatus {
+pub fn derive_status(
+    c: &Counters,
+    sealed: bool,
+    cancel_requested: bool,
+    has_error: bool,
+) -> TaskStatus {
     if has_error {
         return TaskStatus::Failed;
     }
     if cancel_requested {
-        return if c.running > 0 { TaskStatus::Cancelling } else { TaskStatus::Cancelled };
+        return if c.running > 0 {
+            TaskStatus::Cancelling
+        } else {
+            TaskStatus::Cancelled
+        };
     }
     if sealed && c.pending == 0 && c.running == 0 {
         return if c.failed + c.rejected == 0 {
@@ -210,15 +219,33 @@ mod tests {
 
     #[test]
     fn outcomes_decide_the_terminal_status() {
-        assert_eq!(derive_status(&counters(0, 0, 2, 1), true, false, false), TaskStatus::CompletedWithFailures);
-        assert_eq!(derive_status(&counters(0, 0, 0, 3), true, false, false), TaskStatus::Failed);
-        assert_eq!(derive_status(&counters(1, 0, 2, 1), true, false, false), TaskStatus::Running);
+        assert_eq!(
+            derive_status(&counters(0, 0, 2, 1), true, false, false),
+            TaskStatus::CompletedWithFailures
+        );
+        assert_eq!(
+            derive_status(&counters(0, 0, 0, 3), true, false, false),
+            TaskStatus::Failed
+        );
+        assert_eq!(
+            derive_status(&counters(1, 0, 2, 1), true, false, false),
+            TaskStatus::Running
+        );
     }
 
     #[test]
     fn cancel_waits_for_running_items_and_error_wins() {
-        assert_eq!(derive_status(&counters(0, 2, 0, 0), true, true, false), TaskStatus::Cancelling);
-        assert_eq!(derive_status(&counters(0, 0, 1, 0), true, true, false), TaskStatus::Cancelled);
-        assert_eq!(derive_status(&counters(0, 2, 0, 0), true, true, true), TaskStatus::Failed);
+        assert_eq!(
+            derive_status(&counters(0, 2, 0, 0), true, true, false),
+            TaskStatus::Cancelling
+        );
+        assert_eq!(
+            derive_status(&counters(0, 0, 1, 0), true, true, false),
+            TaskStatus::Cancelled
+        );
+        assert_eq!(
+            derive_status(&counters(0, 2, 0, 0), true, true, true),
+            TaskStatus::Failed
+        );
     }
 }

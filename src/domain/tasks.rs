@@ -12,8 +12,10 @@ use uuid::Uuid;
 
 use super::status::{Counters, ItemStatus, derive_status};
 use super::{Principal, now_ms};
-use crate::error::{AppError, AppResult, bad_input, conflict, invalid_state, limit_exceeded, not_found};
-use crate::events::{EventBus, TaskEvent};
+use crate::error::{
+    AppError, AppResult, bad_input, conflict, invalid_state, limit_exceeded, not_found,
+};
+use crate::events::{EventBus, Staged, TaskEvent};
 use crate::store::items::NewItem;
 use crate::store::{Db, items, tasks};
 
@@ -72,26 +74,38 @@ fn validate(input: &NewTask) -> AppResult<()> {
             "`type` must start with a lower-case letter and use only a-z, 0-9, _ . : - (at most 64 characters)",
         ));
     }
-    if input.description.as_ref().is_some_and(|d| d.len() > MAX_TEXT) {
-        return Err(bad_input(format!("`description` must be at most {MAX_TEXT} bytes")));
+    if input
+        .description
+        .as_ref()
+        .is_some_and(|d| d.len() > MAX_TEXT)
+    {
+        return Err(bad_input(format!(
+            "`description` must be at most {MAX_TEXT} bytes"
+        )));
     }
     if let Some(meta) = &input.metadata {
         if !meta.is_object() {
             return Err(bad_input("`metadata` must be a JSON object"));
         }
         if serde_json::to_string(meta)?.len() > MAX_JSON_BYTES {
-            return Err(bad_input(format!("`metadata` must be at most {MAX_JSON_BYTES} bytes")));
+            return Err(bad_input(format!(
+                "`metadata` must be at most {MAX_JSON_BYTES} bytes"
+            )));
         }
     }
     if let Some(key) = &input.idempotency_key
         && (key.is_empty() || key.len() > MAX_KEY)
     {
-        return Err(bad_input(format!("`idempotencyKey` must be 1 to {MAX_KEY} bytes")));
+        return Err(bad_input(format!(
+            "`idempotencyKey` must be 1 to {MAX_KEY} bytes"
+        )));
     }
     if let Some(n) = input.max_attempts
         && !(1..=MAX_ATTEMPTS_LIMIT).contains(&n)
     {
-        return Err(bad_input(format!("`maxAttempts` must be between 1 and {MAX_ATTEMPTS_LIMIT}")));
+        return Err(bad_input(format!(
+            "`maxAttempts` must be between 1 and {MAX_ATTEMPTS_LIMIT}"
+        )));
     }
     check_item_count(input.items.len())
 }
@@ -117,15 +131,25 @@ fn admit(
     let mut rejected = Vec::new();
     for (n, item) in items.iter().enumerate() {
         let index = first_index + n as i32;
-        let payload = item.payload.as_ref().map(serde_json::to_string).transpose()?;
+        let payload = item
+            .payload
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()?;
         let refusal = match (&item.client_item_id, &item.payload, &payload) {
-            (Some(id), _, _) if id.is_empty() || id.len() > MAX_KEY => {
-                Some(("INVALID_CLIENT_ITEM_ID", format!("clientItemId must be 1 to {MAX_KEY} bytes")))
+            (Some(id), _, _) if id.is_empty() || id.len() > MAX_KEY => Some((
+                "INVALID_CLIENT_ITEM_ID",
+                format!("clientItemId must be 1 to {MAX_KEY} bytes"),
+            )),
+            (_, Some(p), _) if !p.is_object() => {
+                Some(("PAYLOAD_NOT_OBJECT", "payload must be a JSON object".into()))
             }
-            (_, Some(p), _) if !p.is_object() => Some(("PAYLOAD_NOT_OBJECT", "payload must be a JSON object".into())),
             (_, _, Some(text)) if text.len() > MAX_JSON_BYTES => Some((
                 "PAYLOAD_TOO_LARGE",
-                format!("payload is {} bytes, the limit is {MAX_JSON_BYTES}", text.len()),
+                format!(
+                    "payload is {} bytes, the limit is {MAX_JSON_BYTES}",
+                    text.len()
+                ),
             )),
             (Some(id), _, _) if taken.contains(id) => Some((
                 "DUPLICATE_CLIENT_ITEM_ID",
@@ -149,7 +173,12 @@ fn admit(
                 row.error_code = Some(code);
                 row.error_message = Some(message.clone());
                 row.finished_at = Some(now);
-                rejected.push(Rejection { index, client_item_id: item.client_item_id.clone(), code, message });
+                rejected.push(Rejection {
+                    index,
+                    client_item_id: item.client_item_id.clone(),
+                    code,
+                    message,
+                });
             }
             None => {
                 if let Some(id) = &item.client_item_id {
@@ -163,7 +192,10 @@ fn admit(
 }
 
 fn count_admitted(counters: &mut Counters, rows: &[NewItem]) {
-    let rejected = rows.iter().filter(|r| r.status == ItemStatus::Rejected.as_str()).count() as i32;
+    let rejected = rows
+        .iter()
+        .filter(|r| r.status == ItemStatus::Rejected.as_str())
+        .count() as i32;
     counters.admit(ItemStatus::Rejected, rejected);
     counters.admit(ItemStatus::Pending, rows.len() as i32 - rejected);
 }
@@ -179,42 +211,67 @@ pub(crate) fn touch(task: &mut bulk_task::Model, c: Counters, now: i64) {
     task.skipped = c.skipped;
     task.rejected = c.rejected;
     task.cancelled = c.cancelled;
-    let status = derive_status(&c, task.sealed, task.cancel_requested, task.error_code.is_some());
+    let status = derive_status(
+        &c,
+        task.sealed,
+        task.cancel_requested,
+        task.error_code.is_some(),
+    );
     task.status = status.as_str().to_owned();
     task.progress = c.progress(task.sealed);
     if task.started_at.is_none() && c.running + c.succeeded + c.failed + c.skipped > 0 {
         task.started_at = Some(now);
     }
-    task.finished_at = if status.is_terminal() { task.finished_at.or(Some(now)) } else { None };
+    task.finished_at = if status.is_terminal() {
+        task.finished_at.or(Some(now))
+    } else {
+        None
+    };
     task.version += 1;
     task.updated_at = now.max(task.updated_at);
 }
 
-pub(crate) fn event(task: &bulk_task::Model) -> TaskEvent {
+/// The event of a change to `task`; `items` lists the indexes of the items
+/// it touched, `None` for "all items changed at the task's `updated_at`".
+pub(crate) fn event(task: &bulk_task::Model, items: Option<Vec<i32>>) -> TaskEvent {
     TaskEvent {
         organisation_id: task.organisation_id,
         task_id: task.id,
         version: task.version,
-        status: super::status::TaskStatus::parse(&task.status).unwrap_or(super::status::TaskStatus::Queued),
-        counters: Counters::from_task(task),
+        at: task.updated_at,
+        items,
         deleted: false,
     }
 }
 
 fn request_hash(input: &NewTask) -> AppResult<String> {
     let bytes = serde_json::to_vec(input)?;
-    Ok(Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
+    Ok(Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 fn same_request(existing: bulk_task::Model, hash: &str) -> AppResult<Created> {
     if existing.request_hash.as_deref() == Some(hash) {
-        Ok(Created { task: existing, created: false, rejected: Vec::new() })
+        Ok(Created {
+            task: existing,
+            created: false,
+            rejected: Vec::new(),
+        })
     } else {
-        Err(conflict("this idempotencyKey was used for a different task"))
+        Err(conflict(
+            "this idempotencyKey was used for a different task",
+        ))
     }
 }
 
-pub async fn create(db: &Db, events: &EventBus, who: Principal, input: NewTask) -> AppResult<Created> {
+pub async fn create(
+    db: &Db,
+    events: &EventBus,
+    who: Principal,
+    input: NewTask,
+) -> AppResult<Created> {
     validate(&input)?;
     let hash = request_hash(&input)?;
     let org = who.organisation_id;
@@ -248,7 +305,12 @@ pub async fn create(db: &Db, events: &EventBus, who: Principal, input: NewTask) 
         error_code: None,
         error_message: None,
         error_details: None,
-        metadata: serde_json::to_string(input.metadata.as_ref().unwrap_or(&Value::Object(Default::default())))?,
+        metadata: serde_json::to_string(
+            input
+                .metadata
+                .as_ref()
+                .unwrap_or(&Value::Object(Default::default())),
+        )?,
         idempotency_key: input.idempotency_key.clone(),
         request_hash: Some(hash.clone()),
         max_attempts: input.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS),
@@ -259,23 +321,31 @@ pub async fn create(db: &Db, events: &EventBus, who: Principal, input: NewTask) 
     };
     touch(&mut task, counters, now);
 
-    let result: Result<(), DbErr> = async {
+    let result: Result<Staged, DbErr> = async {
         let tx = db.write.begin().await?;
         // A second create with the key may have committed since the check above.
         if let Some(key) = &input.idempotency_key
-            && tasks::find_by_idempotency_key(&tx, org, key).await?.is_some()
+            && tasks::find_by_idempotency_key(&tx, org, key)
+                .await?
+                .is_some()
         {
             return Err(DbErr::RecordNotInserted);
         }
         tasks::insert(&tx, task.clone()).await?;
         items::insert(&tx, org, task.id, now, &rows).await?;
-        tx.commit().await
+        let staged = events.stage(&tx, event(&task, None)).await?;
+        tx.commit().await?;
+        Ok(staged)
     }
     .await;
     match result {
-        Ok(()) => {
-            events.publish(event(&task));
-            Ok(Created { task, created: true, rejected })
+        Ok(staged) => {
+            staged.dispatch();
+            Ok(Created {
+                task,
+                created: true,
+                rejected,
+            })
         }
         Err(err) if input.idempotency_key.is_some() && is_duplicate_key(&err) => {
             let key = input.idempotency_key.as_deref().unwrap_or_default();
@@ -289,23 +359,33 @@ pub async fn create(db: &Db, events: &EventBus, who: Principal, input: NewTask) 
 }
 
 fn is_duplicate_key(err: &DbErr) -> bool {
-    matches!(err, DbErr::RecordNotInserted) || matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+    matches!(err, DbErr::RecordNotInserted)
+        || matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
 
 /// Runs `change` on the locked task in one transaction; publishes the task
 /// after commit when `change` bumped its version.
-async fn with_task<T, F>(db: &Db, events: &EventBus, who: Principal, id: Uuid, change: F) -> AppResult<(bulk_task::Model, T)>
+async fn with_task<T, F>(
+    db: &Db,
+    events: &EventBus,
+    who: Principal,
+    id: Uuid,
+    change: F,
+) -> AppResult<(bulk_task::Model, T)>
 where
     F: AsyncFnOnce(&DatabaseTransaction, &mut bulk_task::Model) -> AppResult<T>,
 {
     let tx = db.write.begin().await?;
-    let mut task = tasks::lock(&tx, who.organisation_id, id).await?.ok_or_else(|| not_found("task"))?;
+    let mut task = tasks::lock(&tx, who.organisation_id, id)
+        .await?
+        .ok_or_else(|| not_found("task"))?;
     let before = task.version;
     let out = change(&tx, &mut task).await?;
     if task.version != before {
         tasks::save(&tx, &task).await?;
+        let staged = events.stage(&tx, event(&task, None)).await?;
         tx.commit().await?;
-        events.publish(event(&task));
+        staged.dispatch();
     } else {
         tx.rollback().await?;
     }
@@ -334,10 +414,18 @@ pub async fn append(
     let (task, rejected) = with_task(db, events, who, id, async |tx, task| {
         ensure_open(task)?;
         if task.sealed {
-            return Err(invalid_state("the task is sealed; no more items can be appended"));
+            return Err(invalid_state(
+                "the task is sealed; no more items can be appended",
+            ));
         }
-        let candidates: Vec<String> = new_items.iter().filter_map(|i| i.client_item_id.clone()).collect();
-        let taken = items::taken_client_ids(tx, task.id, &candidates).await?.into_iter().collect();
+        let candidates: Vec<String> = new_items
+            .iter()
+            .filter_map(|i| i.client_item_id.clone())
+            .collect();
+        let taken = items::taken_client_ids(tx, task.id, &candidates)
+            .await?
+            .into_iter()
+            .collect();
         let now = now_ms();
         let (rows, rejected) = admit(&new_items, task.total, taken, now)?;
         items::insert(tx, task.organisation_id, task.id, now, &rows).await?;
@@ -353,7 +441,12 @@ pub async fn append(
     Ok(Appended { task, rejected })
 }
 
-pub async fn seal(db: &Db, events: &EventBus, who: Principal, id: Uuid) -> AppResult<bulk_task::Model> {
+pub async fn seal(
+    db: &Db,
+    events: &EventBus,
+    who: Principal,
+    id: Uuid,
+) -> AppResult<bulk_task::Model> {
     let (task, ()) = with_task(db, events, who, id, async |_, task| {
         if !task.sealed {
             task.sealed = true;
@@ -365,14 +458,22 @@ pub async fn seal(db: &Db, events: &EventBus, who: Principal, id: Uuid) -> AppRe
     Ok(task)
 }
 
-pub async fn cancel(db: &Db, events: &EventBus, who: Principal, id: Uuid) -> AppResult<bulk_task::Model> {
+pub async fn cancel(
+    db: &Db,
+    events: &EventBus,
+    who: Principal,
+    id: Uuid,
+) -> AppResult<bulk_task::Model> {
     let (task, ()) = with_task(db, events, who, id, async |tx, task| {
         if task.cancel_requested {
             return Ok(());
         }
         let status = super::status::TaskStatus::parse(&task.status);
         if status.is_some_and(|s| s.is_terminal()) {
-            return Err(invalid_state(format!("the task already finished as {}", task.status)));
+            return Err(invalid_state(format!(
+                "the task already finished as {}",
+                task.status
+            )));
         }
         let now = now_ms();
         let cancelled = items::cancel_pending(tx, task.id, now).await?;
@@ -393,18 +494,33 @@ pub struct TaskError {
     pub details: Option<Value>,
 }
 
-pub async fn fail(db: &Db, events: &EventBus, who: Principal, id: Uuid, error: TaskError) -> AppResult<bulk_task::Model> {
+pub async fn fail(
+    db: &Db,
+    events: &EventBus,
+    who: Principal,
+    id: Uuid,
+    error: TaskError,
+) -> AppResult<bulk_task::Model> {
     if error.code.is_empty() || error.code.len() > MAX_KEY {
         return Err(bad_input(format!("`code` must be 1 to {MAX_KEY} bytes")));
     }
     if error.message.len() > MAX_TEXT {
-        return Err(bad_input(format!("`message` must be at most {MAX_TEXT} bytes")));
+        return Err(bad_input(format!(
+            "`message` must be at most {MAX_TEXT} bytes"
+        )));
     }
-    let details = error.details.as_ref().map(serde_json::to_string).transpose()?;
+    let details = error
+        .details
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()?;
     let (task, ()) = with_task(db, events, who, id, async |tx, task| {
         let status = super::status::TaskStatus::parse(&task.status);
         if status.is_some_and(|s| s.is_terminal()) {
-            return Err(invalid_state(format!("the task already finished as {}", task.status)));
+            return Err(invalid_state(format!(
+                "the task already finished as {}",
+                task.status
+            )));
         }
         let now = now_ms();
         let cancelled = items::cancel_pending(tx, task.id, now).await?;
@@ -432,8 +548,14 @@ pub async fn retry_failed(
     let (task, ()) = with_task(db, events, who, id, async |tx, task| {
         ensure_open(task)?;
         let now = now_ms();
-        let retried =
-            items::retry_failed(tx, task.id, item_ids.as_deref(), error_codes.as_deref(), now).await?;
+        let retried = items::retry_failed(
+            tx,
+            task.id,
+            item_ids.as_deref(),
+            error_codes.as_deref(),
+            now,
+        )
+        .await?;
         if retried > 0 {
             let mut counters = Counters::from_task(task);
             counters.shift(ItemStatus::Failed, ItemStatus::Pending, retried);
@@ -447,12 +569,15 @@ pub async fn retry_failed(
 
 pub async fn delete(db: &Db, events: &EventBus, who: Principal, id: Uuid) -> AppResult<()> {
     let tx = db.write.begin().await?;
-    let task = tasks::lock(&tx, who.organisation_id, id).await?.ok_or_else(|| not_found("task"))?;
+    let task = tasks::lock(&tx, who.organisation_id, id)
+        .await?
+        .ok_or_else(|| not_found("task"))?;
     tasks::delete(&tx, who.organisation_id, id).await?;
-    tx.commit().await?;
-    let mut gone = event(&task);
+    let mut gone = event(&task, Some(Vec::new()));
     gone.version += 1;
     gone.deleted = true;
-    events.publish(gone);
+    let staged = events.stage(&tx, gone).await?;
+    tx.commit().await?;
+    staged.dispatch();
     Ok(())
 }

@@ -21,17 +21,30 @@ pub type TaskItemConnection = Connection<String, TaskItem, ItemCount, EmptyField
 
 /// Complexity of a list field: its children count once per row it may return.
 pub fn page_cost(first: Option<i32>, last: Option<i32>, child: usize) -> usize {
-    let rows = first.or(last).unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE) as usize;
+    let rows = first
+        .or(last)
+        .unwrap_or(DEFAULT_PAGE_SIZE)
+        .clamp(1, MAX_PAGE_SIZE) as usize;
     2 + rows * child
 }
 
-pub fn connection<T, N, F>(page: &Page<T>, extra: F, cursor: impl Fn(&T) -> String, node: impl Fn(&T) -> N) -> Connection<String, N, F, EmptyFields>
+pub fn connection<T, N, F>(
+    page: &Page<T>,
+    extra: F,
+    cursor: impl Fn(&T) -> String,
+    node: impl Fn(&T) -> N,
+) -> Connection<String, N, F, EmptyFields>
 where
     N: async_graphql::OutputType,
     F: async_graphql::ObjectType,
 {
-    let mut c = Connection::with_additional_fields(page.has_previous_page, page.has_next_page, extra);
-    c.edges.extend(page.rows.iter().map(|row| Edge::new(cursor(row), node(row))));
+    let mut c =
+        Connection::with_additional_fields(page.has_previous_page, page.has_next_page, extra);
+    c.edges.extend(
+        page.rows
+            .iter()
+            .map(|row| Edge::new(cursor(row), node(row))),
+    );
     c
 }
 
@@ -44,7 +57,12 @@ pub struct TaskCount {
 impl TaskCount {
     /// Tasks matching the filter, on every page together.
     async fn total_count(&self, ctx: &Context<'_>) -> Result<i32> {
-        let n = tasks::count(&state(ctx)?.db.read, authorize(ctx, Scope::TasksRead)?.organisation_id, &self.filter).await?;
+        let n = tasks::count(
+            &state(ctx)?.db.read,
+            authorize(ctx, Scope::TasksRead)?.organisation_id,
+            &self.filter,
+        )
+        .await?;
         Ok(i32::try_from(n).unwrap_or(i32::MAX))
     }
 }
@@ -70,8 +88,15 @@ impl ItemCount {
                 }
             });
         }
-        let key = ItemCountKey { task_id: self.task_id, filter: Arc::new(self.filter.clone()) };
-        let n = ctx.data::<RequestLoader>()?.load_one(key).await?.unwrap_or(0);
+        let key = ItemCountKey {
+            task_id: self.task_id,
+            filter: Arc::new(self.filter.clone()),
+        };
+        let n = ctx
+            .data::<RequestLoader>()?
+            .load_one(key)
+            .await?
+            .unwrap_or(0);
         Ok(i32::try_from(n).unwrap_or(i32::MAX))
     }
 }

@@ -4,10 +4,15 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextValidation};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextSubscribe,
+    NextValidation,
+};
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Variables};
 use futures_util::FutureExt;
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 
 use crate::error::AppError;
 
@@ -22,12 +27,16 @@ impl ExtensionFactory for ErrorCodes {
 struct ErrorCodesExtension;
 
 fn with_code(mut err: ServerError, code: &str) -> ServerError {
-    err.extensions.get_or_insert_with(Default::default).set("code", code);
+    err.extensions
+        .get_or_insert_with(Default::default)
+        .set("code", code);
     err
 }
 
 fn has_code(err: &ServerError) -> bool {
-    err.extensions.as_ref().is_some_and(|e| e.get("code").is_some())
+    err.extensions
+        .as_ref()
+        .is_some_and(|e| e.get("code").is_some())
 }
 
 /// Gives an error its code, and hides what a client must not see.
@@ -35,7 +44,9 @@ fn classify(err: ServerError) -> ServerError {
     if has_code(&err) {
         return err;
     }
-    let app = err.source::<AppError>().or_else(|| err.source::<Arc<AppError>>().map(|a| a.as_ref()));
+    let app = err
+        .source::<AppError>()
+        .or_else(|| err.source::<Arc<AppError>>().map(|a| a.as_ref()));
     let Some(app) = app else {
         // Errors async-graphql raises itself are about the input (a value of
         // the wrong type, an unknown field); ours always carry a source.
@@ -60,9 +71,16 @@ fn classify(err: ServerError) -> ServerError {
 }
 
 fn is_limit(message: &str) -> bool {
-    ["too complex", "nested too deep", "too many directives", "recursion depth", "recursion limit", "too large"]
-        .iter()
-        .any(|m| message.contains(m))
+    [
+        "too complex",
+        "nested too deep",
+        "too many directives",
+        "recursion depth",
+        "recursion limit",
+        "too large",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
 }
 
 #[async_trait::async_trait]
@@ -77,12 +95,35 @@ impl Extension for ErrorCodesExtension {
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_default();
                 tracing::error!(%cause, "a resolver panicked");
-                Response::from_errors(vec![with_code(ServerError::new("internal error", None), "INTERNAL")])
+                Response::from_errors(vec![with_code(
+                    ServerError::new("internal error", None),
+                    "INTERNAL",
+                )])
             }
         };
         let mut response = response;
-        response.errors = std::mem::take(&mut response.errors).into_iter().map(classify).collect();
+        response.errors = std::mem::take(&mut response.errors)
+            .into_iter()
+            .map(classify)
+            .collect();
         response
+    }
+
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        next.run(ctx, stream)
+            .map(|mut response| {
+                response.errors = std::mem::take(&mut response.errors)
+                    .into_iter()
+                    .map(classify)
+                    .collect();
+                response
+            })
+            .boxed()
     }
 
     async fn parse_query(
@@ -94,9 +135,14 @@ impl Extension for ErrorCodesExtension {
     ) -> ServerResult<ExecutableDocument> {
         let document = next.run(ctx, query, variables).await.map_err(|e| {
             // A fragment cycle trips the recursion limit first; it is bad input all the same.
-            let cycle = async_graphql::parser::parse_query(query).ok().and_then(|d| super::document::fragment_cycle(&d));
+            let cycle = async_graphql::parser::parse_query(query)
+                .ok()
+                .and_then(|d| super::document::fragment_cycle(&d));
             match cycle {
-                Some(name) => with_code(ServerError::new(format!("fragment \"{name}\" spreads itself"), None), "BAD_USER_INPUT"),
+                Some(name) => with_code(
+                    ServerError::new(format!("fragment \"{name}\" spreads itself"), None),
+                    "BAD_USER_INPUT",
+                ),
                 None if is_limit(&e.message) => with_code(e, "LIMIT_EXCEEDED"),
                 None => with_code(e, "BAD_USER_INPUT"),
             }
@@ -117,7 +163,11 @@ impl Extension for ErrorCodesExtension {
             errors
                 .into_iter()
                 .map(|e| {
-                    let code = if is_limit(&e.message) { "LIMIT_EXCEEDED" } else { "BAD_USER_INPUT" };
+                    let code = if is_limit(&e.message) {
+                        "LIMIT_EXCEEDED"
+                    } else {
+                        "BAD_USER_INPUT"
+                    };
                     with_code(e, code)
                 })
                 .collect()

@@ -3,7 +3,10 @@
 use async_graphql::{ID, InputObject};
 use serde_json::Value;
 
-use super::enums::{BulkTaskOrderField, BulkTaskStatus, ItemOutcome, OrderDirection, TaskItemOrderField, TaskItemStatus};
+use super::enums::{
+    BulkTaskOrderField, BulkTaskStatus, ItemOutcome, OrderDirection, TaskItemOrderField,
+    TaskItemStatus,
+};
 use super::ids::{self, Kind};
 use super::scalars::DateTime;
 use crate::domain::reports::{ItemError, ItemRef, ItemResult};
@@ -62,7 +65,10 @@ pub struct BulkTaskOrder {
 
 impl From<BulkTaskOrder> for TaskOrder {
     fn from(o: BulkTaskOrder) -> Self {
-        TaskOrder { field: o.field.into(), ascending: o.direction == OrderDirection::Asc }
+        TaskOrder {
+            field: o.field.into(),
+            ascending: o.direction == OrderDirection::Asc,
+        }
     }
 }
 
@@ -98,7 +104,10 @@ pub struct TaskItemOrder {
 
 impl From<TaskItemOrder> for ItemOrder {
     fn from(o: TaskItemOrder) -> Self {
-        ItemOrder { field: o.field.into(), ascending: o.direction == OrderDirection::Asc }
+        ItemOrder {
+            field: o.field.into(),
+            ascending: o.direction == OrderDirection::Asc,
+        }
     }
 }
 
@@ -113,7 +122,10 @@ pub struct NewTaskItem {
 
 impl From<NewTaskItem> for DomainItem {
     fn from(i: NewTaskItem) -> Self {
-        DomainItem { client_item_id: i.client_item_id, payload: i.payload }
+        DomainItem {
+            client_item_id: i.client_item_id,
+            payload: i.payload,
+        }
     }
 }
 
@@ -197,7 +209,9 @@ pub struct ItemResultInput {
 impl From<ItemResultInput> for ItemResult {
     fn from(r: ItemResultInput) -> Self {
         let item = match (r.item_id, r.client_item_id, r.index) {
-            (Some(id), None, None) => ids::decode(Kind::TaskItem, &id).map(ItemRef::Id).map_err(|e| e.to_string()),
+            (Some(id), None, None) => ids::decode(Kind::TaskItem, &id)
+                .map(ItemRef::Id)
+                .map_err(|e| e.to_string()),
             (None, Some(c), None) => Ok(ItemRef::ClientId(c)),
             (None, None, Some(i)) => Ok(ItemRef::Index(i)),
             _ => Err("name the item by exactly one of itemId, clientItemId or index".to_owned()),
@@ -207,7 +221,11 @@ impl From<ItemResultInput> for ItemResult {
             lease_token: r.lease_token,
             outcome: r.outcome.into(),
             result: r.result,
-            error: r.error.map(|e| ItemError { code: e.code, message: e.message, details: e.details }),
+            error: r.error.map(|e| ItemError {
+                code: e.code,
+                message: e.message,
+                details: e.details,
+            }),
             retryable: r.retryable.unwrap_or(false),
         }
     }

@@ -22,7 +22,13 @@ pub struct Loaders {
 }
 
 pub fn request_loader(db: Db, organisation_id: Uuid) -> RequestLoader {
-    DataLoader::new(Loaders { db, organisation_id }, tokio::spawn)
+    DataLoader::new(
+        Loaders {
+            db,
+            organisation_id,
+        },
+        tokio::spawn,
+    )
 }
 
 type LoadResult<K, V> = Result<HashMap<K, V>, Arc<AppError>>;
@@ -67,7 +73,9 @@ impl Loader<TaskKey> for Loaders {
 
     async fn load(&self, keys: &[TaskKey]) -> LoadResult<TaskKey, Self::Value> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        let rows = tasks::find_many(&self.db.read, self.organisation_id, &ids).await.map_err(db_error)?;
+        let rows = tasks::find_many(&self.db.read, self.organisation_id, &ids)
+            .await
+            .map_err(db_error)?;
         Ok(rows.into_iter().map(|t| (TaskKey(t.id), t)).collect())
     }
 }
@@ -78,7 +86,9 @@ impl Loader<ItemKey> for Loaders {
 
     async fn load(&self, keys: &[ItemKey]) -> LoadResult<ItemKey, Self::Value> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        let rows = items::find_many(&self.db.read, self.organisation_id, &ids).await.map_err(db_error)?;
+        let rows = items::find_many(&self.db.read, self.organisation_id, &ids)
+            .await
+            .map_err(db_error)?;
         Ok(rows.into_iter().map(|i| (ItemKey(i.id), i)).collect())
     }
 }
@@ -90,7 +100,10 @@ impl Loader<ItemPageKey> for Loaders {
     async fn load(&self, keys: &[ItemPageKey]) -> LoadResult<ItemPageKey, Self::Value> {
         let mut groups: HashMap<Arc<ItemsQuery>, Vec<Uuid>> = HashMap::new();
         for key in keys {
-            groups.entry(key.query.clone()).or_default().push(key.task_id);
+            groups
+                .entry(key.query.clone())
+                .or_default()
+                .push(key.task_id);
         }
         let mut out = HashMap::with_capacity(keys.len());
         for (query, task_ids) in groups {
@@ -106,7 +119,13 @@ impl Loader<ItemPageKey> for Loaders {
             .await
             .map_err(Arc::new)?;
             for (task_id, page) in pages {
-                out.insert(ItemPageKey { task_id, query: query.clone() }, Arc::new(page));
+                out.insert(
+                    ItemPageKey {
+                        task_id,
+                        query: query.clone(),
+                    },
+                    Arc::new(page),
+                );
             }
         }
         Ok(out)
@@ -120,16 +139,26 @@ impl Loader<ItemCountKey> for Loaders {
     async fn load(&self, keys: &[ItemCountKey]) -> LoadResult<ItemCountKey, Self::Value> {
         let mut groups: HashMap<Arc<ItemFilter>, Vec<Uuid>> = HashMap::new();
         for key in keys {
-            groups.entry(key.filter.clone()).or_default().push(key.task_id);
+            groups
+                .entry(key.filter.clone())
+                .or_default()
+                .push(key.task_id);
         }
         let mut out = HashMap::with_capacity(keys.len());
         for (filter, task_ids) in groups {
-            let counts = items::counts_for_tasks(&self.db.read, self.organisation_id, &task_ids, &filter)
-                .await
-                .map_err(db_error)?;
+            let counts =
+                items::counts_for_tasks(&self.db.read, self.organisation_id, &task_ids, &filter)
+                    .await
+                    .map_err(db_error)?;
             for task_id in task_ids {
                 let n = counts.get(&task_id).copied().unwrap_or(0);
-                out.insert(ItemCountKey { task_id, filter: filter.clone() }, n);
+                out.insert(
+                    ItemCountKey {
+                        task_id,
+                        filter: filter.clone(),
+                    },
+                    n,
+                );
             }
         }
         Ok(out)
@@ -142,8 +171,11 @@ impl Loader<ErrorSummaryKey> for Loaders {
 
     async fn load(&self, keys: &[ErrorSummaryKey]) -> LoadResult<ErrorSummaryKey, Self::Value> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        let rows = items::error_counts(&self.db.read, self.organisation_id, &ids).await.map_err(db_error)?;
-        let mut grouped: HashMap<Uuid, Vec<ErrorCount>> = ids.iter().map(|id| (*id, Vec::new())).collect();
+        let rows = items::error_counts(&self.db.read, self.organisation_id, &ids)
+            .await
+            .map_err(db_error)?;
+        let mut grouped: HashMap<Uuid, Vec<ErrorCount>> =
+            ids.iter().map(|id| (*id, Vec::new())).collect();
         for row in rows {
             grouped.entry(row.task_id).or_default().push(row);
         }

@@ -10,14 +10,15 @@ pub mod loaders;
 pub mod mutation;
 pub mod query;
 pub mod scalars;
+pub mod subscription;
 pub mod types;
 pub mod workers;
 
-use async_graphql::{Context, EmptySubscription, MergedObject, Schema, SchemaBuilder};
+use async_graphql::{Context, MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
 use crate::AppState;
-use crate::config::Config;
 use crate::auth::Auth;
+use crate::config::Config;
 use crate::domain::Principal;
 use crate::domain::keys::Scope;
 use crate::error::AppError;
@@ -28,18 +29,32 @@ pub struct Query(query::TaskQuery);
 #[derive(MergedObject, Default)]
 pub struct Mutation(mutation::TaskMutation, workers::WorkerMutation);
 
-pub type BulkwatchSchema = Schema<Query, Mutation, EmptySubscription>;
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(subscription::TaskSubscription);
+
+pub type BulkwatchSchema = Schema<Query, Mutation, Subscription>;
 
 /// The schema without data: what the server runs and `bulkwatch schema` prints.
-pub fn schema_builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .register_output_type::<types::Node>()
-        .extension(errors::ErrorCodes)
+pub fn schema_builder() -> SchemaBuilder<Query, Mutation, Subscription> {
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .register_output_type::<types::Node>()
+    .extension(errors::ErrorCodes)
 }
 
 /// The schema with the server's state and request limits.
 pub fn build(state: AppState) -> BulkwatchSchema {
-    let Config { max_depth, max_complexity, max_recursive_depth, max_directives, introspection, .. } = state.config;
+    let Config {
+        max_depth,
+        max_complexity,
+        max_recursive_depth,
+        max_directives,
+        introspection,
+        ..
+    } = state.config;
     let mut builder = schema_builder()
         .limit_depth(max_depth)
         .limit_complexity(max_complexity)
@@ -64,10 +79,15 @@ pub(crate) fn state<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a AppState
 pub(crate) fn authorize(ctx: &Context<'_>, scope: Scope) -> async_graphql::Result<Principal> {
     match ctx.data::<Auth>()? {
         Auth::Valid(p) if p.scopes.contains(scope) => Ok(*p),
-        Auth::Valid(_) => Err(AppError::Forbidden(format!("the API key lacks the {} scope", scope.as_str())).into()),
+        Auth::Valid(_) => Err(AppError::Forbidden(format!(
+            "the API key lacks the {} scope",
+            scope.as_str()
+        ))
+        .into()),
         Auth::Invalid => Err(AppError::Unauthenticated("the API key is not valid".into()).into()),
-        Auth::Missing => {
-            Err(AppError::Unauthenticated("an API key is required: send Authorization: Bearer <key>".into()).into())
-        }
+        Auth::Missing => Err(AppError::Unauthenticated(
+            "an API key is required: send Authorization: Bearer <key>".into(),
+        )
+        .into()),
     }
 }

@@ -3,7 +3,10 @@
 use async_graphql::{Context, ID, Object, Result, SimpleObject};
 
 use super::ids::{self, Kind};
-use super::inputs::{AppendTaskItemsInput, CreateBulkTaskInput, FailBulkTaskInput, ReportItemResultsInput, RetryFailedItemsInput};
+use super::inputs::{
+    AppendTaskItemsInput, CreateBulkTaskInput, FailBulkTaskInput, ReportItemResultsInput,
+    RetryFailedItemsInput,
+};
 use super::types::BulkTask;
 use super::{authorize, state};
 use crate::domain::keys::Scope;
@@ -27,7 +30,12 @@ pub struct RejectedItem {
 
 fn rejected(list: Vec<tasks::Rejection>) -> Vec<RejectedItem> {
     list.into_iter()
-        .map(|r| RejectedItem { index: r.index, client_item_id: r.client_item_id, code: r.code.into(), message: r.message })
+        .map(|r| RejectedItem {
+            index: r.index,
+            client_item_id: r.client_item_id,
+            code: r.code.into(),
+            message: r.message,
+        })
         .collect()
 }
 
@@ -82,33 +90,85 @@ fn task_id(id: &ID) -> Result<uuid::Uuid> {
 #[Object]
 impl TaskMutation {
     /// Creates a task with its items in one call.
-    async fn create_bulk_task(&self, ctx: &Context<'_>, input: CreateBulkTaskInput) -> Result<CreateBulkTaskPayload> {
+    async fn create_bulk_task(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateBulkTaskInput,
+    ) -> Result<CreateBulkTaskPayload> {
         let s = state(ctx)?;
-        let out = tasks::create(&s.db, &s.events, authorize(ctx, Scope::TasksWrite)?, input.into()).await?;
-        Ok(CreateBulkTaskPayload { task: BulkTask(out.task), created: out.created, rejected: rejected(out.rejected) })
+        let out = tasks::create(
+            &s.db,
+            &s.events,
+            authorize(ctx, Scope::TasksWrite)?,
+            input.into(),
+        )
+        .await?;
+        Ok(CreateBulkTaskPayload {
+            task: BulkTask(out.task),
+            created: out.created,
+            rejected: rejected(out.rejected),
+        })
     }
 
     /// Adds items to an unsealed task, and seals it when asked.
-    async fn append_task_items(&self, ctx: &Context<'_>, input: AppendTaskItemsInput) -> Result<AppendTaskItemsPayload> {
+    async fn append_task_items(
+        &self,
+        ctx: &Context<'_>,
+        input: AppendTaskItemsInput,
+    ) -> Result<AppendTaskItemsPayload> {
         let s = state(ctx)?;
         let id = task_id(&input.task_id)?;
         let items = input.items.into_iter().map(Into::into).collect();
-        let out = tasks::append(&s.db, &s.events, authorize(ctx, Scope::TasksWrite)?, id, items, input.seal.unwrap_or(false)).await?;
-        Ok(AppendTaskItemsPayload { task: BulkTask(out.task), rejected: rejected(out.rejected) })
+        let out = tasks::append(
+            &s.db,
+            &s.events,
+            authorize(ctx, Scope::TasksWrite)?,
+            id,
+            items,
+            input.seal.unwrap_or(false),
+        )
+        .await?;
+        Ok(AppendTaskItemsPayload {
+            task: BulkTask(out.task),
+            rejected: rejected(out.rejected),
+        })
     }
 
     /// Declares that no more items will come.
-    async fn seal_bulk_task(&self, ctx: &Context<'_>, #[graphql(desc = "The task.")] id: ID) -> Result<BulkTask> {
+    async fn seal_bulk_task(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The task.")] id: ID,
+    ) -> Result<BulkTask> {
         let s = state(ctx)?;
-        Ok(BulkTask(tasks::seal(&s.db, &s.events, authorize(ctx, Scope::TasksWrite)?, task_id(&id)?).await?))
+        Ok(BulkTask(
+            tasks::seal(
+                &s.db,
+                &s.events,
+                authorize(ctx, Scope::TasksWrite)?,
+                task_id(&id)?,
+            )
+            .await?,
+        ))
     }
 
     /// Applies a batch of item outcomes in one transaction.
-    async fn report_item_results(&self, ctx: &Context<'_>, input: ReportItemResultsInput) -> Result<ReportItemResultsPayload> {
+    async fn report_item_results(
+        &self,
+        ctx: &Context<'_>,
+        input: ReportItemResultsInput,
+    ) -> Result<ReportItemResultsPayload> {
         let s = state(ctx)?;
         let id = task_id(&input.task_id)?;
         let results = input.results.into_iter().map(Into::into).collect();
-        let out = reports::report(&s.db, &s.events, authorize(ctx, Scope::ItemsReport)?, id, results).await?;
+        let out = reports::report(
+            &s.db,
+            &s.events,
+            authorize(ctx, Scope::ItemsReport)?,
+            id,
+            results,
+        )
+        .await?;
         Ok(ReportItemResultsPayload {
             task: BulkTask(out.task),
             applied: out.applied,
@@ -116,41 +176,100 @@ impl TaskMutation {
             problems: out
                 .problems
                 .into_iter()
-                .map(|p| ReportProblem { position: p.position, code: p.code.into(), message: p.message })
+                .map(|p| ReportProblem {
+                    position: p.position,
+                    code: p.code.into(),
+                    message: p.message,
+                })
                 .collect(),
         })
     }
 
     /// Cancels a task: pending items become CANCELLED; running ones may finish.
-    async fn cancel_bulk_task(&self, ctx: &Context<'_>, #[graphql(desc = "The task.")] id: ID) -> Result<BulkTask> {
+    async fn cancel_bulk_task(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The task.")] id: ID,
+    ) -> Result<BulkTask> {
         let s = state(ctx)?;
-        Ok(BulkTask(tasks::cancel(&s.db, &s.events, authorize(ctx, Scope::TasksWrite)?, task_id(&id)?).await?))
+        Ok(BulkTask(
+            tasks::cancel(
+                &s.db,
+                &s.events,
+                authorize(ctx, Scope::TasksWrite)?,
+                task_id(&id)?,
+            )
+            .await?,
+        ))
     }
 
     /// Sends FAILED items back to PENDING with a fresh round of attempts.
-    async fn retry_failed_items(&self, ctx: &Context<'_>, input: RetryFailedItemsInput) -> Result<BulkTask> {
+    async fn retry_failed_items(
+        &self,
+        ctx: &Context<'_>,
+        input: RetryFailedItemsInput,
+    ) -> Result<BulkTask> {
         let s = state(ctx)?;
         let id = task_id(&input.task_id)?;
         let item_ids = input
             .item_ids
-            .map(|list| list.iter().map(|i| ids::decode(Kind::TaskItem, i)).collect::<Result<Vec<_>, _>>())
+            .map(|list| {
+                list.iter()
+                    .map(|i| ids::decode(Kind::TaskItem, i))
+                    .collect::<Result<Vec<_>, _>>()
+            })
             .transpose()?;
-        let task = tasks::retry_failed(&s.db, &s.events, authorize(ctx, Scope::TasksWrite)?, id, item_ids, input.error_codes).await?;
+        let task = tasks::retry_failed(
+            &s.db,
+            &s.events,
+            authorize(ctx, Scope::TasksWrite)?,
+            id,
+            item_ids,
+            input.error_codes,
+        )
+        .await?;
         Ok(BulkTask(task))
     }
 
     /// Aborts a task with a task-level error; pending items become CANCELLED.
-    async fn fail_bulk_task(&self, ctx: &Context<'_>, input: FailBulkTaskInput) -> Result<BulkTask> {
+    async fn fail_bulk_task(
+        &self,
+        ctx: &Context<'_>,
+        input: FailBulkTaskInput,
+    ) -> Result<BulkTask> {
         let s = state(ctx)?;
         let id = task_id(&input.id)?;
-        let error = tasks::TaskError { code: input.code, message: input.message, details: input.details };
-        Ok(BulkTask(tasks::fail(&s.db, &s.events, authorize(ctx, Scope::TasksWrite)?, id, error).await?))
+        let error = tasks::TaskError {
+            code: input.code,
+            message: input.message,
+            details: input.details,
+        };
+        Ok(BulkTask(
+            tasks::fail(
+                &s.db,
+                &s.events,
+                authorize(ctx, Scope::TasksWrite)?,
+                id,
+                error,
+            )
+            .await?,
+        ))
     }
 
     /// Deletes a task and its items; returns its id.
-    async fn delete_bulk_task(&self, ctx: &Context<'_>, #[graphql(desc = "The task.")] id: ID) -> Result<ID> {
+    async fn delete_bulk_task(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The task.")] id: ID,
+    ) -> Result<ID> {
         let s = state(ctx)?;
-        tasks::delete(&s.db, &s.events, authorize(ctx, Scope::TasksWrite)?, task_id(&id)?).await?;
+        tasks::delete(
+            &s.db,
+            &s.events,
+            authorize(ctx, Scope::TasksWrite)?,
+            task_id(&id)?,
+        )
+        .await?;
         Ok(id)
     }
 }

@@ -41,21 +41,35 @@ async fn load_node(ctx: &Context<'_>, id: &str) -> Result<Option<Node>> {
     authorize(ctx, Scope::TasksRead)?;
     let loader = ctx.data::<RequestLoader>()?;
     Ok(match ids::decode_any(id)? {
-        (Kind::BulkTask, uuid) => loader.load_one(TaskKey(uuid)).await?.map(|t| Node::BulkTask(BulkTask(t))),
-        (Kind::TaskItem, uuid) => loader.load_one(ItemKey(uuid)).await?.map(|i| Node::TaskItem(TaskItem::new(i))),
+        (Kind::BulkTask, uuid) => loader
+            .load_one(TaskKey(uuid))
+            .await?
+            .map(|t| Node::BulkTask(BulkTask(t))),
+        (Kind::TaskItem, uuid) => loader
+            .load_one(ItemKey(uuid))
+            .await?
+            .map(|i| Node::TaskItem(TaskItem::new(i))),
     })
 }
 
 #[Object]
 impl TaskQuery {
     /// Any object by its global id; null when there is none.
-    async fn node(&self, ctx: &Context<'_>, #[graphql(desc = "A global id.")] id: ID) -> Result<Option<Node>> {
+    async fn node(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "A global id.")] id: ID,
+    ) -> Result<Option<Node>> {
         load_node(ctx, &id).await
     }
 
     /// Objects by their global ids, in the same order; null where there is none.
     #[graphql(complexity = "1 + ids.len() * child_complexity")]
-    async fn nodes(&self, ctx: &Context<'_>, #[graphql(desc = "At most 100 global ids.")] ids: Vec<ID>) -> Result<Vec<Option<Node>>> {
+    async fn nodes(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "At most 100 global ids.")] ids: Vec<ID>,
+    ) -> Result<Vec<Option<Node>>> {
         authorize(ctx, Scope::TasksRead)?;
         if ids.len() > MAX_PAGE_SIZE as usize {
             return Err(limit_exceeded(format!("at most {MAX_PAGE_SIZE} ids")).into());
@@ -68,10 +82,18 @@ impl TaskQuery {
     }
 
     /// A bulk task by id; null when there is none.
-    async fn bulk_task(&self, ctx: &Context<'_>, #[graphql(desc = "The task's global id.")] id: ID) -> Result<Option<BulkTask>> {
+    async fn bulk_task(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The task's global id.")] id: ID,
+    ) -> Result<Option<BulkTask>> {
         authorize(ctx, Scope::TasksRead)?;
         let uuid = ids::decode(Kind::BulkTask, &id)?;
-        Ok(ctx.data::<RequestLoader>()?.load_one(TaskKey(uuid)).await?.map(BulkTask))
+        Ok(ctx
+            .data::<RequestLoader>()?
+            .load_one(TaskKey(uuid))
+            .await?
+            .map(BulkTask))
     }
 
     /// Bulk tasks, a page at a time; default order UPDATED_AT DESC.
@@ -84,14 +106,32 @@ impl TaskQuery {
         #[graphql(desc = "Cursor of the task before the page.")] after: Option<String>,
         #[graphql(desc = "Tasks before `before`, at most 100.")] last: Option<i32>,
         #[graphql(desc = "Cursor of the task after the page.")] before: Option<String>,
-        #[graphql(desc = "Rows to skip first, for page-number UIs (at most 10000).")] offset: Option<i32>,
+        #[graphql(desc = "Rows to skip first, for page-number UIs (at most 10000).")]
+        offset: Option<i32>,
         #[graphql(desc = "Which tasks.")] filter: Option<BulkTaskFilter>,
         #[graphql(desc = "Sort order; default UPDATED_AT DESC.")] order_by: Option<BulkTaskOrder>,
     ) -> Result<BulkTaskConnection> {
         let filter: TaskFilter = filter.map(Into::into).unwrap_or_default();
         let order: TaskOrder = order_by.map(Into::into).unwrap_or_default();
-        let window = Window::new(&PageArgs { first, after, last, before, offset }, order.tag(), order.float_valued())?;
-        let page = tasks::page(&state(ctx)?.db.read, authorize(ctx, Scope::TasksRead)?.organisation_id, &filter, order, &window).await?;
+        let window = Window::new(
+            &PageArgs {
+                first,
+                after,
+                last,
+                before,
+                offset,
+            },
+            order.tag(),
+            order.float_valued(),
+        )?;
+        let page = tasks::page(
+            &state(ctx)?.db.read,
+            authorize(ctx, Scope::TasksRead)?.organisation_id,
+            &filter,
+            order,
+            &window,
+        )
+        .await?;
         Ok(connection(
             &page,
             TaskCount { filter },
@@ -101,10 +141,18 @@ impl TaskQuery {
     }
 
     /// An item by id; null when there is none.
-    async fn task_item(&self, ctx: &Context<'_>, #[graphql(desc = "The item's global id.")] id: ID) -> Result<Option<TaskItem>> {
+    async fn task_item(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The item's global id.")] id: ID,
+    ) -> Result<Option<TaskItem>> {
         authorize(ctx, Scope::TasksRead)?;
         let uuid = ids::decode(Kind::TaskItem, &id)?;
-        Ok(ctx.data::<RequestLoader>()?.load_one(ItemKey(uuid)).await?.map(TaskItem::new))
+        Ok(ctx
+            .data::<RequestLoader>()?
+            .load_one(ItemKey(uuid))
+            .await?
+            .map(TaskItem::new))
     }
 
     /// Task and item figures over the tasks matching the filter.
@@ -114,11 +162,22 @@ impl TaskQuery {
         #[graphql(desc = "Which tasks.")] filter: Option<BulkTaskFilter>,
     ) -> Result<BulkTaskStats> {
         let filter: TaskFilter = filter.map(Into::into).unwrap_or_default();
-        let (by_status, items) = tasks::stats(&state(ctx)?.db.read, authorize(ctx, Scope::TasksRead)?.organisation_id, &filter).await?;
+        let (by_status, items) = tasks::stats(
+            &state(ctx)?.db.read,
+            authorize(ctx, Scope::TasksRead)?.organisation_id,
+            &filter,
+        )
+        .await?;
         let count = |n: i64| i32::try_from(n).unwrap_or(i32::MAX);
         Ok(BulkTaskStats {
             total: count(by_status.iter().map(|(_, n)| n).sum()),
-            by_status: by_status.into_iter().map(|(s, n)| StatusCount { status: s.into(), count: count(n) }).collect(),
+            by_status: by_status
+                .into_iter()
+                .map(|(s, n)| StatusCount {
+                    status: s.into(),
+                    count: count(n),
+                })
+                .collect(),
             items: items.into(),
         })
     }

@@ -16,7 +16,11 @@ impl ScalarType for DateTime {
         };
         chrono::DateTime::parse_from_rfc3339(text)
             .map(|t| DateTime(t.timestamp_millis()))
-            .map_err(|_| InputValueError::custom("expected an RFC 3339 date-time such as 2026-01-31T12:00:00Z"))
+            .map_err(|_| {
+                InputValueError::custom(
+                    "expected an RFC 3339 date-time such as 2026-01-31T12:00:00Z",
+                )
+            })
     }
 
     fn to_value(&self) -> Value {

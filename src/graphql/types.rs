@@ -9,10 +9,10 @@ use serde_json::Value;
 
 use super::connection::{ItemCount, TaskItemConnection, connection, page_cost};
 use super::enums::{BulkTaskStatus, TaskItemStatus};
+use super::ids::{self, Kind};
 use super::inputs::{TaskItemFilter, TaskItemOrder};
 use super::loaders::{ErrorSummaryKey, ItemPageKey, ItemsQuery, RequestLoader, TaskKey};
 use super::scalars::DateTime;
-use super::ids::{self, Kind};
 use crate::domain::now_ms;
 use crate::domain::status::{Counters, ItemStatus, TaskStatus};
 use crate::error::not_found;
@@ -31,7 +31,11 @@ fn json(text: &Option<String>) -> Option<Value> {
     text.as_deref().and_then(|t| serde_json::from_str(t).ok())
 }
 
-fn task_error(code: &Option<String>, message: &Option<String>, details: &Option<String>) -> Option<TaskError> {
+fn task_error(
+    code: &Option<String>,
+    message: &Option<String>,
+    details: &Option<String>,
+) -> Option<TaskError> {
     code.as_ref().map(|code| TaskError {
         code: code.clone(),
         message: message.clone().unwrap_or_default(),
@@ -137,7 +141,9 @@ impl BulkTask {
 
     /// Lifecycle status, derived from the counters.
     async fn status(&self) -> BulkTaskStatus {
-        TaskStatus::parse(&self.0.status).unwrap_or(TaskStatus::Queued).into()
+        TaskStatus::parse(&self.0.status)
+            .unwrap_or(TaskStatus::Queued)
+            .into()
     }
 
     /// False while the producer may still append items.
@@ -183,7 +189,11 @@ impl BulkTask {
 
     /// Task-level failure (set by `failBulkTask`), null otherwise.
     async fn error(&self) -> Option<TaskError> {
-        task_error(&self.0.error_code, &self.0.error_message, &self.0.error_details)
+        task_error(
+            &self.0.error_code,
+            &self.0.error_message,
+            &self.0.error_details,
+        )
     }
 
     /// The producer's metadata object.
@@ -231,20 +241,42 @@ impl BulkTask {
         #[graphql(desc = "Cursor of the item before the page.")] after: Option<String>,
         #[graphql(desc = "Items before `before`, at most 100.")] last: Option<i32>,
         #[graphql(desc = "Cursor of the item after the page.")] before: Option<String>,
-        #[graphql(desc = "Rows to skip first, for page-number UIs (at most 10000).")] offset: Option<i32>,
+        #[graphql(desc = "Rows to skip first, for page-number UIs (at most 10000).")]
+        offset: Option<i32>,
         #[graphql(desc = "Which items.")] filter: Option<TaskItemFilter>,
         #[graphql(desc = "Sort order; default INDEX ASC.")] order_by: Option<TaskItemOrder>,
     ) -> Result<TaskItemConnection> {
-        let page = PageArgs { first, after, last, before, offset };
+        let page = PageArgs {
+            first,
+            after,
+            last,
+            before,
+            offset,
+        };
         let filter: ItemFilter = filter.map(Into::into).unwrap_or_default();
         let order: ItemOrder = order_by.map(Into::into).unwrap_or_default();
         // Validate here so a bad cursor is this field's error, not the batch's.
         Window::new(&page, order.tag(), false)?;
-        let query = Arc::new(ItemsQuery { filter, order, page });
-        let key = ItemPageKey { task_id: self.0.id, query: query.clone() };
-        let rows = ctx.data::<RequestLoader>()?.load_one(key).await?.unwrap_or_default();
+        let query = Arc::new(ItemsQuery {
+            filter,
+            order,
+            page,
+        });
+        let key = ItemPageKey {
+            task_id: self.0.id,
+            query: query.clone(),
+        };
+        let rows = ctx
+            .data::<RequestLoader>()?
+            .load_one(key)
+            .await?
+            .unwrap_or_default();
         let parent = Arc::new(self.0.clone());
-        let extra = ItemCount { task_id: self.0.id, counters: Counters::from_task(&self.0), filter: query.filter.clone() };
+        let extra = ItemCount {
+            task_id: self.0.id,
+            counters: Counters::from_task(&self.0),
+            filter: query.filter.clone(),
+        };
         Ok(connection(
             &rows,
             extra,
@@ -263,7 +295,11 @@ impl BulkTask {
             return Ok(Vec::new());
         }
         let limit = first.unwrap_or(10).clamp(0, 100) as usize;
-        let rows = ctx.data::<RequestLoader>()?.load_one(ErrorSummaryKey(self.0.id)).await?.unwrap_or_default();
+        let rows = ctx
+            .data::<RequestLoader>()?
+            .load_one(ErrorSummaryKey(self.0.id))
+            .await?
+            .unwrap_or_default();
         Ok(rows
             .iter()
             .take(limit)
@@ -277,8 +313,12 @@ impl BulkTask {
 
     /// Where to download the FAILED and REJECTED items as NDJSON; null when there are none.
     async fn failure_report_url(&self) -> Option<String> {
-        (self.0.failed + self.0.rejected > 0)
-            .then(|| format!("/reports/{}/failures.ndjson", ids::encode(Kind::BulkTask, self.0.id).0))
+        (self.0.failed + self.0.rejected > 0).then(|| {
+            format!(
+                "/reports/{}/failures.ndjson",
+                ids::encode(Kind::BulkTask, self.0.id).0
+            )
+        })
     }
 }
 
@@ -296,7 +336,10 @@ impl TaskItem {
     }
 
     pub fn within(item: task_item::Model, parent: Arc<bulk_task::Model>) -> Self {
-        TaskItem { item, parent: Some(parent) }
+        TaskItem {
+            item,
+            parent: Some(parent),
+        }
     }
 }
 
@@ -312,7 +355,10 @@ impl TaskItem {
         if let Some(parent) = &self.parent {
             return Ok(BulkTask(parent.as_ref().clone()));
         }
-        let task = ctx.data::<RequestLoader>()?.load_one(TaskKey(self.item.task_id)).await?;
+        let task = ctx
+            .data::<RequestLoader>()?
+            .load_one(TaskKey(self.item.task_id))
+            .await?;
         Ok(BulkTask(task.ok_or_else(|| not_found("task"))?))
     }
 
@@ -328,7 +374,9 @@ impl TaskItem {
 
     /// Lifecycle status.
     async fn status(&self) -> TaskItemStatus {
-        ItemStatus::parse(&self.item.status).unwrap_or(ItemStatus::Pending).into()
+        ItemStatus::parse(&self.item.status)
+            .unwrap_or(ItemStatus::Pending)
+            .into()
     }
 
     /// What the producer submitted.
@@ -343,7 +391,11 @@ impl TaskItem {
 
     /// Why the item failed or was rejected (the last error, for a retried item).
     async fn error(&self) -> Option<TaskError> {
-        task_error(&self.item.error_code, &self.item.error_message, &self.item.error_details)
+        task_error(
+            &self.item.error_code,
+            &self.item.error_message,
+            &self.item.error_details,
+        )
     }
 
     /// Times the item was claimed or started.

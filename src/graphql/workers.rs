@@ -63,28 +63,57 @@ pub struct RenewLeasesPayload {
 #[Object]
 impl WorkerMutation {
     /// Claims pending items: each becomes RUNNING under a lease with a fresh token.
-    async fn claim_task_items(&self, ctx: &Context<'_>, input: ClaimTaskItemsInput) -> Result<ClaimTaskItemsPayload> {
+    async fn claim_task_items(
+        &self,
+        ctx: &Context<'_>,
+        input: ClaimTaskItemsInput,
+    ) -> Result<ClaimTaskItemsPayload> {
         let s = state(ctx)?;
         let request = ClaimRequest {
-            task_id: input.task_id.map(|id| ids::decode(Kind::BulkTask, &id)).transpose()?,
+            task_id: input
+                .task_id
+                .map(|id| ids::decode(Kind::BulkTask, &id))
+                .transpose()?,
             types: input.types,
             limit: input.limit,
             lease_seconds: input.lease_seconds,
             worker_id: input.worker_id,
         };
-        let claimed = leases::claim(&s.db, &s.events, authorize(ctx, Scope::ItemsReport)?, request).await?;
+        let claimed = leases::claim(
+            &s.db,
+            &s.events,
+            authorize(ctx, Scope::ItemsReport)?,
+            request,
+        )
+        .await?;
         Ok(ClaimTaskItemsPayload {
             items: claimed
                 .into_iter()
-                .map(|c| ClaimedItem { item: TaskItem::new(c.item), lease_token: c.lease_token })
+                .map(|c| ClaimedItem {
+                    item: TaskItem::new(c.item),
+                    lease_token: c.lease_token,
+                })
                 .collect(),
         })
     }
 
     /// Extends live leases, and names the ones that are gone.
-    async fn renew_leases(&self, ctx: &Context<'_>, input: RenewLeasesInput) -> Result<RenewLeasesPayload> {
+    async fn renew_leases(
+        &self,
+        ctx: &Context<'_>,
+        input: RenewLeasesInput,
+    ) -> Result<RenewLeasesPayload> {
         let s = state(ctx)?;
-        let out = leases::renew(&s.db, authorize(ctx, Scope::ItemsReport)?, input.lease_tokens, input.lease_seconds).await?;
-        Ok(RenewLeasesPayload { renewed: out.renewed, expired: out.expired })
+        let out = leases::renew(
+            &s.db,
+            authorize(ctx, Scope::ItemsReport)?,
+            input.lease_tokens,
+            input.lease_seconds,
+        )
+        .await?;
+        Ok(RenewLeasesPayload {
+            renewed: out.renewed,
+            expired: out.expired,
+        })
     }
 }

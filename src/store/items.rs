@@ -65,7 +65,10 @@ pub struct ItemOrder {
 
 impl Default for ItemOrder {
     fn default() -> Self {
-        ItemOrder { field: ItemOrderField::Index, ascending: true }
+        ItemOrder {
+            field: ItemOrderField::Index,
+            ascending: true,
+        }
     }
 }
 
@@ -102,11 +105,22 @@ impl ItemOrder {
     }
 }
 
-pub async fn find(db: &impl ConnectionTrait, org: Uuid, id: Uuid) -> Result<Option<task_item::Model>, DbErr> {
-    Items::find_by_id(id).filter(Column::OrganisationId.eq(org)).one(db).await
+pub async fn find(
+    db: &impl ConnectionTrait,
+    org: Uuid,
+    id: Uuid,
+) -> Result<Option<task_item::Model>, DbErr> {
+    Items::find_by_id(id)
+        .filter(Column::OrganisationId.eq(org))
+        .one(db)
+        .await
 }
 
-pub async fn find_many(db: &impl ConnectionTrait, org: Uuid, ids: &[Uuid]) -> Result<Vec<task_item::Model>, DbErr> {
+pub async fn find_many(
+    db: &impl ConnectionTrait,
+    org: Uuid,
+    ids: &[Uuid],
+) -> Result<Vec<task_item::Model>, DbErr> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -161,7 +175,9 @@ pub async fn pages_for_tasks(
         .order_by(Alias::new("rn"), Order::Asc)
         .to_owned();
     let statement = db.get_database_backend().build(&outer);
-    let rows = task_item::Model::find_by_statement(statement).all(db).await?;
+    let rows = task_item::Model::find_by_statement(statement)
+        .all(db)
+        .await?;
     let mut grouped: HashMap<Uuid, Vec<task_item::Model>> = HashMap::new();
     for row in rows {
         grouped.entry(row.task_id).or_default().push(row);
@@ -208,13 +224,29 @@ pub struct ErrorCount {
 }
 
 /// FAILED and REJECTED items grouped by error code, for several tasks.
-pub async fn error_counts(db: &impl ConnectionTrait, org: Uuid, task_ids: &[Uuid]) -> Result<Vec<ErrorCount>, DbErr> {
+pub async fn error_counts(
+    db: &impl ConnectionTrait,
+    org: Uuid,
+    task_ids: &[Uuid],
+) -> Result<Vec<ErrorCount>, DbErr> {
     Items::find()
         .select_only()
         .column(Column::TaskId)
-        .column_as(Expr::expr(Func::coalesce([Expr::col(Column::ErrorCode), Expr::val("UNKNOWN")])), "code")
+        .column_as(
+            Expr::expr(Func::coalesce([
+                Expr::col(Column::ErrorCode),
+                Expr::val("UNKNOWN"),
+            ])),
+            "code",
+        )
         .column_as(Expr::cust("COUNT(*)"), "n")
-        .column_as(Expr::expr(Func::coalesce([Expr::col(Column::ErrorMessage).min(), Expr::val("")])), "sample")
+        .column_as(
+            Expr::expr(Func::coalesce([
+                Expr::col(Column::ErrorMessage).min(),
+                Expr::val(""),
+            ])),
+            "sample",
+        )
         .filter(Column::OrganisationId.eq(org))
         .filter(Column::TaskId.is_in(task_ids.iter().copied()))
         .filter(Column::Status.is_in([ItemStatus::Failed.as_str(), ItemStatus::Rejected.as_str()]))
@@ -274,8 +306,14 @@ pub async fn insert(
         }
     };
     for chunk in items.chunks(CHUNK) {
-        let values: Vec<sea_orm::Value> = vec![org.into(), task_id.into(), now.into(), json_rows(chunk)?.into()];
-        db.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+        let values: Vec<sea_orm::Value> = vec![
+            org.into(),
+            task_id.into(),
+            now.into(),
+            json_rows(chunk)?.into(),
+        ];
+        db.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?;
     }
     Ok(())
 }
@@ -330,11 +368,19 @@ pub async fn states(
             .filter(Column::TaskId.eq(task_id))
     };
     for chunk in ids.chunks(CHUNK) {
-        let rows = select().filter(Column::Id.is_in(chunk.iter().copied())).into_model().all(db).await?;
+        let rows = select()
+            .filter(Column::Id.is_in(chunk.iter().copied()))
+            .into_model()
+            .all(db)
+            .await?;
         out.extend(rows);
     }
     for chunk in indexes.chunks(CHUNK) {
-        let rows = select().filter(Column::Idx.is_in(chunk.iter().copied())).into_model().all(db).await?;
+        let rows = select()
+            .filter(Column::Idx.is_in(chunk.iter().copied()))
+            .into_model()
+            .all(db)
+            .await?;
         out.extend(rows);
     }
     for chunk in client_ids.chunks(CHUNK) {
@@ -393,7 +439,12 @@ pub struct ItemChange {
 }
 
 /// Writes many item changes of one task in one statement per chunk.
-pub async fn apply(db: &impl ConnectionTrait, task_id: Uuid, now: i64, changes: &[ItemChange]) -> Result<(), DbErr> {
+pub async fn apply(
+    db: &impl ConnectionTrait,
+    task_id: Uuid,
+    now: i64,
+    changes: &[ItemChange],
+) -> Result<(), DbErr> {
     let backend = db.get_database_backend();
     let sql = match backend {
         DbBackend::Postgres => {
@@ -421,14 +472,20 @@ pub async fn apply(db: &impl ConnectionTrait, task_id: Uuid, now: i64, changes: 
         }
     };
     for chunk in changes.chunks(CHUNK) {
-        let values: Vec<sea_orm::Value> = vec![now.into(), json_rows(chunk)?.into(), task_id.into()];
-        db.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+        let values: Vec<sea_orm::Value> =
+            vec![now.into(), json_rows(chunk)?.into(), task_id.into()];
+        db.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?;
     }
     Ok(())
 }
 
 /// Marks every PENDING item of a task CANCELLED; returns how many.
-pub async fn cancel_pending(db: &impl ConnectionTrait, task_id: Uuid, now: i64) -> Result<i32, DbErr> {
+pub async fn cancel_pending(
+    db: &impl ConnectionTrait,
+    task_id: Uuid,
+    now: i64,
+) -> Result<i32, DbErr> {
     let result = Items::update_many()
         .col_expr(Column::Status, Expr::val(ItemStatus::Cancelled.as_str()))
         .col_expr(Column::UpdatedAt, Expr::val(now))
@@ -468,7 +525,11 @@ pub async fn retry_failed(
 }
 
 /// FAILED and REJECTED items of a task as NDJSON, or None when there is no such task.
-pub async fn failures_ndjson(db: &impl ConnectionTrait, org: Uuid, task_id: Uuid) -> Result<Option<String>, DbErr> {
+pub async fn failures_ndjson(
+    db: &impl ConnectionTrait,
+    org: Uuid,
+    task_id: Uuid,
+) -> Result<Option<String>, DbErr> {
     use sea_orm::QueryOrder;
     if super::tasks::find(db, org, task_id).await?.is_none() {
         return Ok(None);
@@ -479,7 +540,9 @@ pub async fn failures_ndjson(db: &impl ConnectionTrait, org: Uuid, task_id: Uuid
         let rows = Items::find()
             .filter(Column::OrganisationId.eq(org))
             .filter(Column::TaskId.eq(task_id))
-            .filter(Column::Status.is_in([ItemStatus::Failed.as_str(), ItemStatus::Rejected.as_str()]))
+            .filter(
+                Column::Status.is_in([ItemStatus::Failed.as_str(), ItemStatus::Rejected.as_str()]),
+            )
             .filter(Column::Idx.gt(after))
             .order_by_asc(Column::Idx)
             .limit(1000)
@@ -501,4 +564,29 @@ pub async fn failures_ndjson(db: &impl ConnectionTrait, org: Uuid, task_id: Uuid
         }
     }
     Ok(Some(out))
+}
+
+/// Items a change touched: those at `indexes`, or when not listed, every
+/// item whose `updated_at` is the change's commit time; in index order.
+pub async fn changed(
+    db: &impl ConnectionTrait,
+    org: Uuid,
+    task_id: Uuid,
+    indexes: Option<&[i32]>,
+    at: i64,
+    statuses: Option<&[ItemStatus]>,
+) -> Result<Vec<task_item::Model>, DbErr> {
+    use sea_orm::QueryOrder;
+    let mut query = Items::find()
+        .filter(Column::OrganisationId.eq(org))
+        .filter(Column::TaskId.eq(task_id));
+    query = match indexes {
+        Some([]) => return Ok(Vec::new()),
+        Some(list) => query.filter(Column::Idx.is_in(list.iter().copied())),
+        None => query.filter(Column::UpdatedAt.eq(at)),
+    };
+    if let Some(list) = statuses {
+        query = query.filter(Column::Status.is_in(list.iter().map(|s| s.as_str())));
+    }
+    query.order_by_asc(Column::Idx).all(db).await
 }

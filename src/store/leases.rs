@@ -4,8 +4,8 @@ use entity::bulk_task::{self, Entity as Tasks};
 use entity::task_item::{self, Column, Entity as Items};
 use sea_orm::sea_query::{LockBehavior, LockType, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
-    QuerySelect, Select,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter,
+    QueryOrder, QuerySelect, Select,
 };
 use uuid::Uuid;
 
@@ -48,7 +48,11 @@ pub async fn claimable_tasks(
 }
 
 /// The oldest pending items of a task, locked for the claim.
-pub async fn pending_items(db: &impl ConnectionTrait, task_id: Uuid, limit: u64) -> Result<Vec<task_item::Model>, DbErr> {
+pub async fn pending_items(
+    db: &impl ConnectionTrait,
+    task_id: Uuid,
+    limit: u64,
+) -> Result<Vec<task_item::Model>, DbErr> {
     let query = Items::find()
         .filter(Column::TaskId.eq(task_id))
         .filter(Column::Status.eq(ItemStatus::Pending.as_str()))
@@ -57,7 +61,9 @@ pub async fn pending_items(db: &impl ConnectionTrait, task_id: Uuid, limit: u64)
     skip_locked(db, query).all(db).await
 }
 
-/// Extends the live leases among `tokens`; returns the tokens it extended.
+/// Extends the leases among `tokens` whose items are still held (a lease
+/// that ran out stays valid until the reaper takes the item back, exactly
+/// as reports with it are still accepted); returns the tokens it extended.
 pub async fn renew(
     db: &impl ConnectionTrait,
     org: Uuid,
@@ -75,11 +81,15 @@ pub async fn renew(
         .and_where(Column::OrganisationId.eq(org))
         .and_where(Column::LeaseToken.is_in(tokens.iter().cloned()))
         .and_where(Column::Status.eq(ItemStatus::Running.as_str()))
-        .and_where(Column::LeaseExpiresAt.gt(now))
         .returning_col(Column::LeaseToken)
         .to_owned();
-    let rows = db.query_all_raw(db.get_database_backend().build(&statement)).await?;
-    Ok(rows.iter().filter_map(|r| r.try_get::<String>("", "lease_token").ok()).collect())
+    let rows = db
+        .query_all_raw(db.get_database_backend().build(&statement))
+        .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| r.try_get::<String>("", "lease_token").ok())
+        .collect())
 }
 
 #[derive(Debug, FromQueryResult)]
@@ -89,7 +99,11 @@ pub struct ExpiredTask {
 }
 
 /// Tasks that hold at least one expired lease.
-pub async fn tasks_with_expired_leases(db: &impl ConnectionTrait, now: i64, limit: u64) -> Result<Vec<ExpiredTask>, DbErr> {
+pub async fn tasks_with_expired_leases(
+    db: &impl ConnectionTrait,
+    now: i64,
+    limit: u64,
+) -> Result<Vec<ExpiredTask>, DbErr> {
     Items::find()
         .select_only()
         .column(Column::TaskId)
@@ -105,7 +119,11 @@ pub async fn tasks_with_expired_leases(db: &impl ConnectionTrait, now: i64, limi
 }
 
 /// The expired items of a task, locked for the reaper.
-pub async fn expired_items(db: &impl ConnectionTrait, task_id: Uuid, now: i64) -> Result<Vec<ItemState>, DbErr> {
+pub async fn expired_items(
+    db: &impl ConnectionTrait,
+    task_id: Uuid,
+    now: i64,
+) -> Result<Vec<ItemState>, DbErr> {
     let query = Items::find()
         .select_only()
         .columns([
@@ -129,4 +147,3 @@ pub async fn expired_items(db: &impl ConnectionTrait, task_id: Uuid, now: i64) -
         .filter(Column::LeaseExpiresAt.lt(now));
     skip_locked(db, query).into_model().all(db).await
 }
-

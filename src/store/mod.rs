@@ -56,7 +56,11 @@ impl Db {
         } else {
             write = read.clone();
         }
-        Ok(Db { read, write, statements })
+        Ok(Db {
+            read,
+            write,
+            statements,
+        })
     }
 
     pub fn backend(&self) -> DbBackend {

@@ -63,7 +63,11 @@ pub struct Cursor {
 
 impl Cursor {
     pub fn encode(order_tag: &str, value: SortValue, id: Uuid) -> String {
-        let body = CursorBody { o: order_tag.to_owned(), v: value, i: id };
+        let body = CursorBody {
+            o: order_tag.to_owned(),
+            v: value,
+            i: id,
+        };
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(&body).unwrap_or_default())
     }
 
@@ -103,9 +107,9 @@ impl Window {
             match n {
                 None => Ok(None),
                 Some(n) if n < 0 => Err(bad_input(format!("`{name}` must not be negative"))),
-                Some(n) if n > MAX_PAGE_SIZE => {
-                    Err(limit_exceeded(format!("`{name}` must be at most {MAX_PAGE_SIZE}")))
-                }
+                Some(n) if n > MAX_PAGE_SIZE => Err(limit_exceeded(format!(
+                    "`{name}` must be at most {MAX_PAGE_SIZE}"
+                ))),
                 Some(n) => Ok(Some(n as u64)),
             }
         };
@@ -125,9 +129,12 @@ impl Window {
             Some(n) => n as u64,
         };
         let decode = |c: &Option<String>| {
-            c.as_deref().map(|c| Cursor::decode(c, order_tag, float_value)).transpose()
+            c.as_deref()
+                .map(|c| Cursor::decode(c, order_tag, float_value))
+                .transpose()
         };
-        let backward = last.is_some() || (first.is_none() && args.before.is_some() && args.after.is_none());
+        let backward =
+            last.is_some() || (first.is_none() && args.before.is_some() && args.after.is_none());
         Ok(Window {
             size: first.or(last).unwrap_or(DEFAULT_PAGE_SIZE as u64),
             offset,
@@ -139,7 +146,11 @@ impl Window {
 
     /// The direction rows are fetched in, for a list sorted `direction`.
     pub fn fetch_order(&self, ascending: bool) -> Order {
-        if ascending != self.backward { Order::Asc } else { Order::Desc }
+        if ascending != self.backward {
+            Order::Asc
+        } else {
+            Order::Desc
+        }
     }
 
     /// Conditions that keep rows strictly between the cursors, for a list
@@ -148,7 +159,11 @@ impl Window {
         let beyond = |c: &Cursor, later: bool| {
             let row = Expr::tuple([sort.clone(), id.clone()]);
             let at = Expr::tuple([Expr::val(c.value), Expr::val(c.id)]);
-            if later == ascending { row.gt(at) } else { row.lt(at) }
+            if later == ascending {
+                row.gt(at)
+            } else {
+                row.lt(at)
+            }
         };
         let mut out = Vec::new();
         if let Some(c) = &self.after {
@@ -198,23 +213,39 @@ mod tests {
         let id = Uuid::now_v7();
         let text = Cursor::encode("task:TOTAL", SortValue::Int(7), id);
         let back = Cursor::decode(&text, "task:TOTAL", false).unwrap();
-        assert_eq!(back, Cursor { value: SortValue::Int(7), id });
+        assert_eq!(
+            back,
+            Cursor {
+                value: SortValue::Int(7),
+                id
+            }
+        );
         assert!(Cursor::decode(&text, "task:FAILED", false).is_err());
         assert!(Cursor::decode("not-a-cursor", "task:TOTAL", false).is_err());
     }
 
     #[test]
     fn page_sizes_are_bounded() {
-        let args = |first| PageArgs { first: Some(first), ..Default::default() };
+        let args = |first| PageArgs {
+            first: Some(first),
+            ..Default::default()
+        };
         assert!(Window::new(&args(101), "t", false).is_err());
         assert!(Window::new(&args(-1), "t", false).is_err());
         assert_eq!(Window::new(&args(0), "t", false).unwrap().size, 0);
-        assert_eq!(Window::new(&PageArgs::default(), "t", false).unwrap().size, 20);
+        assert_eq!(
+            Window::new(&PageArgs::default(), "t", false).unwrap().size,
+            20
+        );
     }
 }
 
 impl<T> Default for Page<T> {
     fn default() -> Self {
-        Page { rows: Vec::new(), has_next_page: false, has_previous_page: false }
+        Page {
+            rows: Vec::new(),
+            has_next_page: false,
+            has_previous_page: false,
+        }
     }
 }

@@ -1,8 +1,8 @@
 //! Queries on `bulk_tasks`, always scoped by organisation.
 
 use entity::bulk_task::{self, Column, Entity as Tasks};
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::IdenStatic;
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
     FromQueryResult, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
@@ -45,7 +45,10 @@ pub struct TaskOrder {
 
 impl Default for TaskOrder {
     fn default() -> Self {
-        TaskOrder { field: TaskOrderField::UpdatedAt, ascending: false }
+        TaskOrder {
+            field: TaskOrderField::UpdatedAt,
+            ascending: false,
+        }
     }
 }
 
@@ -132,7 +135,11 @@ fn filter_condition(org: Uuid, f: &TaskFilter) -> Condition {
         c = c.add(Column::StartedAt.gt(t));
     }
     if let Some(text) = &f.search {
-        let escaped = text.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        let escaped = text
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
         let pattern = || LikeExpr::new(format!("%{escaped}%")).escape('\\');
         let lower = |col: Column| Expr::expr(Func::lower(Expr::col(col)));
         c = c.add(
@@ -144,13 +151,24 @@ fn filter_condition(org: Uuid, f: &TaskFilter) -> Condition {
     c
 }
 
-pub async fn find(db: &impl ConnectionTrait, org: Uuid, id: Uuid) -> Result<Option<bulk_task::Model>, DbErr> {
-    Tasks::find_by_id(id).filter(Column::OrganisationId.eq(org)).one(db).await
+pub async fn find(
+    db: &impl ConnectionTrait,
+    org: Uuid,
+    id: Uuid,
+) -> Result<Option<bulk_task::Model>, DbErr> {
+    Tasks::find_by_id(id)
+        .filter(Column::OrganisationId.eq(org))
+        .one(db)
+        .await
 }
 
 /// Reads a task for an update, locking its row on PostgreSQL so that
 /// concurrent writers to one task serialise (SQLite has a single writer).
-pub async fn lock(db: &impl ConnectionTrait, org: Uuid, id: Uuid) -> Result<Option<bulk_task::Model>, DbErr> {
+pub async fn lock(
+    db: &impl ConnectionTrait,
+    org: Uuid,
+    id: Uuid,
+) -> Result<Option<bulk_task::Model>, DbErr> {
     let query = Tasks::find_by_id(id).filter(Column::OrganisationId.eq(org));
     match db.get_database_backend() {
         DbBackend::Postgres => query.lock_exclusive().one(db).await,
@@ -158,7 +176,11 @@ pub async fn lock(db: &impl ConnectionTrait, org: Uuid, id: Uuid) -> Result<Opti
     }
 }
 
-pub async fn find_many(db: &impl ConnectionTrait, org: Uuid, ids: &[Uuid]) -> Result<Vec<bulk_task::Model>, DbErr> {
+pub async fn find_many(
+    db: &impl ConnectionTrait,
+    org: Uuid,
+    ids: &[Uuid],
+) -> Result<Vec<bulk_task::Model>, DbErr> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -206,9 +228,16 @@ pub async fn page(
     Ok(window.finish(rows))
 }
 
-pub async fn count(db: &impl ConnectionTrait, org: Uuid, filter: &TaskFilter) -> Result<u64, DbErr> {
+pub async fn count(
+    db: &impl ConnectionTrait,
+    org: Uuid,
+    filter: &TaskFilter,
+) -> Result<u64, DbErr> {
     use sea_orm::PaginatorTrait;
-    Tasks::find().filter(filter_condition(org, filter)).count(db).await
+    Tasks::find()
+        .filter(filter_condition(org, filter))
+        .count(db)
+        .await
 }
 
 #[derive(Debug, FromQueryResult)]
@@ -270,7 +299,9 @@ pub async fn stats(
 }
 
 pub async fn insert(db: &impl ConnectionTrait, task: bulk_task::Model) -> Result<(), DbErr> {
-    Tasks::insert(task.into_active_model()).exec_without_returning(db).await?;
+    Tasks::insert(task.into_active_model())
+        .exec_without_returning(db)
+        .await?;
     Ok(())
 }
 
@@ -303,4 +334,30 @@ pub async fn delete(db: &impl ConnectionTrait, org: Uuid, id: Uuid) -> Result<bo
         .exec(db)
         .await?;
     Ok(result.rows_affected > 0)
+}
+
+/// A task by id whatever its organisation: only for the event hubs, which
+/// serve watchers whose organisation was checked when they subscribed.
+pub async fn find_any(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<bulk_task::Model>, DbErr> {
+    Tasks::find_by_id(id).one(db).await
+}
+
+/// The tasks among `ids` that match `filter`.
+pub async fn find_matching(
+    db: &impl ConnectionTrait,
+    org: Uuid,
+    ids: &[Uuid],
+    filter: &TaskFilter,
+) -> Result<Vec<bulk_task::Model>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Tasks::find()
+        .filter(filter_condition(org, filter))
+        .filter(Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await
 }

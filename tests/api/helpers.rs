@@ -34,7 +34,10 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     adjust(&mut config);
     let app = Application::build(config).await.expect("the app starts");
     let address = format!("http://127.0.0.1:{}", app.port());
-    let admin_key = app.first_start_key().expect("a fresh database gets an admin key").to_owned();
+    let admin_key = app
+        .first_start_key()
+        .expect("a fresh database gets an admin key")
+        .to_owned();
     tokio::spawn(app.run_until(std::future::pending()));
     TestApp {
         address,
@@ -49,14 +52,22 @@ async fn fresh_database() -> (String, Option<tempfile::TempDir>) {
     match std::env::var("BULKWATCH_TEST_DATABASE_URL") {
         Ok(base) if base.starts_with("postgres") => {
             let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
-            let admin = sea_orm::Database::connect(&base).await.expect("postgres answers");
-            SWEPT.get_or_init(|| drop_stale_schemas(&admin)).await;
-            sea_orm::ConnectionTrait::execute_unprepared(&admin, &format!("CREATE SCHEMA {schema}"))
+            let admin = sea_orm::Database::connect(&base)
                 .await
-                .expect("create schema");
+                .expect("postgres answers");
+            SWEPT.get_or_init(|| drop_stale_schemas(&admin)).await;
+            sea_orm::ConnectionTrait::execute_unprepared(
+                &admin,
+                &format!("CREATE SCHEMA {schema}"),
+            )
+            .await
+            .expect("create schema");
             admin.close().await.ok();
             let sep = if base.contains('?') { '&' } else { '?' };
-            (format!("{base}{sep}options=-c%20search_path%3D{schema}"), None)
+            (
+                format!("{base}{sep}options=-c%20search_path%3D{schema}"),
+                None,
+            )
         }
         _ => {
             let dir = tempfile::tempdir().unwrap();
@@ -95,11 +106,19 @@ async fn drop_stale_schemas(admin: &sea_orm::DatabaseConnection) {
         .unwrap_or_default();
     let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
     for row in rows {
-        let Ok(name) = row.try_get::<String>("", "nspname") else { continue };
-        let Ok(id) = uuid::Uuid::try_parse(&name[2..]) else { continue };
-        let Some((secs, nanos)) = id.get_timestamp().map(|t| t.to_unix()) else { continue };
+        let Ok(name) = row.try_get::<String>("", "nspname") else {
+            continue;
+        };
+        let Ok(id) = uuid::Uuid::try_parse(&name[2..]) else {
+            continue;
+        };
+        let Some((secs, nanos)) = id.get_timestamp().map(|t| t.to_unix()) else {
+            continue;
+        };
         if std::time::UNIX_EPOCH + Duration::new(secs, nanos) < hour_ago {
-            let _ = admin.execute_unprepared(&format!("DROP SCHEMA {name} CASCADE")).await;
+            let _ = admin
+                .execute_unprepared(&format!("DROP SCHEMA {name} CASCADE"))
+                .await;
         }
     }
 }
@@ -113,7 +132,11 @@ impl TestApp {
             .env("RUST_LOG", "warn")
             .output()
             .expect("the CLI runs");
-        assert!(output.status.success(), "bulkwatch {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "bulkwatch {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         String::from_utf8(output.stdout).unwrap()
     }
 
@@ -122,7 +145,9 @@ impl TestApp {
         if org != "default" && !self.cli(&["keys", "list"]).contains(&format!(" {org} ")) {
             self.cli(&["orgs", "create", org]);
         }
-        self.cli(&["keys", "create", "--org", org, "--scopes", scopes]).trim().to_owned()
+        self.cli(&["keys", "create", "--org", org, "--scopes", scopes])
+            .trim()
+            .to_owned()
     }
 
     /// POSTs a GraphQL request with another key (or none) and returns the JSON response.
@@ -182,7 +207,10 @@ impl TestApp {
                 json!({ "input": { "type": "test.items", "items": items } }),
             )
             .await;
-        data["createBulkTask"]["task"]["id"].as_str().unwrap().to_owned()
+        data["createBulkTask"]["task"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     /// Asserts that the counters of a task equal those recomputed from its
@@ -194,10 +222,14 @@ impl TestApp {
         let mut seen = std::collections::HashMap::<String, i64>::new();
         let mut after = Value::Null;
         let counters = loop {
-            let data = self.data(query, json!({ "id": task_id, "after": after })).await;
+            let data = self
+                .data(query, json!({ "id": task_id, "after": after }))
+                .await;
             let task = &data["bulkTask"];
             for item in task["items"]["nodes"].as_array().unwrap() {
-                *seen.entry(item["status"].as_str().unwrap().to_owned()).or_default() += 1;
+                *seen
+                    .entry(item["status"].as_str().unwrap().to_owned())
+                    .or_default() += 1;
             }
             if !task["items"]["pageInfo"]["hasNextPage"].as_bool().unwrap() {
                 break task["counters"].clone();
@@ -216,6 +248,9 @@ impl TestApp {
             "cancelled": count("CANCELLED"),
             "finished": count("SUCCEEDED") + count("FAILED") + count("SKIPPED") + count("REJECTED") + count("CANCELLED"),
         });
-        assert_eq!(counters, expected, "stored counters differ from the item rows of {task_id}");
+        assert_eq!(
+            counters, expected,
+            "stored counters differ from the item rows of {task_id}"
+        );
     }
 }

@@ -6,3 +6,4 @@ mod mutations;
 mod queries;
 mod http;
 mod workers;
+mod tenancy;

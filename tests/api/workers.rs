@@ -48,27 +48,47 @@ fn item_query() -> String {
 }
 
 fn items_query() -> String {
-    format!("query($id: ID!) {{ bulkTask(id: $id) {{ items(first: 100) {{ nodes {{ {ITEM_FIELDS} }} }} }} }}")
+    format!(
+        "query($id: ID!) {{ bulkTask(id: $id) {{ items(first: 100) {{ nodes {{ {ITEM_FIELDS} }} }} }} }}"
+    )
 }
 
-const CREATE: &str = "mutation($input: CreateBulkTaskInput!) { createBulkTask(input: $input) { task { id } } }";
+const CREATE: &str =
+    "mutation($input: CreateBulkTaskInput!) { createBulkTask(input: $input) { task { id } } }";
 const APPEND: &str = "mutation($input: AppendTaskItemsInput!) { appendTaskItems(input: $input) { \
      task { sealed } rejected { index } } }";
 const SEAL: &str = "mutation($id: ID!) { sealBulkTask(id: $id) { status } }";
 const CANCEL: &str = "mutation($id: ID!) { cancelBulkTask(id: $id) { status } }";
-const FAIL: &str = "mutation($input: FailBulkTaskInput!) { failBulkTask(input: $input) { status } }";
+const FAIL: &str =
+    "mutation($input: FailBulkTaskInput!) { failBulkTask(input: $input) { status } }";
 const DELETE: &str = "mutation($id: ID!) { deleteBulkTask(id: $id) }";
 
 /// The expected `counters` object: the named statuses, the rest 0; total and finished computed.
 fn counters(pairs: &[(&str, i64)]) -> Value {
-    let get = |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| *v).unwrap_or(0);
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| *v)
+            .unwrap_or(0)
+    };
     for (k, _) in pairs {
         assert!(
-            ["pending", "running", "succeeded", "failed", "skipped", "rejected", "cancelled"].contains(k),
+            [
+                "pending",
+                "running",
+                "succeeded",
+                "failed",
+                "skipped",
+                "rejected",
+                "cancelled"
+            ]
+            .contains(k),
             "test bug: unknown counter {k}"
         );
     }
-    let finished = get("succeeded") + get("failed") + get("skipped") + get("rejected") + get("cancelled");
+    let finished =
+        get("succeeded") + get("failed") + get("skipped") + get("rejected") + get("cancelled");
     json!({
         "total": get("pending") + get("running") + finished,
         "pending": get("pending"),
@@ -83,31 +103,55 @@ fn counters(pairs: &[(&str, i64)]) -> Value {
 }
 
 /// Creates a task of `task_type` with `n` items (`item-i`, `{"n": i}`); returns its id.
-async fn create(app: &TestApp, task_type: &str, n: usize, max_attempts: i64, sealed: bool) -> String {
-    let items: Vec<Value> =
-        (0..n).map(|i| json!({ "clientItemId": format!("item-{i}"), "payload": { "n": i } })).collect();
-    let input = json!({ "type": task_type, "maxAttempts": max_attempts, "sealed": sealed, "items": items });
+async fn create(
+    app: &TestApp,
+    task_type: &str,
+    n: usize,
+    max_attempts: i64,
+    sealed: bool,
+) -> String {
+    let items: Vec<Value> = (0..n)
+        .map(|i| json!({ "clientItemId": format!("item-{i}"), "payload": { "n": i } }))
+        .collect();
+    let input =
+        json!({ "type": task_type, "maxAttempts": max_attempts, "sealed": sealed, "items": items });
     let data = app.data(CREATE, json!({ "input": input })).await;
-    data["createBulkTask"]["task"]["id"].as_str().unwrap().to_owned()
+    data["createBulkTask"]["task"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 /// Claims with `input` (a ClaimTaskItemsInput); returns the claimed items as `{ leaseToken, item }`.
 async fn claim(app: &TestApp, input: Value) -> Vec<Value> {
     let data = app.data(&claim_query(), json!({ "input": input })).await;
-    data["claimTaskItems"]["items"].as_array().unwrap_or_else(|| panic!("no items: {data:#}")).clone()
+    data["claimTaskItems"]["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no items: {data:#}"))
+        .clone()
 }
 
 /// Claims up to `limit` items of one task with a lease of `lease` seconds.
 async fn claim_task(app: &TestApp, task: &str, limit: i64, lease: i64, worker: &str) -> Vec<Value> {
-    claim(app, json!({ "taskId": task, "limit": limit, "leaseSeconds": lease, "workerId": worker })).await
+    claim(
+        app,
+        json!({ "taskId": task, "limit": limit, "leaseSeconds": lease, "workerId": worker }),
+    )
+    .await
 }
 
 async fn claim_error(app: &TestApp, input: Value) -> String {
-    app.error_code(&claim_query(), json!({ "input": input })).await
+    app.error_code(&claim_query(), json!({ "input": input }))
+        .await
 }
 
 async fn report(app: &TestApp, task: &str, results: Value) -> Value {
-    let data = app.data(&report_query(), json!({ "input": { "taskId": task, "results": results } })).await;
+    let data = app
+        .data(
+            &report_query(),
+            json!({ "input": { "taskId": task, "results": results } }),
+        )
+        .await;
     data["reportItemResults"].clone()
 }
 
@@ -130,7 +174,10 @@ async fn get_item(app: &TestApp, id: &str) -> Value {
 /// The task's items in index order (at most 100).
 async fn get_items(app: &TestApp, id: &str) -> Vec<Value> {
     let data = app.data(&items_query(), json!({ "id": id })).await;
-    data["bulkTask"]["items"]["nodes"].as_array().unwrap().clone()
+    data["bulkTask"]["items"]["nodes"]
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 /// A SUCCEEDED result for a claimed item, with its lease token.
@@ -155,20 +202,31 @@ fn failed(claimed: &Value, code: &str, retryable: bool) -> Value {
 }
 
 fn token(claimed: &Value) -> &str {
-    claimed["leaseToken"].as_str().unwrap_or_else(|| panic!("no lease token: {claimed:#}"))
+    claimed["leaseToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no lease token: {claimed:#}"))
 }
 
 fn item_id(claimed: &Value) -> &str {
-    claimed["item"]["id"].as_str().unwrap_or_else(|| panic!("no item id: {claimed:#}"))
+    claimed["item"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no item id: {claimed:#}"))
 }
 
 fn indexes(claimed: &[Value]) -> Vec<i64> {
-    claimed.iter().map(|c| c["item"]["index"].as_i64().unwrap()).collect()
+    claimed
+        .iter()
+        .map(|c| c["item"]["index"].as_i64().unwrap())
+        .collect()
 }
 
 fn time(value: &Value) -> DateTime<Utc> {
-    let text = value.as_str().unwrap_or_else(|| panic!("expected a DateTime, got {value}"));
-    DateTime::parse_from_rfc3339(text).unwrap_or_else(|e| panic!("{text}: {e}")).with_timezone(&Utc)
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("expected a DateTime, got {value}"));
+    DateTime::parse_from_rfc3339(text)
+        .unwrap_or_else(|e| panic!("{text}: {e}"))
+        .with_timezone(&Utc)
 }
 
 /// Asserts a report payload's `applied`, `duplicates` and problems as (position, code).
@@ -177,15 +235,30 @@ fn assert_report(payload: &Value, applied: i64, duplicates: i64, problems: &[(i6
         .as_array()
         .unwrap_or_else(|| panic!("no problems list: {payload:#}"))
         .iter()
-        .map(|p| (p["position"].as_i64().unwrap(), p["code"].as_str().unwrap().to_owned()))
+        .map(|p| {
+            (
+                p["position"].as_i64().unwrap(),
+                p["code"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
-    let want: Vec<(i64, String)> = problems.iter().map(|(p, c)| (*p, (*c).to_owned())).collect();
+    let want: Vec<(i64, String)> = problems
+        .iter()
+        .map(|(p, c)| (*p, (*c).to_owned()))
+        .collect();
     assert_eq!(got, want, "problems of {payload:#}");
     for p in payload["problems"].as_array().unwrap() {
-        assert!(p["message"].as_str().is_some_and(|m| !m.is_empty()), "a problem without message: {p}");
+        assert!(
+            p["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "a problem without message: {p}"
+        );
     }
     assert_eq!(payload["applied"], json!(applied), "applied of {payload:#}");
-    assert_eq!(payload["duplicates"], json!(duplicates), "duplicates of {payload:#}");
+    assert_eq!(
+        payload["duplicates"],
+        json!(duplicates),
+        "duplicates of {payload:#}"
+    );
 }
 
 /// A claimed item as the server shows it right after the claim.
@@ -194,25 +267,39 @@ fn assert_freshly_claimed(claimed: &Value, worker: &str, attempts: i64, lease_se
     assert_eq!(item["status"], json!("RUNNING"), "{claimed:#}");
     assert_eq!(item["attempts"], json!(attempts), "{claimed:#}");
     assert_eq!(item["workerId"], json!(worker), "{claimed:#}");
-    assert!(token(claimed).len() >= 16, "a lease token should be long and random: {claimed:#}");
+    assert!(
+        token(claimed).len() >= 16,
+        "a lease token should be long and random: {claimed:#}"
+    );
     let left = (time(&item["leaseExpiresAt"]) - Utc::now()).num_milliseconds();
     let expected = lease_seconds * 1000;
     assert!(
         left > expected - 10_000 && left <= expected + 2_000,
         "leaseExpiresAt should be about {lease_seconds}s ahead, is {left}ms: {claimed:#}"
     );
-    assert!(item["startedAt"].is_string(), "startedAt should be set: {claimed:#}");
+    assert!(
+        item["startedAt"].is_string(),
+        "startedAt should be set: {claimed:#}"
+    );
 }
 
 /// Polls the item until `done` holds (up to about 10 s); returns it.
-async fn wait_for_item(app: &TestApp, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+async fn wait_for_item(
+    app: &TestApp,
+    id: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let item = get_item(app, id).await;
         if done(&item) {
             return item;
         }
-        assert!(std::time::Instant::now() < deadline, "timed out waiting until {what}: {item:#}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting until {what}: {item:#}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -240,7 +327,11 @@ async fn claim_renew_and_report_complete_a_task() {
     for (i, c) in first.iter().enumerate() {
         assert_freshly_claimed(c, "w1", 1, 60);
         assert_eq!(c["item"]["payload"], json!({ "n": i }), "{c:#}");
-        assert_eq!(c["item"]["clientItemId"], json!(format!("item-{i}")), "{c:#}");
+        assert_eq!(
+            c["item"]["clientItemId"],
+            json!(format!("item-{i}")),
+            "{c:#}"
+        );
         assert_eq!(c["item"]["task"]["id"], json!(task), "{c:#}");
     }
     let tokens: HashSet<&str> = first.iter().map(token).collect();
@@ -259,13 +350,20 @@ async fn claim_renew_and_report_complete_a_task() {
 
     let payload = report(&app, &task, first.iter().map(succeeded).collect()).await;
     assert_report(&payload, 3, 0, &[]);
-    assert_eq!(payload["task"]["counters"], counters(&[("pending", 2), ("succeeded", 3)]));
+    assert_eq!(
+        payload["task"]["counters"],
+        counters(&[("pending", 2), ("succeeded", 3)])
+    );
     let item = get_item(&app, item_id(&first[1])).await;
     assert_eq!(item["status"], json!("SUCCEEDED"));
     assert_eq!(item["result"], json!({ "done": 1 }));
     assert_eq!(item["attempts"], json!(1));
     assert_eq!(item["workerId"], json!("w1"));
-    assert_eq!(item["leaseExpiresAt"], Value::Null, "a finished item holds no lease: {item:#}");
+    assert_eq!(
+        item["leaseExpiresAt"],
+        Value::Null,
+        "a finished item holds no lease: {item:#}"
+    );
     assert!(item["finishedAt"].is_string(), "{item:#}");
     app.assert_counters_consistent(&task).await;
 
@@ -283,7 +381,10 @@ async fn claim_renew_and_report_complete_a_task() {
     assert!(claim_task(&app, &task, 10, 60, "w1").await.is_empty());
     let payload = report(&app, &task, json!([succeeded(&first[0])])).await;
     assert_report(&payload, 0, 1, &[]);
-    assert_eq!(get_task(&app, &task).await["counters"], counters(&[("succeeded", 5)]));
+    assert_eq!(
+        get_task(&app, &task).await["counters"],
+        counters(&[("succeeded", 5)])
+    );
     app.assert_counters_consistent(&task).await;
 }
 
@@ -296,7 +397,10 @@ async fn claim_without_lease_seconds_gets_sixty_seconds_and_no_worker_id() {
     let item = &claimed[0]["item"];
     assert_eq!(item["workerId"], Value::Null, "{item:#}");
     let left = (time(&item["leaseExpiresAt"]) - Utc::now()).num_seconds();
-    assert!((50..=61).contains(&left), "default lease should be 60 s, is {left} s: {item:#}");
+    assert!(
+        (50..=61).contains(&left),
+        "default lease should be 60 s, is {left} s: {item:#}"
+    );
     app.assert_counters_consistent(&task).await;
 }
 
@@ -323,21 +427,38 @@ async fn foreign_missing_and_unknown_tokens_are_lease_mismatch_and_change_nothin
     // Item 2 was never claimed: it holds no lease, so a token on it is wrong too.
     let unleased = json!({ "index": 2, "leaseToken": token(a), "outcome": "SUCCEEDED" });
 
-    let payload = report(&app, &task, json!([foreign, missing, unknown, null_token, unleased])).await;
+    let payload = report(
+        &app,
+        &task,
+        json!([foreign, missing, unknown, null_token, unleased]),
+    )
+    .await;
     assert_report(
         &payload,
         0,
         0,
-        &[(0, "LEASE_MISMATCH"), (1, "LEASE_MISMATCH"), (2, "LEASE_MISMATCH"), (3, "LEASE_MISMATCH"), (4, "LEASE_MISMATCH")],
+        &[
+            (0, "LEASE_MISMATCH"),
+            (1, "LEASE_MISMATCH"),
+            (2, "LEASE_MISMATCH"),
+            (3, "LEASE_MISMATCH"),
+            (4, "LEASE_MISMATCH"),
+        ],
     );
-    assert_eq!(payload["task"]["counters"], counters(&[("pending", 1), ("running", 2)]));
+    assert_eq!(
+        payload["task"]["counters"],
+        counters(&[("pending", 1), ("running", 2)])
+    );
     for c in [a, b] {
         let item = get_item(&app, item_id(c)).await;
         assert_eq!(item, c["item"], "a refused report changes nothing");
     }
     assert_eq!(get_items(&app, &task).await[2]["status"], json!("PENDING"));
     // The lease is still alive: renewing it works.
-    assert_eq!(renew(&app, &[token(a), token(b)], None).await["renewed"], json!(2));
+    assert_eq!(
+        renew(&app, &[token(a), token(b)], None).await["renewed"],
+        json!(2)
+    );
     app.assert_counters_consistent(&task).await;
 
     // A mixed batch applies the good results and refuses only the bad ones.
@@ -345,7 +466,10 @@ async fn foreign_missing_and_unknown_tokens_are_lease_mismatch_and_change_nothin
     wrong["leaseToken"] = a["leaseToken"].clone();
     let payload = report(&app, &task, json!([succeeded(a), wrong])).await;
     assert_report(&payload, 1, 0, &[(1, "LEASE_MISMATCH")]);
-    assert_eq!(payload["task"]["counters"], counters(&[("pending", 1), ("running", 1), ("succeeded", 1)]));
+    assert_eq!(
+        payload["task"]["counters"],
+        counters(&[("pending", 1), ("running", 1), ("succeeded", 1)])
+    );
     assert_eq!(get_item(&app, item_id(b)).await["status"], json!("RUNNING"));
     let payload = report(&app, &task, json!([succeeded(b)])).await;
     assert_report(&payload, 1, 0, &[]);
@@ -375,14 +499,21 @@ async fn a_stale_token_after_expiry_and_reclaim_is_lease_mismatch() {
     assert_eq!(second.len(), 1);
     assert_eq!(item_id(&second[0]), id);
     assert_freshly_claimed(&second[0], "fast", 2, 60);
-    assert_ne!(token(&second[0]), token(&first[0]), "a new claim gets a new token");
+    assert_ne!(
+        token(&second[0]),
+        token(&first[0]),
+        "a new claim gets a new token"
+    );
 
     // The slow worker's report and renewal are refused; the item stays with the fast one.
     let payload = report(&app, &task, json!([succeeded(&first[0])])).await;
     assert_report(&payload, 0, 0, &[(0, "LEASE_MISMATCH")]);
     assert_eq!(payload["task"]["counters"], counters(&[("running", 1)]));
     let renewed = renew(&app, &[token(&first[0])], Some(60)).await;
-    assert_eq!(renewed, json!({ "renewed": 0, "expired": [token(&first[0])] }));
+    assert_eq!(
+        renewed,
+        json!({ "renewed": 0, "expired": [token(&first[0])] })
+    );
     let item = get_item(&app, &id).await;
     assert_eq!(item["status"], json!("RUNNING"));
     assert_eq!(item["workerId"], json!("fast"));
@@ -397,7 +528,11 @@ async fn a_stale_token_after_expiry_and_reclaim_is_lease_mismatch() {
     // The slow worker's conflicting result for the now final item is refused as well.
     let payload = report(&app, &task, json!([succeeded(&first[0])])).await;
     assert_eq!(payload["applied"], json!(0), "{payload:#}");
-    assert_eq!(payload["problems"].as_array().unwrap().len(), 1, "{payload:#}");
+    assert_eq!(
+        payload["problems"].as_array().unwrap().len(),
+        1,
+        "{payload:#}"
+    );
     app.assert_counters_consistent(&task).await;
 }
 
@@ -416,26 +551,45 @@ async fn expired_leases_go_back_to_pending_then_fail_with_lease_expired_after_th
     let id = item_id(&first[0]).to_owned();
     let item = wait_for_item(&app, &id, "attempt 1 expires", status_is("PENDING")).await;
     assert_eq!(item["attempts"], json!(1), "{item:#}");
-    assert_eq!(item["error"]["code"], json!("LEASE_EXPIRED"), "the expiry is kept as last error: {item:#}");
+    assert_eq!(
+        item["error"]["code"],
+        json!("LEASE_EXPIRED"),
+        "the expiry is kept as last error: {item:#}"
+    );
     assert_eq!(item["leaseExpiresAt"], Value::Null, "{item:#}");
     assert_eq!(item["finishedAt"], Value::Null, "{item:#}");
     let t = get_task(&app, &task).await;
     assert_eq!(t["counters"], counters(&[("pending", 2)]));
     let renewed = renew(&app, &[token(&first[0])], None).await;
-    assert_eq!(renewed, json!({ "renewed": 0, "expired": [token(&first[0])] }));
+    assert_eq!(
+        renewed,
+        json!({ "renewed": 0, "expired": [token(&first[0])] })
+    );
     app.assert_counters_consistent(&task).await;
 
     // Attempt 2 (the last) runs out too: FAILED for good.
     let second = claim_task(&app, &task, 1, 1, "w2").await;
-    assert_eq!(indexes(&second), [0], "the returned item is the oldest pending one again");
+    assert_eq!(
+        indexes(&second),
+        [0],
+        "the returned item is the oldest pending one again"
+    );
     assert_freshly_claimed(&second[0], "w2", 2, 1);
     let item = wait_for_item(&app, &id, "attempt 2 expires", status_is("FAILED")).await;
     assert_eq!(item["attempts"], json!(2), "{item:#}");
     assert_eq!(item["error"]["code"], json!("LEASE_EXPIRED"), "{item:#}");
-    assert!(item["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{item:#}");
+    assert!(
+        item["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{item:#}"
+    );
     assert!(item["finishedAt"].is_string(), "{item:#}");
     assert_eq!(item["leaseExpiresAt"], Value::Null, "{item:#}");
-    assert_eq!(get_task(&app, &task).await["counters"], counters(&[("pending", 1), ("failed", 1)]));
+    assert_eq!(
+        get_task(&app, &task).await["counters"],
+        counters(&[("pending", 1), ("failed", 1)])
+    );
     app.assert_counters_consistent(&task).await;
 
     // The failed item is never handed out again; the other one is.
@@ -444,13 +598,21 @@ async fn expired_leases_go_back_to_pending_then_fail_with_lease_expired_after_th
     let payload = report(&app, &task, json!([succeeded(&third[0])])).await;
     assert_report(&payload, 1, 0, &[]);
     assert_eq!(payload["task"]["status"], json!("COMPLETED_WITH_FAILURES"));
-    assert_eq!(payload["task"]["counters"], counters(&[("succeeded", 1), ("failed", 1)]));
+    assert_eq!(
+        payload["task"]["counters"],
+        counters(&[("succeeded", 1), ("failed", 1)])
+    );
     assert!(claim_task(&app, &task, 10, 60, "w3").await.is_empty());
     app.assert_counters_consistent(&task).await;
 
     // An operator retries the LEASE_EXPIRED failure: it is claimable again with fresh attempts.
-    let retry = "mutation($input: RetryFailedItemsInput!) { retryFailedItems(input: $input) { status } }";
-    app.data(retry, json!({ "input": { "taskId": task, "errorCodes": ["LEASE_EXPIRED"] } })).await;
+    let retry =
+        "mutation($input: RetryFailedItemsInput!) { retryFailedItems(input: $input) { status } }";
+    app.data(
+        retry,
+        json!({ "input": { "taskId": task, "errorCodes": ["LEASE_EXPIRED"] } }),
+    )
+    .await;
     let again = claim_task(&app, &task, 10, 60, "w4").await;
     assert_eq!(indexes(&again), [0]);
     assert_freshly_claimed(&again[0], "w4", 1, 60);
@@ -469,17 +631,34 @@ async fn retryable_failures_return_items_to_pending_until_attempts_run_out() {
     assert_eq!(indexes(&first), [0, 1]);
 
     // Item 0 fails retryably (attempt 1 of 2), item 1 fails for good.
-    let payload =
-        report(&app, &task, json!([failed(&first[0], "TIMEOUT", true), failed(&first[1], "BAD_TARGET", false)]))
-            .await;
+    let payload = report(
+        &app,
+        &task,
+        json!([
+            failed(&first[0], "TIMEOUT", true),
+            failed(&first[1], "BAD_TARGET", false)
+        ]),
+    )
+    .await;
     assert_report(&payload, 2, 0, &[]);
-    assert_eq!(payload["task"]["counters"], counters(&[("pending", 1), ("failed", 1)]));
+    assert_eq!(
+        payload["task"]["counters"],
+        counters(&[("pending", 1), ("failed", 1)])
+    );
     assert_eq!(payload["task"]["status"], json!("RUNNING"));
     let item = get_item(&app, item_id(&first[0])).await;
     assert_eq!(item["status"], json!("PENDING"), "{item:#}");
     assert_eq!(item["attempts"], json!(1), "{item:#}");
-    assert_eq!(item["error"], json!({ "code": "TIMEOUT", "message": "TIMEOUT happened" }), "{item:#}");
-    assert_eq!(item["leaseExpiresAt"], Value::Null, "the lease is gone: {item:#}");
+    assert_eq!(
+        item["error"],
+        json!({ "code": "TIMEOUT", "message": "TIMEOUT happened" }),
+        "{item:#}"
+    );
+    assert_eq!(
+        item["leaseExpiresAt"],
+        Value::Null,
+        "the lease is gone: {item:#}"
+    );
     assert_eq!(item["finishedAt"], Value::Null, "{item:#}");
     let item = get_item(&app, item_id(&first[1])).await;
     assert_eq!(item["status"], json!("FAILED"), "{item:#}");
@@ -488,16 +667,27 @@ async fn retryable_failures_return_items_to_pending_until_attempts_run_out() {
 
     // The old token is dead: renewal names it, and a second report with it is refused.
     let renewed = renew(&app, &[token(&first[0])], None).await;
-    assert_eq!(renewed, json!({ "renewed": 0, "expired": [token(&first[0])] }));
+    assert_eq!(
+        renewed,
+        json!({ "renewed": 0, "expired": [token(&first[0])] })
+    );
     let payload = report(&app, &task, json!([succeeded(&first[0])])).await;
     assert_report(&payload, 0, 0, &[(0, "LEASE_MISMATCH")]);
-    assert_eq!(payload["task"]["counters"], counters(&[("pending", 1), ("failed", 1)]));
+    assert_eq!(
+        payload["task"]["counters"],
+        counters(&[("pending", 1), ("failed", 1)])
+    );
 
     // Attempt 2 (the last) fails retryably again: now it is final.
     let second = claim_task(&app, &task, 2, 60, "w2").await;
     assert_eq!(indexes(&second), [0], "only the retried item is pending");
     assert_freshly_claimed(&second[0], "w2", 2, 60);
-    let payload = report(&app, &task, json!([failed(&second[0], "TIMEOUT_AGAIN", true)])).await;
+    let payload = report(
+        &app,
+        &task,
+        json!([failed(&second[0], "TIMEOUT_AGAIN", true)]),
+    )
+    .await;
     assert_report(&payload, 1, 0, &[]);
     assert_eq!(payload["task"]["counters"], counters(&[("failed", 2)]));
     assert_eq!(payload["task"]["status"], json!("FAILED"));
@@ -520,36 +710,88 @@ async fn claims_by_type_take_the_oldest_tasks_first_and_leave_other_types_alone(
     let cancelled = create(&app, "t.alpha", 2, 3, true).await;
     app.data(CANCEL, json!({ "id": cancelled })).await;
     let aborted = create(&app, "t.alpha", 2, 3, true).await;
-    app.data(FAIL, json!({ "input": { "id": aborted, "code": "ABORTED", "message": "stop" } })).await;
+    app.data(
+        FAIL,
+        json!({ "input": { "id": aborted, "code": "ABORTED", "message": "stop" } }),
+    )
+    .await;
     let a = create(&app, "t.alpha", 3, 3, true).await;
     let b = create(&app, "t.beta", 2, 3, true).await;
     let c = create(&app, "t.alpha", 4, 3, true).await;
 
     // One claim spans two tasks: all of the oldest, then the next.
-    let claimed = claim(&app, json!({ "types": ["t.alpha"], "limit": 5, "leaseSeconds": 60, "workerId": "w" })).await;
-    let got: Vec<(String, i64)> =
-        claimed.iter().map(|x| (x["item"]["task"]["id"].as_str().unwrap().to_owned(), x["item"]["index"].as_i64().unwrap())).collect();
-    let want: Vec<(String, i64)> =
-        [(&a, 0), (&a, 1), (&a, 2), (&c, 0), (&c, 1)].iter().map(|(t, i)| ((*t).clone(), *i)).collect();
+    let claimed = claim(
+        &app,
+        json!({ "types": ["t.alpha"], "limit": 5, "leaseSeconds": 60, "workerId": "w" }),
+    )
+    .await;
+    let got: Vec<(String, i64)> = claimed
+        .iter()
+        .map(|x| {
+            (
+                x["item"]["task"]["id"].as_str().unwrap().to_owned(),
+                x["item"]["index"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, i64)> = [(&a, 0), (&a, 1), (&a, 2), (&c, 0), (&c, 1)]
+        .iter()
+        .map(|(t, i)| ((*t).clone(), *i))
+        .collect();
     assert_eq!(got, want);
     for x in &claimed {
         assert_freshly_claimed(x, "w", 1, 60);
     }
-    assert_eq!(get_task(&app, &a).await["counters"], counters(&[("running", 3)]));
-    assert_eq!(get_task(&app, &c).await["counters"], counters(&[("pending", 2), ("running", 2)]));
+    assert_eq!(
+        get_task(&app, &a).await["counters"],
+        counters(&[("running", 3)])
+    );
+    assert_eq!(
+        get_task(&app, &c).await["counters"],
+        counters(&[("pending", 2), ("running", 2)])
+    );
     let beta = get_task(&app, &b).await;
-    assert_eq!(beta["counters"], counters(&[("pending", 2)]), "another type is untouched");
+    assert_eq!(
+        beta["counters"],
+        counters(&[("pending", 2)]),
+        "another type is untouched"
+    );
     assert_eq!(beta["status"], json!("QUEUED"));
-    assert_eq!(get_task(&app, &cancelled).await["counters"], counters(&[("cancelled", 2)]));
-    assert_eq!(get_task(&app, &aborted).await["counters"], counters(&[("cancelled", 2)]));
+    assert_eq!(
+        get_task(&app, &cancelled).await["counters"],
+        counters(&[("cancelled", 2)])
+    );
+    assert_eq!(
+        get_task(&app, &aborted).await["counters"],
+        counters(&[("cancelled", 2)])
+    );
 
     // Several types: unknown ones give nothing, the rest comes from the next task.
-    let claimed = claim(&app, json!({ "types": ["t.gamma", "t.alpha"], "limit": 10 })).await;
-    let got: Vec<(String, i64)> =
-        claimed.iter().map(|x| (x["item"]["task"]["id"].as_str().unwrap().to_owned(), x["item"]["index"].as_i64().unwrap())).collect();
+    let claimed = claim(
+        &app,
+        json!({ "types": ["t.gamma", "t.alpha"], "limit": 10 }),
+    )
+    .await;
+    let got: Vec<(String, i64)> = claimed
+        .iter()
+        .map(|x| {
+            (
+                x["item"]["task"]["id"].as_str().unwrap().to_owned(),
+                x["item"]["index"].as_i64().unwrap(),
+            )
+        })
+        .collect();
     assert_eq!(got, [(c.clone(), 2), (c.clone(), 3)]);
-    assert!(claim(&app, json!({ "types": ["t.alpha"], "limit": 10 })).await.is_empty());
-    assert!(claim(&app, json!({ "types": ["t.gamma"], "limit": 10 })).await.is_empty());
+    assert!(
+        claim(&app, json!({ "types": ["t.alpha"], "limit": 10 }))
+            .await
+            .is_empty()
+    );
+    assert!(
+        claim(&app, json!({ "types": ["t.gamma"], "limit": 10 }))
+            .await
+            .is_empty()
+    );
 
     let beta_claims = claim(&app, json!({ "types": ["t.beta"], "limit": 1 })).await;
     assert_eq!(beta_claims.len(), 1);
@@ -569,17 +811,30 @@ async fn an_unsealed_task_gives_items_as_they_are_appended() {
     let app = spawn_app().await;
     let task = create(&app, "t.stream", 2, 3, false).await;
 
-    let first = claim(&app, json!({ "types": ["t.stream"], "limit": 10, "workerId": "w" })).await;
+    let first = claim(
+        &app,
+        json!({ "types": ["t.stream"], "limit": 10, "workerId": "w" }),
+    )
+    .await;
     assert_eq!(indexes(&first), [0, 1]);
     let payload = report(&app, &task, first.iter().map(succeeded).collect()).await;
     assert_report(&payload, 2, 0, &[]);
-    assert_eq!(payload["task"]["status"], json!("RUNNING"), "an unsealed task is not complete");
+    assert_eq!(
+        payload["task"]["status"],
+        json!("RUNNING"),
+        "an unsealed task is not complete"
+    );
     assert_eq!(payload["task"]["sealed"], json!(false));
     assert!(claim_task(&app, &task, 10, 60, "w").await.is_empty());
     app.assert_counters_consistent(&task).await;
 
     let items = json!([{ "clientItemId": "late-0", "payload": {} }, { "clientItemId": "late-1", "payload": {} }]);
-    let appended = app.data(APPEND, json!({ "input": { "taskId": task, "items": items } })).await;
+    let appended = app
+        .data(
+            APPEND,
+            json!({ "input": { "taskId": task, "items": items } }),
+        )
+        .await;
     assert_eq!(appended["appendTaskItems"]["rejected"], json!([]));
     let second = claim_task(&app, &task, 10, 60, "w").await;
     assert_eq!(indexes(&second), [2, 3]);
@@ -590,7 +845,10 @@ async fn an_unsealed_task_gives_items_as_they_are_appended() {
 
     let sealed = app.data(SEAL, json!({ "id": task })).await;
     assert_eq!(sealed["sealBulkTask"]["status"], json!("COMPLETED"));
-    assert_eq!(get_task(&app, &task).await["counters"], counters(&[("succeeded", 4)]));
+    assert_eq!(
+        get_task(&app, &task).await["counters"],
+        counters(&[("succeeded", 4)])
+    );
     app.assert_counters_consistent(&task).await;
 }
 
@@ -599,8 +857,15 @@ async fn a_deleted_task_is_not_found_by_id_and_gives_nothing_by_type() {
     let app = spawn_app().await;
     let task = create(&app, "t.gone", 2, 3, true).await;
     app.data(DELETE, json!({ "id": task })).await;
-    assert_eq!(claim_error(&app, json!({ "taskId": task, "limit": 1 })).await, "NOT_FOUND");
-    assert!(claim(&app, json!({ "types": ["t.gone"], "limit": 1 })).await.is_empty());
+    assert_eq!(
+        claim_error(&app, json!({ "taskId": task, "limit": 1 })).await,
+        "NOT_FOUND"
+    );
+    assert!(
+        claim(&app, json!({ "types": ["t.gone"], "limit": 1 }))
+            .await
+            .is_empty()
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -623,15 +888,26 @@ async fn cancel_during_work_stops_claims_and_lets_running_items_finish() {
 
     // Claims stop at once, by id and by type.
     assert!(claim_task(&app, &task, 10, 60, "w").await.is_empty());
-    assert!(claim(&app, json!({ "types": ["t.cancel"], "limit": 10 })).await.is_empty());
+    assert!(
+        claim(&app, json!({ "types": ["t.cancel"], "limit": 10 }))
+            .await
+            .is_empty()
+    );
 
     // Running items may still report, and are counted.
     let payload = report(&app, &task, json!([succeeded(&claimed[0])])).await;
     assert_report(&payload, 1, 0, &[]);
     assert_eq!(payload["task"]["status"], json!("CANCELLING"));
-    assert_eq!(payload["task"]["counters"], counters(&[("running", 2), ("succeeded", 1), ("cancelled", 3)]));
+    assert_eq!(
+        payload["task"]["counters"],
+        counters(&[("running", 2), ("succeeded", 1), ("cancelled", 3)])
+    );
     let renewed = renew(&app, &[token(&claimed[1]), token(&claimed[2])], Some(60)).await;
-    assert_eq!(renewed["renewed"], json!(2), "live leases of a cancelling task can still be renewed: {renewed:#}");
+    assert_eq!(
+        renewed["renewed"],
+        json!(2),
+        "live leases of a cancelling task can still be renewed: {renewed:#}"
+    );
     // A stale token is still refused while cancelling.
     let mut wrong = succeeded(&claimed[1]);
     wrong["leaseToken"] = claimed[2]["leaseToken"].clone();
@@ -646,11 +922,25 @@ async fn cancel_during_work_stops_claims_and_lets_running_items_finish() {
     let payload = report(&app, &task, json!([failed(&claimed[2], "TIMEOUT", true)])).await;
     assert_report(&payload, 1, 0, &[]);
     assert_eq!(payload["task"]["status"], json!("CANCELLED"));
-    assert_eq!(payload["task"]["counters"], counters(&[("succeeded", 1), ("failed", 1), ("cancelled", 4)]));
-    let statuses: Vec<Value> = get_items(&app, &task).await.iter().map(|i| i["status"].clone()).collect();
+    assert_eq!(
+        payload["task"]["counters"],
+        counters(&[("succeeded", 1), ("failed", 1), ("cancelled", 4)])
+    );
+    let statuses: Vec<Value> = get_items(&app, &task)
+        .await
+        .iter()
+        .map(|i| i["status"].clone())
+        .collect();
     assert_eq!(
         statuses,
-        [json!("SUCCEEDED"), json!("FAILED"), json!("CANCELLED"), json!("CANCELLED"), json!("CANCELLED"), json!("CANCELLED")]
+        [
+            json!("SUCCEEDED"),
+            json!("FAILED"),
+            json!("CANCELLED"),
+            json!("CANCELLED"),
+            json!("CANCELLED"),
+            json!("CANCELLED")
+        ]
     );
     assert!(claim_task(&app, &task, 10, 60, "w").await.is_empty());
     app.assert_counters_consistent(&task).await;
@@ -665,14 +955,21 @@ async fn an_expired_lease_of_a_cancelled_task_ends_cancelled() {
     let cancelled = app.data(CANCEL, json!({ "id": task })).await;
     assert_eq!(cancelled["cancelBulkTask"]["status"], json!("CANCELLING"));
 
-    let item = wait_for_item(&app, item_id(&claimed[0]), "the lease expires", |i| i["status"] != json!("RUNNING")).await;
+    let item = wait_for_item(&app, item_id(&claimed[0]), "the lease expires", |i| {
+        i["status"] != json!("RUNNING")
+    })
+    .await;
     assert_eq!(item["status"], json!("CANCELLED"), "{item:#}");
     assert_eq!(item["leaseExpiresAt"], Value::Null, "{item:#}");
     let t = get_task(&app, &task).await;
     assert_eq!(t["status"], json!("CANCELLED"));
     assert_eq!(t["counters"], counters(&[("cancelled", 3)]));
     let payload = report(&app, &task, json!([succeeded(&claimed[0])])).await;
-    assert_eq!(payload["applied"], json!(0), "a late report changes nothing: {payload:#}");
+    assert_eq!(
+        payload["applied"],
+        json!(0),
+        "a late report changes nothing: {payload:#}"
+    );
     assert_eq!(payload["task"]["counters"], counters(&[("cancelled", 3)]));
     app.assert_counters_consistent(&task).await;
 }
@@ -687,7 +984,10 @@ async fn renew_leases_extends_live_leases_and_names_the_dead_ones() {
     let task = create(&app, "test.items", 3, 3, true).await;
     let claimed = claim_task(&app, &task, 3, 30, "w").await;
     assert_eq!(claimed.len(), 3);
-    let before: Vec<DateTime<Utc>> = claimed.iter().map(|c| time(&c["item"]["leaseExpiresAt"])).collect();
+    let before: Vec<DateTime<Utc>> = claimed
+        .iter()
+        .map(|c| time(&c["item"]["leaseExpiresAt"]))
+        .collect();
     let all: Vec<&str> = claimed.iter().map(token).collect();
 
     let renewed = renew(&app, &all, Some(600)).await;
@@ -695,18 +995,29 @@ async fn renew_leases_extends_live_leases_and_names_the_dead_ones() {
     for (c, was) in claimed.iter().zip(&before) {
         let item = get_item(&app, item_id(c)).await;
         let now = time(&item["leaseExpiresAt"]);
-        assert!(now > *was, "leaseExpiresAt should move later: {was} -> {now}");
+        assert!(
+            now > *was,
+            "leaseExpiresAt should move later: {was} -> {now}"
+        );
         let left = (now - Utc::now()).num_seconds();
-        assert!((590..=601).contains(&left), "about 600 s ahead, is {left}: {item:#}");
+        assert!(
+            (590..=601).contains(&left),
+            "about 600 s ahead, is {left}: {item:#}"
+        );
         assert_eq!(item["status"], json!("RUNNING"));
-        assert_eq!(item["attempts"], json!(1), "renewing is not a new attempt: {item:#}");
+        assert_eq!(
+            item["attempts"],
+            json!(1),
+            "renewing is not a new attempt: {item:#}"
+        );
     }
     app.assert_counters_consistent(&task).await;
 
     // Without leaseSeconds a renewal gives the default 60 s.
     let renewed = renew(&app, &all[..1], None).await;
     assert_eq!(renewed, json!({ "renewed": 1, "expired": [] }));
-    let left = (time(&get_item(&app, item_id(&claimed[0])).await["leaseExpiresAt"]) - Utc::now()).num_seconds();
+    let left = (time(&get_item(&app, item_id(&claimed[0])).await["leaseExpiresAt"]) - Utc::now())
+        .num_seconds();
     assert!((50..=61).contains(&left), "about 60 s ahead, is {left}");
 
     // Reported and unknown tokens come back as expired, in the order given.
@@ -714,8 +1025,14 @@ async fn renew_leases_extends_live_leases_and_names_the_dead_ones() {
     assert_report(&payload, 1, 0, &[]);
     let unknown = "lt_ffffffffffffffffffffffffffffffff";
     let renewed = renew(&app, &[all[0], all[1], unknown, all[2]], Some(60)).await;
-    assert_eq!(renewed, json!({ "renewed": 2, "expired": [all[0], unknown] }));
-    assert_eq!(renew(&app, &[], Some(60)).await, json!({ "renewed": 0, "expired": [] }));
+    assert_eq!(
+        renewed,
+        json!({ "renewed": 2, "expired": [all[0], unknown] })
+    );
+    assert_eq!(
+        renew(&app, &[], Some(60)).await,
+        json!({ "renewed": 0, "expired": [] })
+    );
     // The reported item did not get its lease back.
     let item = get_item(&app, item_id(&claimed[0])).await;
     assert_eq!(item["status"], json!("SUCCEEDED"));
@@ -736,7 +1053,11 @@ async fn claim_loop(app: &TestApp, task: &str, worker: String) -> Vec<(String, i
         if batch.is_empty() {
             return got;
         }
-        assert!(batch.len() <= 7, "a claim returned more than its limit: {}", batch.len());
+        assert!(
+            batch.len() <= 7,
+            "a claim returned more than its limit: {}",
+            batch.len()
+        );
         for c in &batch {
             assert_eq!(c["item"]["workerId"], json!(worker), "{c:#}");
             got.push((item_id(c).to_owned(), c["item"]["index"].as_i64().unwrap()));
@@ -764,9 +1085,16 @@ async fn eight_concurrent_workers_never_share_an_item_and_claim_each_exactly_onc
     }
     let mut all: Vec<i64> = results.iter().flatten().map(|(_, i)| *i).collect();
     all.sort_unstable();
-    assert_eq!(all, (0..200).collect::<Vec<i64>>(), "every item claimed exactly once");
+    assert_eq!(
+        all,
+        (0..200).collect::<Vec<i64>>(),
+        "every item claimed exactly once"
+    );
     let busy = results.iter().filter(|r| !r.is_empty()).count();
-    eprintln!("{busy} of 8 workers got items: {:?}", results.iter().map(Vec::len).collect::<Vec<_>>());
+    eprintln!(
+        "{busy} of 8 workers got items: {:?}",
+        results.iter().map(Vec::len).collect::<Vec<_>>()
+    );
 
     let t = get_task(&app, &task).await;
     assert_eq!(t["status"], json!("COMPLETED"));
@@ -783,17 +1111,53 @@ async fn claim_and_renew_refuse_bad_limits_and_input() {
     let app = spawn_app().await;
     let task = create(&app, "t.limits", 3, 3, true).await;
 
-    assert_eq!(claim_error(&app, json!({ "taskId": task, "limit": 0 })).await, "BAD_USER_INPUT");
-    assert_eq!(claim_error(&app, json!({ "taskId": task, "limit": -1 })).await, "BAD_USER_INPUT");
-    assert_eq!(claim_error(&app, json!({ "taskId": task, "limit": 1001 })).await, "LIMIT_EXCEEDED");
-    assert_eq!(claim_error(&app, json!({ "taskId": task, "limit": 1, "leaseSeconds": 0 })).await, "BAD_USER_INPUT");
-    assert_eq!(claim_error(&app, json!({ "taskId": task, "limit": 1, "leaseSeconds": 3601 })).await, "BAD_USER_INPUT");
-    assert_eq!(claim_error(&app, json!({ "limit": 1 })).await, "BAD_USER_INPUT");
-    assert_eq!(claim_error(&app, json!({ "types": [], "limit": 1 })).await, "BAD_USER_INPUT");
-    assert_eq!(claim_error(&app, json!({ "taskId": "not-an-id", "limit": 1 })).await, "BAD_USER_INPUT");
+    assert_eq!(
+        claim_error(&app, json!({ "taskId": task, "limit": 0 })).await,
+        "BAD_USER_INPUT"
+    );
+    assert_eq!(
+        claim_error(&app, json!({ "taskId": task, "limit": -1 })).await,
+        "BAD_USER_INPUT"
+    );
+    assert_eq!(
+        claim_error(&app, json!({ "taskId": task, "limit": 1001 })).await,
+        "LIMIT_EXCEEDED"
+    );
+    assert_eq!(
+        claim_error(
+            &app,
+            json!({ "taskId": task, "limit": 1, "leaseSeconds": 0 })
+        )
+        .await,
+        "BAD_USER_INPUT"
+    );
+    assert_eq!(
+        claim_error(
+            &app,
+            json!({ "taskId": task, "limit": 1, "leaseSeconds": 3601 })
+        )
+        .await,
+        "BAD_USER_INPUT"
+    );
+    assert_eq!(
+        claim_error(&app, json!({ "limit": 1 })).await,
+        "BAD_USER_INPUT"
+    );
+    assert_eq!(
+        claim_error(&app, json!({ "types": [], "limit": 1 })).await,
+        "BAD_USER_INPUT"
+    );
+    assert_eq!(
+        claim_error(&app, json!({ "taskId": "not-an-id", "limit": 1 })).await,
+        "BAD_USER_INPUT"
+    );
     let long_worker = "w".repeat(300);
     assert_eq!(
-        claim_error(&app, json!({ "taskId": task, "limit": 1, "workerId": long_worker })).await,
+        claim_error(
+            &app,
+            json!({ "taskId": task, "limit": 1, "workerId": long_worker })
+        )
+        .await,
         "BAD_USER_INPUT"
     );
 
@@ -801,10 +1165,19 @@ async fn claim_and_renew_refuse_bad_limits_and_input() {
         let app = &app;
         async move { app.error_code(RENEW, json!({ "input": input })).await }
     };
-    assert_eq!(renew_error(json!({ "leaseTokens": ["lt_x"], "leaseSeconds": 0 })).await, "BAD_USER_INPUT");
-    assert_eq!(renew_error(json!({ "leaseTokens": ["lt_x"], "leaseSeconds": 3601 })).await, "BAD_USER_INPUT");
+    assert_eq!(
+        renew_error(json!({ "leaseTokens": ["lt_x"], "leaseSeconds": 0 })).await,
+        "BAD_USER_INPUT"
+    );
+    assert_eq!(
+        renew_error(json!({ "leaseTokens": ["lt_x"], "leaseSeconds": 3601 })).await,
+        "BAD_USER_INPUT"
+    );
     let many: Vec<String> = (0..1001).map(|i| format!("lt_{i}")).collect();
-    assert_eq!(renew_error(json!({ "leaseTokens": many })).await, "LIMIT_EXCEEDED");
+    assert_eq!(
+        renew_error(json!({ "leaseTokens": many })).await,
+        "LIMIT_EXCEEDED"
+    );
 
     // Nothing of the refused claims happened.
     let t = get_task(&app, &task).await;
@@ -813,10 +1186,17 @@ async fn claim_and_renew_refuse_bad_limits_and_input() {
     app.assert_counters_consistent(&task).await;
 
     // The bounds themselves are accepted.
-    let claimed = claim(&app, json!({ "taskId": task, "limit": 1000, "leaseSeconds": 3600 })).await;
+    let claimed = claim(
+        &app,
+        json!({ "taskId": task, "limit": 1000, "leaseSeconds": 3600 }),
+    )
+    .await;
     assert_eq!(indexes(&claimed), [0, 1, 2]);
     let left = (time(&claimed[0]["item"]["leaseExpiresAt"]) - Utc::now()).num_seconds();
-    assert!((3590..=3601).contains(&left), "about an hour ahead, is {left}");
+    assert!(
+        (3590..=3601).contains(&left),
+        "about an hour ahead, is {left}"
+    );
     app.assert_counters_consistent(&task).await;
 }
 
@@ -831,12 +1211,20 @@ async fn gql(client: &reqwest::Client, url: &str, query: &str, variables: Value)
         .json()
         .await
         .expect("a JSON response");
-    assert!(body.get("errors").is_none(), "unexpected errors from {url}: {body:#}");
+    assert!(
+        body.get("errors").is_none(),
+        "unexpected errors from {url}: {body:#}"
+    );
     body["data"].clone()
 }
 
 /// Like `claim_loop`, against any server instance.
-async fn claim_loop_at(client: &reqwest::Client, url: &str, task: &str, worker: String) -> Vec<(String, i64)> {
+async fn claim_loop_at(
+    client: &reqwest::Client,
+    url: &str,
+    task: &str,
+    worker: String,
+) -> Vec<(String, i64)> {
     let mut got = Vec::new();
     loop {
         let input = json!({ "taskId": task, "limit": 7, "leaseSeconds": 60, "workerId": worker });
@@ -845,13 +1233,19 @@ async fn claim_loop_at(client: &reqwest::Client, url: &str, task: &str, worker: 
         if batch.is_empty() {
             return got;
         }
-        assert!(batch.len() <= 7, "a claim returned more than its limit: {}", batch.len());
+        assert!(
+            batch.len() <= 7,
+            "a claim returned more than its limit: {}",
+            batch.len()
+        );
         for c in &batch {
             got.push((item_id(c).to_owned(), c["item"]["index"].as_i64().unwrap()));
         }
         let results: Vec<Value> = batch.iter().map(succeeded).collect();
         let input = json!({ "taskId": task, "results": results });
-        let payload = gql(client, url, &report_query(), json!({ "input": input })).await["reportItemResults"].clone();
+        let payload =
+            gql(client, url, &report_query(), json!({ "input": input })).await["reportItemResults"]
+                .clone();
         assert_report(&payload, batch.len() as i64, 0, &[]);
     }
 }
@@ -870,14 +1264,20 @@ async fn eight_workers_on_two_server_instances_never_share_an_item() {
     let mut config = bulkwatch::Config::with_database(database_url);
     config.bind = "127.0.0.1:0".parse().unwrap();
     config.db_connections = 4;
-    let second = bulkwatch::Application::build(config).await.expect("the second instance starts");
+    let second = bulkwatch::Application::build(config)
+        .await
+        .expect("the second instance starts");
     let second_url = format!("http://127.0.0.1:{}/graphql", second.port());
     tokio::spawn(second.run_until(std::future::pending()));
     let first_url = app.url("/graphql");
 
     let task = create(&app, "t.concurrent", 200, 3, true).await;
     let loops = (0..8).map(|w| {
-        let url = if w % 2 == 0 { first_url.clone() } else { second_url.clone() };
+        let url = if w % 2 == 0 {
+            first_url.clone()
+        } else {
+            second_url.clone()
+        };
         let (client, task) = (&app.client, &task);
         async move { claim_loop_at(client, &url, task, format!("worker-{w}")).await }
     });
@@ -893,9 +1293,24 @@ async fn eight_workers_on_two_server_instances_never_share_an_item() {
     }
     let mut all: Vec<i64> = results.iter().flatten().map(|(_, i)| *i).collect();
     all.sort_unstable();
-    assert_eq!(all, (0..200).collect::<Vec<i64>>(), "every item claimed exactly once");
-    let per_instance = |parity: usize| results.iter().enumerate().filter(|(w, _)| w % 2 == parity).map(|(_, r)| r.len()).sum::<usize>();
-    eprintln!("first instance handed out {}, second {}", per_instance(0), per_instance(1));
+    assert_eq!(
+        all,
+        (0..200).collect::<Vec<i64>>(),
+        "every item claimed exactly once"
+    );
+    let per_instance = |parity: usize| {
+        results
+            .iter()
+            .enumerate()
+            .filter(|(w, _)| w % 2 == parity)
+            .map(|(_, r)| r.len())
+            .sum::<usize>()
+    };
+    eprintln!(
+        "first instance handed out {}, second {}",
+        per_instance(0),
+        per_instance(1)
+    );
 
     let t = get_task(&app, &task).await;
     assert_eq!(t["status"], json!("COMPLETED"));
@@ -920,18 +1335,53 @@ async fn another_organisation_can_neither_claim_nor_renew_nor_report() {
         let (app, other) = (&app, &other);
         async move { app.post_as(Some(other), &query, variables).await }
     };
-    let body = as_other(claim_query(), json!({ "input": { "taskId": task, "limit": 10 } })).await;
-    assert_eq!(body["errors"][0]["extensions"]["code"], json!("NOT_FOUND"), "{body:#}");
-    let body = as_other(claim_query(), json!({ "input": { "types": ["t.tenant"], "limit": 10 } })).await;
-    assert_eq!(body["data"]["claimTaskItems"]["items"], json!([]), "{body:#}");
-    let body = as_other(RENEW.to_owned(), json!({ "input": { "leaseTokens": [token(&mine[0])], "leaseSeconds": 3600 } })).await;
-    assert_eq!(body["data"]["renewLeases"], json!({ "renewed": 0, "expired": [token(&mine[0])] }), "{body:#}");
+    let body = as_other(
+        claim_query(),
+        json!({ "input": { "taskId": task, "limit": 10 } }),
+    )
+    .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        json!("NOT_FOUND"),
+        "{body:#}"
+    );
+    let body = as_other(
+        claim_query(),
+        json!({ "input": { "types": ["t.tenant"], "limit": 10 } }),
+    )
+    .await;
+    assert_eq!(
+        body["data"]["claimTaskItems"]["items"],
+        json!([]),
+        "{body:#}"
+    );
+    let body = as_other(
+        RENEW.to_owned(),
+        json!({ "input": { "leaseTokens": [token(&mine[0])], "leaseSeconds": 3600 } }),
+    )
+    .await;
+    assert_eq!(
+        body["data"]["renewLeases"],
+        json!({ "renewed": 0, "expired": [token(&mine[0])] }),
+        "{body:#}"
+    );
     let input = json!({ "taskId": task, "results": [succeeded(&mine[0])] });
     let body = as_other(report_query(), json!({ "input": input })).await;
-    assert_eq!(body["errors"][0]["extensions"]["code"], json!("NOT_FOUND"), "{body:#}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        json!("NOT_FOUND"),
+        "{body:#}"
+    );
 
-    assert_eq!(get_item(&app, item_id(&mine[0])).await, before, "the other organisation changed nothing");
-    assert_eq!(get_task(&app, &task).await["counters"], counters(&[("pending", 2), ("running", 1)]));
+    assert_eq!(
+        get_item(&app, item_id(&mine[0])).await,
+        before,
+        "the other organisation changed nothing"
+    );
+    assert_eq!(
+        get_task(&app, &task).await["counters"],
+        counters(&[("pending", 2), ("running", 1)])
+    );
     app.assert_counters_consistent(&task).await;
 }
 
@@ -941,18 +1391,60 @@ async fn claiming_and_renewing_need_the_items_report_scope() {
     let task = create(&app, "t.scope", 2, 3, true).await;
     let mine = claim_task(&app, &task, 1, 60, "mine").await;
     let reader = app.key_for("default", "tasks:read");
-    let body = app.post_as(Some(&reader), &claim_query(), json!({ "input": { "taskId": task, "limit": 1 } })).await;
-    assert_eq!(body["errors"][0]["extensions"]["code"], json!("FORBIDDEN"), "{body:#}");
+    let body = app
+        .post_as(
+            Some(&reader),
+            &claim_query(),
+            json!({ "input": { "taskId": task, "limit": 1 } }),
+        )
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        json!("FORBIDDEN"),
+        "{body:#}"
+    );
     let input = json!({ "leaseTokens": [token(&mine[0])] });
-    let body = app.post_as(Some(&reader), RENEW, json!({ "input": input })).await;
-    assert_eq!(body["errors"][0]["extensions"]["code"], json!("FORBIDDEN"), "{body:#}");
-    let body = app.post_as(None, &claim_query(), json!({ "input": { "taskId": task, "limit": 1 } })).await;
-    assert_eq!(body["errors"][0]["extensions"]["code"], json!("UNAUTHENTICATED"), "{body:#}");
+    let body = app
+        .post_as(Some(&reader), RENEW, json!({ "input": input }))
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        json!("FORBIDDEN"),
+        "{body:#}"
+    );
+    let body = app
+        .post_as(
+            None,
+            &claim_query(),
+            json!({ "input": { "taskId": task, "limit": 1 } }),
+        )
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        json!("UNAUTHENTICATED"),
+        "{body:#}"
+    );
 
     let worker = app.key_for("default", "items:report");
-    let body = app.post_as(Some(&worker), &claim_query(), json!({ "input": { "taskId": task, "limit": 5 } })).await;
+    let body = app
+        .post_as(
+            Some(&worker),
+            &claim_query(),
+            json!({ "input": { "taskId": task, "limit": 5 } }),
+        )
+        .await;
     assert!(body.get("errors").is_none(), "{body:#}");
-    assert_eq!(body["data"]["claimTaskItems"]["items"].as_array().unwrap().len(), 1, "{body:#}");
-    assert_eq!(get_task(&app, &task).await["counters"], counters(&[("running", 2)]));
+    assert_eq!(
+        body["data"]["claimTaskItems"]["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "{body:#}"
+    );
+    assert_eq!(
+        get_task(&app, &task).await["counters"],
+        counters(&[("running", 2)])
+    );
     app.assert_counters_consistent(&task).await;
 }

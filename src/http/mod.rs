@@ -1,5 +1,7 @@
 //! The HTTP surface: GraphQL over HTTP (POST and GET) to the
-//! GraphQL-over-HTTP spec, GraphiQL, health, readiness and metrics.
+//! GraphQL-over-HTTP spec, over WebSocket, GraphiQL, health, readiness and metrics.
+
+mod ws;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -8,13 +10,13 @@ use std::time::Instant;
 
 use async_graphql::parser::types::{DocumentOperations, OperationDefinition, OperationType};
 use async_graphql::{BatchRequest, Request, Response as GqlResponse, ServerError};
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -31,6 +33,9 @@ struct Http {
     schema: BulkwatchSchema,
     app: AppState,
     metrics: Arc<Metrics>,
+    /// Turns true when the server stops: open WebSockets close.
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    ws_connections: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 #[derive(Default)]
@@ -43,17 +48,16 @@ pub fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn,async_graphql=warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
-pub fn router(app: AppState) -> Router {
-    let http = Http {
-        schema: graphql::build(app.clone()),
-        metrics: Arc::default(),
-        app: app.clone(),
-    };
+fn router(http: Http) -> Router {
+    let app = http.app.clone();
     let mut router = Router::new()
-        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/graphql", get(graphql_get_or_upgrade).post(graphql_post))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -65,7 +69,11 @@ pub fn router(app: AppState) -> Router {
         .layer(DefaultBodyLimit::max(app.config.body_limit))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("a request handler panicked");
-            error_response(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error")
+            error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                "internal error",
+            )
         }))
         .with_state(http)
 }
@@ -76,25 +84,47 @@ pub async fn serve(
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let timeout = app.config.shutdown_timeout();
-    let stopping = Arc::new(tokio::sync::Notify::new());
-    let notify = stopping.clone();
-    let server = axum::serve(listener, router(app)).with_graceful_shutdown(async move {
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let http = Http {
+        schema: graphql::build(app.clone()),
+        metrics: Arc::default(),
+        app,
+        shutdown,
+        ws_connections: Arc::default(),
+    };
+    let sockets = http.ws_connections.clone();
+    let mut stopping = stop.subscribe();
+    let server = axum::serve(listener, router(http)).with_graceful_shutdown(async move {
         signal.await;
-        notify.notify_one();
+        let _ = stop.send(true);
     });
-    tokio::select! {
+    let result = tokio::select! {
         result = server => result,
-        _ = async { stopping.notified().await; tokio::time::sleep(timeout).await } => {
+        _ = async { let _ = stopping.wait_for(|s| *s).await; tokio::time::sleep(timeout).await } => {
             tracing::warn!("shutdown timeout reached; dropping open connections");
             Ok(())
         }
+    };
+    // WebSockets left the server's bookkeeping at upgrade: give them a
+    // moment to send their close frames.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    while sockets.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    result
 }
-
 
 fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
     let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
-    (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body.to_string()).into_response()
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 fn wants_graphql_response(headers: &HeaderMap) -> bool {
@@ -105,19 +135,33 @@ fn wants_graphql_response(headers: &HeaderMap) -> bool {
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
-    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
         return false;
     };
-    let media = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let media = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     media == "application/json" || media == "application/graphql+json"
 }
 
 /// Resolves the request's API key; the answer when the database cannot.
 async fn authenticate(http: &Http, headers: &HeaderMap) -> Result<Auth, Response> {
-    let value = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     auth::authenticate(&http.app.db, value).await.map_err(|e| {
         tracing::error!(error = ?e, "authentication");
-        error_response(StatusCode::SERVICE_UNAVAILABLE, "DATABASE_UNAVAILABLE", "the database is unavailable, try again")
+        error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "DATABASE_UNAVAILABLE",
+            "the database is unavailable, try again",
+        )
     })
 }
 
@@ -132,7 +176,11 @@ async fn graphql_post(State(http): State<Http>, headers: HeaderMap, body: Bytes)
     let batch: BatchRequest = match serde_json::from_slice(&body) {
         Ok(b) => b,
         Err(e) => {
-            return error_response(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &format!("the body is not a GraphQL request: {e}"));
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "BAD_USER_INPUT",
+                &format!("the body is not a GraphQL request: {e}"),
+            );
         }
     };
     let graphql_response = wants_graphql_response(&headers);
@@ -148,7 +196,11 @@ async fn graphql_post(State(http): State<Http>, headers: HeaderMap, body: Bytes)
         BatchRequest::Batch(requests) => {
             let max = http.app.config.max_batch;
             if max == 0 {
-                return error_response(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", "batched requests are not accepted");
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    "BAD_USER_INPUT",
+                    "batched requests are not accepted",
+                );
             }
             if requests.len() > max {
                 return error_response(
@@ -178,7 +230,8 @@ struct GetParams {
 
 fn get_request(params: GetParams) -> Result<Request, String> {
     let json = |text: Option<String>, what: &str| -> Result<_, String> {
-        text.map(|t| serde_json::from_str(&t).map_err(|e| format!("`{what}` is not JSON: {e}"))).transpose()
+        text.map(|t| serde_json::from_str(&t).map_err(|e| format!("`{what}` is not JSON: {e}")))
+            .transpose()
     };
     let mut request = Request::new(params.query.unwrap_or_default());
     request.operation_name = params.operation_name;
@@ -194,10 +247,46 @@ fn get_request(params: GetParams) -> Result<Request, String> {
     Ok(request)
 }
 
-async fn graphql_get(State(http): State<Http>, headers: HeaderMap, params: Result<Query<GetParams>, QueryRejection>) -> Response {
-    let request = match params.map_err(|e| e.body_text()).and_then(|Query(p)| get_request(p)) {
+async fn graphql_get_or_upgrade(
+    State(http): State<Http>,
+    request: axum::extract::Request,
+) -> Response {
+    use axum::extract::FromRequestParts;
+    let (mut parts, _) = request.into_parts();
+    let upgrading = parts
+        .headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if upgrading {
+        return match axum::extract::ws::WebSocketUpgrade::from_request_parts(&mut parts, &http)
+            .await
+        {
+            Ok(upgrade) => ws::upgrade(http, parts.headers, upgrade),
+            Err(rejection) => rejection.into_response(),
+        };
+    }
+    let params = Query::<GetParams>::from_request_parts(&mut parts, &http).await;
+    graphql_get(http, parts.headers, params).await
+}
+
+async fn graphql_get(
+    http: Http,
+    headers: HeaderMap,
+    params: Result<Query<GetParams>, QueryRejection>,
+) -> Response {
+    let request = match params
+        .map_err(|e| e.body_text())
+        .and_then(|Query(p)| get_request(p))
+    {
         Ok(r) => r,
-        Err(e) => return error_response(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &format!("bad query string: {e}")),
+        Err(e) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "BAD_USER_INPUT",
+                &format!("bad query string: {e}"),
+            );
+        }
     };
     if operation_type(&request).is_some_and(|t| t != OperationType::Query) {
         let mut response = error_response(
@@ -205,7 +294,9 @@ async fn graphql_get(State(http): State<Http>, headers: HeaderMap, params: Resul
             "BAD_USER_INPUT",
             "GET runs queries only; send mutations with POST",
         );
-        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
     let caller = match authenticate(&http, &headers).await {
@@ -222,7 +313,9 @@ fn operation(request: &Request) -> Option<OperationDefinition> {
     match (document.operations, request.operation_name.as_deref()) {
         (DocumentOperations::Single(op), _) => Some(op.node),
         (DocumentOperations::Multiple(mut ops), Some(name)) => ops.remove(name).map(|op| op.node),
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.into_values().next().map(|op| op.node),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
+            ops.into_values().next().map(|op| op.node)
+        }
         _ => None,
     }
 }
@@ -237,7 +330,9 @@ fn missing_variables(request: &Request) -> Vec<ServerError> {
     if !request.query.contains('$') {
         return Vec::new();
     }
-    let Some(op) = operation(request) else { return Vec::new() };
+    let Some(op) = operation(request) else {
+        return Vec::new();
+    };
     op.variable_definitions
         .iter()
         .filter(|def| !def.node.var_type.node.nullable && def.node.default_value.is_none())
@@ -246,9 +341,14 @@ fn missing_variables(request: &Request) -> Vec<ServerError> {
             value.is_none() || value == Some(&async_graphql::Value::Null)
         })
         .map(|def| {
-            let message = format!("variable ${} of type {} is required", def.node.name.node, def.node.var_type.node);
+            let message = format!(
+                "variable ${} of type {} is required",
+                def.node.name.node, def.node.var_type.node
+            );
             let mut err = ServerError::new(message, Some(def.pos));
-            err.extensions.get_or_insert_with(Default::default).set("code", "BAD_USER_INPUT");
+            err.extensions
+                .get_or_insert_with(Default::default)
+                .set("code", "BAD_USER_INPUT");
             err
         })
         .collect()
@@ -262,17 +362,27 @@ async fn execute(http: &Http, caller: Auth, request: Request) -> GqlResponse {
     let started = Instant::now();
     let operation = request.operation_name.clone().unwrap_or_default();
     // Without a valid key no root field runs, and the loader sees no organisation.
-    let organisation = caller.principal().map(|p| p.organisation_id).unwrap_or_default();
+    let organisation = caller
+        .principal()
+        .map(|p| p.organisation_id)
+        .unwrap_or_default();
     let loader = graphql::loaders::request_loader(http.app.db.clone(), organisation);
     let response = http.schema.execute(request.data(caller).data(loader)).await;
     http.metrics.operations.fetch_add(1, Ordering::Relaxed);
     let codes: Vec<String> = response
         .errors
         .iter()
-        .filter_map(|e| e.extensions.as_ref().and_then(|x| x.get("code")).map(|c| c.to_string()))
+        .filter_map(|e| {
+            e.extensions
+                .as_ref()
+                .and_then(|x| x.get("code"))
+                .map(|c| c.to_string())
+        })
         .collect();
     if !codes.is_empty() {
-        http.metrics.failed_operations.fetch_add(1, Ordering::Relaxed);
+        http.metrics
+            .failed_operations
+            .fetch_add(1, Ordering::Relaxed);
     }
     tracing::info!(
         target: "bulkwatch::request",
@@ -304,14 +414,30 @@ fn respond(responses: &[GqlResponse], batch: bool, graphql_response: bool) -> Re
             body
         })
         .collect();
-    let body = if batch { Value::Array(bodies) } else { bodies.into_iter().next().unwrap_or_default() };
+    let body = if batch {
+        Value::Array(bodies)
+    } else {
+        bodies.into_iter().next().unwrap_or_default()
+    };
     let (status, content_type) = if graphql_response {
         let failed = !batch && responses.first().is_some_and(is_request_error);
-        (if failed { StatusCode::BAD_REQUEST } else { StatusCode::OK }, GRAPHQL_RESPONSE)
+        (
+            if failed {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::OK
+            },
+            GRAPHQL_RESPONSE,
+        )
     } else {
         (StatusCode::OK, "application/json")
     };
-    (status, [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))], body.to_string()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 async fn graphiql() -> Html<String> {
@@ -353,25 +479,47 @@ async fn metrics(State(http): State<Http>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
-async fn failure_report(State(http): State<Http>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+async fn failure_report(
+    State(http): State<Http>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
     let caller = match authenticate(&http, &headers).await {
         Ok(a) => a,
         Err(response) => return response,
     };
     let who = match caller {
         Auth::Valid(p) if p.scopes.contains(Scope::TasksRead) => p,
-        Auth::Valid(_) => return error_response(StatusCode::FORBIDDEN, "FORBIDDEN", "the API key lacks the tasks:read scope"),
-        _ => return error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "a valid API key is required"),
+        Auth::Valid(_) => {
+            return error_response(
+                StatusCode::FORBIDDEN,
+                "FORBIDDEN",
+                "the API key lacks the tasks:read scope",
+            );
+        }
+        _ => {
+            return error_response(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHENTICATED",
+                "a valid API key is required",
+            );
+        }
     };
     let Ok(task_id) = graphql::ids::decode(graphql::ids::Kind::BulkTask, &id) else {
         return error_response(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", "not a task id");
     };
-    match crate::store::items::failures_ndjson(&http.app.db.read, who.organisation_id, task_id).await {
+    match crate::store::items::failures_ndjson(&http.app.db.read, who.organisation_id, task_id)
+        .await
+    {
         Ok(Some(body)) => ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response(),
         Ok(None) => error_response(StatusCode::NOT_FOUND, "NOT_FOUND", "task not found"),
         Err(e) => {
             tracing::error!(error = %e, "failure report");
-            error_response(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error")
+            error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                "internal error",
+            )
         }
     }
 }
