@@ -10,6 +10,7 @@ pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod store;
+pub mod worker_demo;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -28,6 +28,8 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Run a demo worker that claims, renews and reports through the GraphQL API.
+    WorkerDemo(bulkwatch::worker_demo::Args),
 }
 
 #[derive(Args)]
@@ -93,6 +95,7 @@ async fn main() -> ExitCode {
         }
         Command::Orgs(OrgsCommand::Create { name, db }) => create_org(&db, &name).await,
         Command::Keys(command) => manage_keys(command).await,
+        Command::WorkerDemo(args) => bulkwatch::worker_demo::run(args).await.map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -252,6 +252,7 @@ impl Connection {
         if self.active.len() >= self.http.app.config.ws_max_subscriptions {
             return Next::Close(1008, "Too many subscriptions on one connection");
         }
+        let payload = payload.filter(|p| p.get("query").is_some_and(Value::is_string));
         let Some(request) = payload.and_then(|p| serde_json::from_value::<Request>(p.clone()).ok())
         else {
             return Next::Close(

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use entity::task_item::{self, Column, Entity as Items};
-use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Func, Order, Query, WindowStatement};
+use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Func, Order, Query, UnionType};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult,
     QueryFilter, QuerySelect, Statement,
@@ -131,8 +131,9 @@ pub async fn find_many(
         .await
 }
 
-/// One page of items for each of several tasks, in one statement: rows are
-/// numbered per task by a window function and cut at the page size.
+/// One page of items for each of several tasks, in one statement: a
+/// `UNION ALL` of one index-ordered, limited branch per task, so each page
+/// costs what its rows cost, however many items follow it.
 pub async fn pages_for_tasks(
     db: &impl ConnectionTrait,
     org: Uuid,
@@ -141,40 +142,37 @@ pub async fn pages_for_tasks(
     order: ItemOrder,
     window: &Window,
 ) -> AppResult<HashMap<Uuid, Page<task_item::Model>>> {
-    if task_ids.is_empty() {
+    let Some((first, rest)) = task_ids.split_first() else {
         return Ok(HashMap::new());
-    }
+    };
     let sort = order.sort_expr();
     let id = Expr::col((Items, Column::Id));
     let direction = window.fetch_order(order.ascending);
-    let mut inner = Query::select();
-    inner
-        .column(Asterisk)
-        .expr_window_as(
-            Expr::cust("ROW_NUMBER()"),
-            WindowStatement::partition_by(Column::TaskId)
-                .order_by_expr(sort.clone(), direction.clone())
-                .order_by(Column::Id, direction)
-                .to_owned(),
-            Alias::new("rn"),
-        )
-        .from(Items)
-        .and_where(Column::OrganisationId.eq(org))
-        .and_where(Column::TaskId.is_in(task_ids.iter().copied()))
-        .cond_where(filter.condition());
-    for c in window.conditions(&sort, &id, order.ascending) {
-        inner.and_where(c);
+    let branch = |n: usize, task_id: Uuid| {
+        let mut page = Query::select();
+        page.column(Asterisk)
+            .from(Items)
+            .and_where(Column::OrganisationId.eq(org))
+            .and_where(Column::TaskId.eq(task_id))
+            .cond_where(filter.condition())
+            .order_by_expr(sort.clone(), direction.clone())
+            .order_by(Column::Id, direction.clone())
+            .limit(window.size + 1)
+            .offset(window.offset);
+        for c in window.conditions(&sort, &id, order.ascending) {
+            page.and_where(c);
+        }
+        // SQLite allows no ORDER BY or LIMIT on a member of a compound select.
+        Query::select()
+            .column(Asterisk)
+            .from_subquery(page, Alias::new(format!("p{n}")))
+            .to_owned()
+    };
+    let mut statement = branch(0, *first);
+    for (n, task_id) in rest.iter().enumerate() {
+        statement.union(UnionType::All, branch(n + 1, *task_id));
     }
-    let first_row = window.offset as i64;
-    let last_row = (window.offset + window.size + 1) as i64;
-    let outer = Query::select()
-        .column(Asterisk)
-        .from_subquery(inner, Alias::new("ranked"))
-        .and_where(Expr::col(Alias::new("rn")).gt(first_row))
-        .and_where(Expr::col(Alias::new("rn")).lte(last_row))
-        .order_by(Alias::new("rn"), Order::Asc)
-        .to_owned();
-    let statement = db.get_database_backend().build(&outer);
+    let statement = db.get_database_backend().build(&statement);
     let rows = task_item::Model::find_by_statement(statement)
         .all(db)
         .await?;
@@ -182,9 +180,22 @@ pub async fn pages_for_tasks(
     for row in rows {
         grouped.entry(row.task_id).or_default().push(row);
     }
+    let ascending = direction == Order::Asc;
     Ok(task_ids
         .iter()
-        .map(|id| (*id, window.finish(grouped.remove(id).unwrap_or_default())))
+        .map(|id| {
+            let mut rows = grouped.remove(id).unwrap_or_default();
+            // A compound select does not promise its members' order.
+            rows.sort_by(|a, b| {
+                let key = |i: &task_item::Model| (order.sort_value(i).as_i64(), i.id);
+                if ascending {
+                    key(a).cmp(&key(b))
+                } else {
+                    key(b).cmp(&key(a))
+                }
+            });
+            (*id, window.finish(rows))
+        })
         .collect())
 }
 
@@ -458,17 +469,21 @@ pub async fn apply(
              WHERE t.task_id = $3 AND t.idx = u.idx"
         }
         _ => {
-            "UPDATE task_items SET status = u.status, result = u.result, error_code = u.error_code, \
-             error_message = u.error_message, error_details = u.error_details, attempts = u.attempts, \
-             worker_id = u.worker_id, lease_token = u.lease_token, lease_expires_at = u.lease_expires_at, \
-             started_at = u.started_at, finished_at = u.finished_at, updated_at = ?1 \
-             FROM (SELECT value ->> 'idx' AS idx, value ->> 'status' AS status, value ->> 'result' AS result, \
+            // Materialising the rows first makes SQLite loop over them and
+            // look each item up by (task_id, idx), instead of scanning the
+            // whole task once per row.
+            "WITH u AS MATERIALIZED (SELECT CAST(value ->> 'idx' AS INTEGER) AS idx, \
+             value ->> 'status' AS status, value ->> 'result' AS result, \
              value ->> 'error_code' AS error_code, value ->> 'error_message' AS error_message, \
              value ->> 'error_details' AS error_details, value ->> 'attempts' AS attempts, \
              value ->> 'worker_id' AS worker_id, value ->> 'lease_token' AS lease_token, \
              value ->> 'lease_expires_at' AS lease_expires_at, value ->> 'started_at' AS started_at, \
-             value ->> 'finished_at' AS finished_at FROM json_each(?2)) AS u \
-             WHERE task_items.task_id = ?3 AND task_items.idx = u.idx"
+             value ->> 'finished_at' AS finished_at FROM json_each(?2)) \
+             UPDATE task_items SET status = u.status, result = u.result, error_code = u.error_code, \
+             error_message = u.error_message, error_details = u.error_details, attempts = u.attempts, \
+             worker_id = u.worker_id, lease_token = u.lease_token, lease_expires_at = u.lease_expires_at, \
+             started_at = u.started_at, finished_at = u.finished_at, updated_at = ?1 \
+             FROM u WHERE task_items.task_id = ?3 AND task_items.idx = u.idx"
         }
     };
     for chunk in changes.chunks(CHUNK) {

@@ -37,6 +37,16 @@ pub enum SortValue {
     Float(f64),
 }
 
+impl SortValue {
+    /// The value as an integer, for ordering integer-sorted lists.
+    pub fn as_i64(self) -> i64 {
+        match self {
+            SortValue::Int(i) => i,
+            SortValue::Float(f) => f as i64,
+        }
+    }
+}
+
 impl From<SortValue> for sea_orm::Value {
     fn from(v: SortValue) -> Self {
         match v {
@@ -204,6 +214,16 @@ pub struct Page<T> {
     pub has_previous_page: bool,
 }
 
+impl<T> Default for Page<T> {
+    fn default() -> Self {
+        Page {
+            rows: Vec::new(),
+            has_next_page: false,
+            has_previous_page: false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,15 +257,5 @@ mod tests {
             Window::new(&PageArgs::default(), "t", false).unwrap().size,
             20
         );
-    }
-}
-
-impl<T> Default for Page<T> {
-    fn default() -> Self {
-        Page {
-            rows: Vec::new(),
-            has_next_page: false,
-            has_previous_page: false,
-        }
     }
 }

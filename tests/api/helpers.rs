@@ -48,7 +48,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     }
 }
 
-async fn fresh_database() -> (String, Option<tempfile::TempDir>) {
+pub async fn fresh_database() -> (String, Option<tempfile::TempDir>) {
     match std::env::var("BULKWATCH_TEST_DATABASE_URL") {
         Ok(base) if base.starts_with("postgres") => {
             let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
@@ -124,6 +124,17 @@ async fn drop_stale_schemas(admin: &sea_orm::DatabaseConnection) {
 }
 
 impl TestApp {
+    /// A client of a server that runs elsewhere (e.g. as a child process).
+    pub fn attach(address: &str, key: &str, database_url: &str) -> TestApp {
+        TestApp {
+            address: address.to_owned(),
+            client: client_with_key(Some(key)),
+            admin_key: key.to_owned(),
+            database_url: database_url.to_owned(),
+            _dir: None,
+        }
+    }
+
     /// Runs the `bulkwatch` binary against this app's database; returns its stdout.
     pub fn cli(&self, args: &[&str]) -> String {
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_bulkwatch"))

@@ -32,7 +32,10 @@ fn assert_clean(body: &str) {
         "task_items",
         "stack backtrace",
     ] {
-        assert!(!lower.contains(needle), "the response leaks {needle:?}: {body}");
+        assert!(
+            !lower.contains(needle),
+            "the response leaks {needle:?}: {body}"
+        );
     }
 }
 
@@ -45,7 +48,11 @@ fn content_type(response: &reqwest::Response) -> String {
 }
 
 /// POSTs a raw body with the given headers; returns status, content type and text.
-async fn post_raw(app: &TestApp, body: impl Into<reqwest::Body>, headers: &[(&str, &str)]) -> (StatusCode, String, String) {
+async fn post_raw(
+    app: &TestApp,
+    body: impl Into<reqwest::Body>,
+    headers: &[(&str, &str)],
+) -> (StatusCode, String, String) {
     let mut request = app.client.post(app.url("/graphql")).body(body);
     for (name, value) in headers {
         request = request.header(*name, *value);
@@ -59,7 +66,13 @@ async fn post_raw(app: &TestApp, body: impl Into<reqwest::Body>, headers: &[(&st
 }
 
 async fn get_graphql(app: &TestApp, params: &[(&str, &str)]) -> (StatusCode, String, String) {
-    let response = app.client.get(app.url("/graphql")).query(params).send().await.expect("request sent");
+    let response = app
+        .client
+        .get(app.url("/graphql"))
+        .query(params)
+        .send()
+        .await
+        .expect("request sent");
     let status = response.status();
     let ct = content_type(&response);
     let text = response.text().await.unwrap();
@@ -78,7 +91,9 @@ fn first_code(body: &Value) -> &str {
 }
 
 async fn task_count(app: &TestApp) -> i64 {
-    app.data("{ bulkTasks { totalCount } }", json!({})).await["bulkTasks"]["totalCount"].as_i64().unwrap()
+    app.data("{ bulkTasks { totalCount } }", json!({})).await["bulkTasks"]["totalCount"]
+        .as_i64()
+        .unwrap()
 }
 
 // ---------------------------------------------------------------------------
@@ -90,22 +105,34 @@ async fn get_runs_queries_with_variables() {
     let app = spawn_app().await;
     let (status, ct, text) = get_graphql(&app, &[("query", "{ bulkTasks { totalCount } }")]).await;
     assert_eq!(status, StatusCode::OK, "{text}");
-    assert!(ct.starts_with("application/json") || ct.starts_with(GRAPHQL_RESPONSE), "{ct}");
-    assert_eq!(parse(&text), json!({ "data": { "bulkTasks": { "totalCount": 0 } } }));
+    assert!(
+        ct.starts_with("application/json") || ct.starts_with(GRAPHQL_RESPONSE),
+        "{ct}"
+    );
+    assert_eq!(
+        parse(&text),
+        json!({ "data": { "bulkTasks": { "totalCount": 0 } } })
+    );
 
     let id = app.create_task(2).await;
     let variables = json!({ "id": id }).to_string();
     let (status, _, text) = get_graphql(
         &app,
         &[
-            ("query", "query One($id: ID!) { bulkTask(id: $id) { id counters { total } } }"),
+            (
+                "query",
+                "query One($id: ID!) { bulkTask(id: $id) { id counters { total } } }",
+            ),
             ("variables", &variables),
             ("operationName", "One"),
         ],
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{text}");
-    assert_eq!(parse(&text), json!({ "data": { "bulkTask": { "id": id, "counters": { "total": 2 } } } }));
+    assert_eq!(
+        parse(&text),
+        json!({ "data": { "bulkTask": { "id": id, "counters": { "total": 2 } } } })
+    );
 }
 
 #[tokio::test]
@@ -114,10 +141,17 @@ async fn get_refuses_mutations_with_405() {
     let mutation = r#"mutation { createBulkTask(input: { type: "via.get", items: [{ clientItemId: "a" }] }) { task { id } } }"#;
     let (status, _, text) = get_graphql(&app, &[("query", mutation)]).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{text}");
-    assert_eq!(task_count(&app).await, 0, "a mutation over GET changed nothing");
+    assert_eq!(
+        task_count(&app).await,
+        0,
+        "a mutation over GET changed nothing"
+    );
 
     // Also when the mutation is picked by operationName from a document with a query.
-    let doc = format!("query Q {{ bulkTasks {{ totalCount }} }} {}", mutation.replacen("mutation", "mutation M", 1));
+    let doc = format!(
+        "query Q {{ bulkTasks {{ totalCount }} }} {}",
+        mutation.replacen("mutation", "mutation M", 1)
+    );
     let (status, _, text) = get_graphql(&app, &[("query", &doc), ("operationName", "M")]).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{text}");
     assert_eq!(task_count(&app).await, 0);
@@ -134,17 +168,31 @@ async fn get_refuses_mutations_with_405() {
 async fn post_with_a_non_json_content_type_is_415() {
     let app = spawn_app().await;
     let body = json!({ "query": "{ bulkTasks { totalCount } }" }).to_string();
-    for ct in ["text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded"] {
+    for ct in [
+        "text/plain",
+        "text/plain;charset=UTF-8",
+        "application/x-www-form-urlencoded",
+    ] {
         let (status, _, text) = post_raw(&app, body.clone(), &[("content-type", ct)]).await;
         assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{ct}: {text}");
     }
     let form = "query=%7B+bulkTasks+%7B+totalCount+%7D+%7D";
-    let (status, _, text) = post_raw(&app, form, &[("content-type", "application/x-www-form-urlencoded")]).await;
+    let (status, _, text) = post_raw(
+        &app,
+        form,
+        &[("content-type", "application/x-www-form-urlencoded")],
+    )
+    .await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{text}");
 
     // A mutation in a text/plain body (a CSRF "simple request") does nothing.
     let mutation = json!({ "query": r#"mutation { createBulkTask(input: { type: "csrf", items: [] }) { task { id } } }"# });
-    let (status, _, _) = post_raw(&app, mutation.to_string(), &[("content-type", "text/plain")]).await;
+    let (status, _, _) = post_raw(
+        &app,
+        mutation.to_string(),
+        &[("content-type", "text/plain")],
+    )
+    .await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(task_count(&app).await, 0);
 
@@ -158,21 +206,38 @@ async fn post_with_a_non_json_content_type_is_415() {
 async fn bodies_over_the_limit_are_413() {
     let app = spawn_app_with(|config| config.body_limit = 4096).await;
     let small = json!({ "query": "{ bulkTasks { totalCount } }", "variables": { "pad": "x".repeat(2000) } });
-    let (status, _, text) = post_raw(&app, small.to_string(), &[("content-type", "application/json")]).await;
+    let (status, _, text) = post_raw(
+        &app,
+        small.to_string(),
+        &[("content-type", "application/json")],
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{text}");
 
     let big = json!({ "query": "{ bulkTasks { totalCount } }", "variables": { "pad": "x".repeat(10_000) } });
-    let (status, _, text) = post_raw(&app, big.to_string(), &[("content-type", "application/json")]).await;
+    let (status, _, text) = post_raw(
+        &app,
+        big.to_string(),
+        &[("content-type", "application/json")],
+    )
+    .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{text}");
 
     // A mutation over the limit creates nothing.
-    let items: Vec<Value> = (0..200).map(|i| json!({ "clientItemId": format!("item-{i}") })).collect();
+    let items: Vec<Value> = (0..200)
+        .map(|i| json!({ "clientItemId": format!("item-{i}") }))
+        .collect();
     let create = json!({
         "query": "mutation($input: CreateBulkTaskInput!) { createBulkTask(input: $input) { task { id } } }",
         "variables": { "input": { "type": "too.big", "items": items } }
     });
     assert!(create.to_string().len() > 4096);
-    let (status, _, text) = post_raw(&app, create.to_string(), &[("content-type", "application/json")]).await;
+    let (status, _, text) = post_raw(
+        &app,
+        create.to_string(),
+        &[("content-type", "application/json")],
+    )
+    .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{text}");
     assert_eq!(task_count(&app).await, 0);
 }
@@ -184,7 +249,12 @@ async fn batches_are_refused_when_max_batch_is_zero() {
         { "query": "{ bulkTasks { totalCount } }" },
         { "query": r#"mutation { createBulkTask(input: { type: "batched", items: [] }) { task { id } } }"# },
     ]);
-    let (status, _, text) = post_raw(&app, batch.to_string(), &[("content-type", "application/json")]).await;
+    let (status, _, text) = post_raw(
+        &app,
+        batch.to_string(),
+        &[("content-type", "application/json")],
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
     let body = parse(&text);
     assert_eq!(first_code(&body), "BAD_USER_INPUT", "{body:#}");
@@ -199,7 +269,12 @@ async fn batches_up_to_max_batch_run() {
         { "query": "{ bulkTasks { totalCount } }" },
         { "query": "{ a: bulkTasks(first: 1) { nodes { type } } }" },
     ]);
-    let (status, _, text) = post_raw(&app, two.to_string(), &[("content-type", "application/json")]).await;
+    let (status, _, text) = post_raw(
+        &app,
+        two.to_string(),
+        &[("content-type", "application/json")],
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{text}");
     assert_eq!(
         parse(&text),
@@ -214,10 +289,18 @@ async fn batches_up_to_max_batch_run() {
         { "query": "{ bulkTasks { totalCount } }" },
         { "query": "{ bulkTasks { totalCount } }" },
     ]);
-    let (status, _, text) = post_raw(&app, three.to_string(), &[("content-type", "application/json")]).await;
+    let (status, _, text) = post_raw(
+        &app,
+        three.to_string(),
+        &[("content-type", "application/json")],
+    )
+    .await;
     assert!(status.is_client_error(), "{status}: {text}");
     let body = parse(&text);
-    assert!(body["errors"][0]["extensions"]["code"].is_string(), "a coded error: {body:#}");
+    assert!(
+        body["errors"][0]["extensions"]["code"].is_string(),
+        "a coded error: {body:#}"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -227,19 +310,34 @@ async fn batches_up_to_max_batch_run() {
 #[tokio::test]
 async fn graphql_response_json_makes_request_errors_400() {
     let app = spawn_app().await;
-    let accept = [("content-type", "application/json"), ("accept", GRAPHQL_RESPONSE)];
+    let accept = [
+        ("content-type", "application/json"),
+        ("accept", GRAPHQL_RESPONSE),
+    ];
     let requests = [
         ("parse error", json!({ "query": "{ bulkTasks { " })),
         ("unknown field", json!({ "query": "{ noSuchField }" })),
-        ("wrong argument type", json!({ "query": "{ bulkTasks(first: \"ten\") { totalCount } }" })),
+        (
+            "wrong argument type",
+            json!({ "query": "{ bulkTasks(first: \"ten\") { totalCount } }" }),
+        ),
     ];
     for (what, request) in &requests {
         let (status, ct, text) = post_raw(&app, request.to_string(), &accept).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {text}");
-        assert!(ct.starts_with(GRAPHQL_RESPONSE), "{what}: content type {ct}");
+        assert!(
+            ct.starts_with(GRAPHQL_RESPONSE),
+            "{what}: content type {ct}"
+        );
         let body = parse(&text);
-        assert!(body["errors"].as_array().is_some_and(|e| !e.is_empty()), "{what}: {body:#}");
-        assert!(body.get("data").is_none() || body["data"].is_null(), "{what}: no data: {body:#}");
+        assert!(
+            body["errors"].as_array().is_some_and(|e| !e.is_empty()),
+            "{what}: {body:#}"
+        );
+        assert!(
+            body.get("data").is_none() || body["data"].is_null(),
+            "{what}: no data: {body:#}"
+        );
     }
 
     // A well-formed request is 200 with the same content type.
@@ -247,7 +345,10 @@ async fn graphql_response_json_makes_request_errors_400() {
     let (status, ct, text) = post_raw(&app, ok.to_string(), &accept).await;
     assert_eq!(status, StatusCode::OK, "{text}");
     assert!(ct.starts_with(GRAPHQL_RESPONSE), "{ct}");
-    assert_eq!(parse(&text), json!({ "data": { "bulkTasks": { "totalCount": 0 } } }));
+    assert_eq!(
+        parse(&text),
+        json!({ "data": { "bulkTasks": { "totalCount": 0 } } })
+    );
 
     // An error while executing (here a malformed id) is still 200: the request was valid.
     let exec = json!({ "query": "{ bulkTask(id: \"not-an-id\") { id } }" });
@@ -256,16 +357,30 @@ async fn graphql_response_json_makes_request_errors_400() {
     assert_eq!(first_code(&parse(&text)), "BAD_USER_INPUT");
 
     // With plain application/json the same request errors are 200 with errors.
-    let plain = [("content-type", "application/json"), ("accept", "application/json")];
+    let plain = [
+        ("content-type", "application/json"),
+        ("accept", "application/json"),
+    ];
     for (what, request) in &requests {
         let (status, ct, text) = post_raw(&app, request.to_string(), &plain).await;
         assert_eq!(status, StatusCode::OK, "{what}: {text}");
-        assert!(ct.starts_with("application/json"), "{what}: content type {ct}");
+        assert!(
+            ct.starts_with("application/json"),
+            "{what}: content type {ct}"
+        );
         let body = parse(&text);
-        assert!(body["errors"].as_array().is_some_and(|e| !e.is_empty()), "{what}: {body:#}");
+        assert!(
+            body["errors"].as_array().is_some_and(|e| !e.is_empty()),
+            "{what}: {body:#}"
+        );
     }
     // No Accept header at all behaves like application/json.
-    let (status, ct, text) = post_raw(&app, requests[0].1.to_string(), &[("content-type", "application/json")]).await;
+    let (status, ct, text) = post_raw(
+        &app,
+        requests[0].1.to_string(),
+        &[("content-type", "application/json")],
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{text}");
     assert!(ct.starts_with("application/json"), "{ct}");
 }
@@ -287,7 +402,11 @@ fn nested_query(levels: usize) -> String {
         depth += 1;
     }
     // TaskItemConnection has no id; the others do.
-    let leaf = if i > 0 && (i - 1) % 3 == 0 { "totalCount" } else { "id" };
+    let leaf = if i > 0 && (i - 1) % 3 == 0 {
+        "totalCount"
+    } else {
+        "id"
+    };
     let close = "} ".repeat(depth);
     format!("{{ {open}{leaf} {close}}}")
 }
@@ -299,14 +418,25 @@ async fn deep_queries_are_limit_exceeded() {
     // Within the limit (15): runs.
     let shallow = nested_query(10);
     let data = app.data(&shallow, json!({})).await;
-    assert_eq!(data["bulkTasks"]["nodes"].as_array().unwrap().len(), 1, "{data:#}");
+    assert_eq!(
+        data["bulkTasks"]["nodes"].as_array().unwrap().len(),
+        1,
+        "{data:#}"
+    );
 
     for levels in [20, 21, 22, 100] {
         let query = nested_query(levels);
         let body = app.post(&query, json!({})).await;
         assert_clean(&body.to_string());
-        assert_eq!(first_code(&body), "LIMIT_EXCEEDED", "depth {levels}: {body:#}");
-        assert!(body.get("data").is_none() || body["data"].is_null(), "{body:#}");
+        assert_eq!(
+            first_code(&body),
+            "LIMIT_EXCEEDED",
+            "depth {levels}: {body:#}"
+        );
+        assert!(
+            body.get("data").is_none() || body["data"].is_null(),
+            "{body:#}"
+        );
     }
 }
 
@@ -322,7 +452,10 @@ async fn fragment_cycles_are_refused() {
     let body = app.post(query, json!({})).await;
     assert_clean(&body.to_string());
     assert_eq!(first_code(&body), "BAD_USER_INPUT", "{body:#}");
-    assert!(body.get("data").is_none() || body["data"].is_null(), "{body:#}");
+    assert!(
+        body.get("data").is_none() || body["data"].is_null(),
+        "{body:#}"
+    );
 
     let self_cycle = "query { bulkTasks { nodes { ...S } } } fragment S on BulkTask { id ...S }";
     let body = app.post(self_cycle, json!({})).await;
@@ -334,11 +467,16 @@ async fn fragment_cycles_are_refused() {
 async fn too_complex_queries_are_limit_exceeded() {
     let app = spawn_app().await;
     app.create_task(1).await;
-    let fields: String = (0..1000).map(|i| format!("a{i}: bulkTasks(first: 100) {{ nodes {{ id }} }} ")).collect();
+    let fields: String = (0..1000)
+        .map(|i| format!("a{i}: bulkTasks(first: 100) {{ nodes {{ id }} }} "))
+        .collect();
     let body = app.post(&format!("{{ {fields}}}"), json!({})).await;
     assert_clean(&body.to_string());
     assert_eq!(first_code(&body), "LIMIT_EXCEEDED", "{body:#}");
-    assert!(body.get("data").is_none() || body["data"].is_null(), "{body:#}");
+    assert!(
+        body.get("data").is_none() || body["data"].is_null(),
+        "{body:#}"
+    );
 
     // Complexity follows the page size: few aliases of big pages also exceed it,
     // while the same aliases of small pages run.
@@ -346,7 +484,9 @@ async fn too_complex_queries_are_limit_exceeded() {
                     b: bulkTasks(first: 100) { nodes { items(first: 100) { nodes { id status task { id } } } } } }";
     let body = app.post(nested, json!({})).await;
     assert_eq!(first_code(&body), "LIMIT_EXCEEDED", "{body:#}");
-    let small: String = (0..10).map(|i| format!("a{i}: bulkTasks(first: 5) {{ nodes {{ id }} }} ")).collect();
+    let small: String = (0..10)
+        .map(|i| format!("a{i}: bulkTasks(first: 5) {{ nodes {{ id }} }} "))
+        .collect();
     let data = app.data(&format!("{{ {small}}}"), json!({})).await;
     assert_eq!(data["a9"]["nodes"].as_array().unwrap().len(), 1);
 }
@@ -356,16 +496,43 @@ async fn error_responses_never_leak_sql_or_panics() {
     let app = spawn_app().await;
     let id = app.create_task(2).await;
     let requests = [
-        ("{ bulkTask(id: \"'; DROP TABLE tasks; --\") { id } }", json!({})),
-        ("{ bulkTasks(after: \"' OR 1=1 --\") { totalCount } }", json!({})),
-        ("{ bulkTasks(filter: { search: \"'\\\"%_\\\\\" }) { totalCount nodes { id } } }", json!({})),
-        ("{ bulkTasks(filter: { createdAfter: \"yesterday\" }) { totalCount } }", json!({})),
-        ("{ bulkTasks(filter: { createdAfter: \"99999-01-01T00:00:00Z\" }) { totalCount } }", json!({})),
+        (
+            "{ bulkTask(id: \"'; DROP TABLE tasks; --\") { id } }",
+            json!({}),
+        ),
+        (
+            "{ bulkTasks(after: \"' OR 1=1 --\") { totalCount } }",
+            json!({}),
+        ),
+        (
+            "{ bulkTasks(filter: { search: \"'\\\"%_\\\\\" }) { totalCount nodes { id } } }",
+            json!({}),
+        ),
+        (
+            "{ bulkTasks(filter: { createdAfter: \"yesterday\" }) { totalCount } }",
+            json!({}),
+        ),
+        (
+            "{ bulkTasks(filter: { createdAfter: \"99999-01-01T00:00:00Z\" }) { totalCount } }",
+            json!({}),
+        ),
         ("{ bulkTasks(first: 2147483648) { totalCount } }", json!({})),
-        ("{ bulkTasks(offset: 2147483647) { totalCount } }", json!({})),
-        ("query($f: BulkTaskFilter) { bulkTasks(filter: $f) { totalCount } }", json!({ "f": { "status": ["NOPE"] } })),
-        ("query($id: ID!) { bulkTask(id: $id) { items(filter: { clientItemId: \"\\u0000\" }) { totalCount } } }", json!({ "id": id })),
-        ("query($id: ID!) { bulkTask(id: $id) { items(filter: { errorCode: \"' OR '1'='1\" }) { totalCount } } }", json!({ "id": id })),
+        (
+            "{ bulkTasks(offset: 2147483647) { totalCount } }",
+            json!({}),
+        ),
+        (
+            "query($f: BulkTaskFilter) { bulkTasks(filter: $f) { totalCount } }",
+            json!({ "f": { "status": ["NOPE"] } }),
+        ),
+        (
+            "query($id: ID!) { bulkTask(id: $id) { items(filter: { clientItemId: \"\\u0000\" }) { totalCount } } }",
+            json!({ "id": id }),
+        ),
+        (
+            "query($id: ID!) { bulkTask(id: $id) { items(filter: { errorCode: \"' OR '1'='1\" }) { totalCount } } }",
+            json!({ "id": id }),
+        ),
         ("{ nodes(ids: [\"x\", \"\"]) { id } }", json!({})),
         ("mutation { deleteBulkTask(id: \"nope\") }", json!({})),
     ];
@@ -379,13 +546,19 @@ async fn error_responses_never_leak_sql_or_panics() {
             .unwrap();
         let status = response.status();
         let text = response.text().await.unwrap();
-        assert!(status.is_success() || status.is_client_error(), "{query}: {status} {text}");
+        assert!(
+            status.is_success() || status.is_client_error(),
+            "{query}: {status} {text}"
+        );
         assert_clean(&text);
         let body = parse(&text);
         if let Some(errors) = body["errors"].as_array() {
             for error in errors {
                 let code = error["extensions"]["code"].as_str();
-                assert!(code.is_some_and(|c| c != "INTERNAL"), "{query}: every error is coded, none INTERNAL: {body:#}");
+                assert!(
+                    code.is_some_and(|c| c != "INTERNAL"),
+                    "{query}: every error is coded, none INTERNAL: {body:#}"
+                );
             }
         }
     }
@@ -407,12 +580,26 @@ async fn graphiql_is_served_at_root() {
     let ct = content_type(&response);
     assert!(ct.starts_with("text/html"), "{ct}");
     let html = response.text().await.unwrap();
-    assert!(html.to_lowercase().contains("graphiql"), "not GraphiQL: {html}");
-    assert!(html.contains("/graphql"), "GraphiQL points at /graphql: {html}");
+    assert!(
+        html.to_lowercase().contains("graphiql"),
+        "not GraphiQL: {html}"
+    );
+    assert!(
+        html.contains("/graphql"),
+        "GraphiQL points at /graphql: {html}"
+    );
 
     // GraphiQL's own introspection works.
-    let data = app.data("{ __schema { queryType { name } mutationType { name } } }", json!({})).await;
-    assert_eq!(data["__schema"], json!({ "queryType": { "name": "Query" }, "mutationType": { "name": "Mutation" } }));
+    let data = app
+        .data(
+            "{ __schema { queryType { name } mutationType { name } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        data["__schema"],
+        json!({ "queryType": { "name": "Query" }, "mutationType": { "name": "Mutation" } })
+    );
 }
 
 #[tokio::test]
@@ -427,13 +614,22 @@ async fn graphiql_and_introspection_can_be_turned_off() {
     let html = response.text().await.unwrap();
     assert!(!html.to_lowercase().contains("graphiql"), "{html}");
 
-    let body = app.post("{ __schema { queryType { name } } }", json!({})).await;
+    let body = app
+        .post("{ __schema { queryType { name } } }", json!({}))
+        .await;
     assert!(
-        body["errors"].as_array().is_some_and(|e| !e.is_empty()) || body["data"]["__schema"].is_null(),
+        body["errors"].as_array().is_some_and(|e| !e.is_empty())
+            || body["data"]["__schema"].is_null(),
         "introspection is off: {body:#}"
     );
-    let body = app.post("{ __type(name: \"BulkTask\") { name } }", json!({})).await;
-    assert!(body["errors"].as_array().is_some_and(|e| !e.is_empty()) || body["data"]["__type"].is_null(), "{body:#}");
+    let body = app
+        .post("{ __type(name: \"BulkTask\") { name } }", json!({}))
+        .await;
+    assert!(
+        body["errors"].as_array().is_some_and(|e| !e.is_empty())
+            || body["data"]["__type"].is_null(),
+        "{body:#}"
+    );
     // Ordinary queries still run.
     assert_eq!(task_count(&app).await, 0);
 }
@@ -446,7 +642,12 @@ async fn health_endpoints_answer() {
         assert_eq!(response.status(), StatusCode::OK, "{path}");
         assert_clean(&response.text().await.unwrap());
     }
-    let response = app.client.get(app.url("/no/such/path")).send().await.unwrap();
+    let response = app
+        .client
+        .get(app.url("/no/such/path"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
 
@@ -455,7 +656,11 @@ fn statement_count(metrics: &str) -> u64 {
         .lines()
         .find(|l| l.starts_with("bulkwatch_sql_statements_total "))
         .unwrap_or_else(|| panic!("no bulkwatch_sql_statements_total line:\n{metrics}"));
-    line.split_whitespace().nth(1).unwrap().parse::<f64>().unwrap() as u64
+    line.split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<f64>()
+        .unwrap() as u64
 }
 
 #[tokio::test]
@@ -470,15 +675,35 @@ async fn metrics_are_prometheus_text_and_count_statements() {
     app.create_task(3).await;
     app.data("{ bulkTasks { nodes { id } } }", json!({})).await;
 
-    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let after = statement_count(&text);
-    assert!(after > before, "statements were counted: {before} -> {after}");
+    assert!(
+        after > before,
+        "statements were counted: {before} -> {after}"
+    );
     // Every sample line is `name{labels} value`, every metric has a TYPE.
-    for line in text.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
+    for line in text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         let mut parts = line.rsplitn(2, ' ');
         let value = parts.next().unwrap();
-        assert!(value.parse::<f64>().is_ok() || ["NaN", "+Inf", "-Inf"].contains(&value), "bad sample: {line}");
-        assert!(parts.next().is_some_and(|n| !n.is_empty()), "bad sample: {line}");
+        assert!(
+            value.parse::<f64>().is_ok() || ["NaN", "+Inf", "-Inf"].contains(&value),
+            "bad sample: {line}"
+        );
+        assert!(
+            parts.next().is_some_and(|n| !n.is_empty()),
+            "bad sample: {line}"
+        );
     }
 }
 
@@ -515,13 +740,27 @@ async fn the_served_schema_has_the_contract_entry_points() {
         )
         .await;
     let names = |v: &Value| -> Vec<String> {
-        let mut n: Vec<String> =
-            v["fields"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap().to_owned()).collect();
+        let mut n: Vec<String> = v["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["name"].as_str().unwrap().to_owned())
+            .collect();
         n.sort();
         n
     };
-    for field in ["bulkTask", "bulkTaskStats", "bulkTasks", "node", "nodes", "taskItem"] {
-        assert!(names(&data["q"]).contains(&field.to_owned()), "Query.{field}");
+    for field in [
+        "bulkTask",
+        "bulkTaskStats",
+        "bulkTasks",
+        "node",
+        "nodes",
+        "taskItem",
+    ] {
+        assert!(
+            names(&data["q"]).contains(&field.to_owned()),
+            "Query.{field}"
+        );
     }
     for field in [
         "appendTaskItems",
@@ -535,10 +774,19 @@ async fn the_served_schema_has_the_contract_entry_points() {
         "retryFailedItems",
         "sealBulkTask",
     ] {
-        assert!(names(&data["m"]).contains(&field.to_owned()), "Mutation.{field}");
+        assert!(
+            names(&data["m"]).contains(&field.to_owned()),
+            "Mutation.{field}"
+        );
     }
-    assert!(!data["s"].is_null(), "the schema has a Subscription type: {data:#}");
+    assert!(
+        !data["s"].is_null(),
+        "the schema has a Subscription type: {data:#}"
+    );
     for field in ["bulkTaskUpdated", "bulkTasksUpdated", "taskItemsUpdated"] {
-        assert!(names(&data["s"]).contains(&field.to_owned()), "Subscription.{field}");
+        assert!(
+            names(&data["s"]).contains(&field.to_owned()),
+            "Subscription.{field}"
+        );
     }
 }

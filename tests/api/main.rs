@@ -1,9 +1,11 @@
 //! Black-box tests: each starts the whole server on port 0 with a fresh
 //! database and talks to it over HTTP like a client.
 
+mod crash;
 mod helpers;
+mod http;
 mod mutations;
 mod queries;
-mod http;
-mod workers;
+mod subscriptions;
 mod tenancy;
+mod workers;

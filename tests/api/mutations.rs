@@ -37,8 +37,11 @@ const REPORT: &str = with_task!(
      task { ...T } applied duplicates problems { position code message } } }"
 );
 const CANCEL: &str = with_task!("mutation($id: ID!) { cancelBulkTask(id: $id) { ...T } }");
-const RETRY: &str = with_task!("mutation($input: RetryFailedItemsInput!) { retryFailedItems(input: $input) { ...T } }");
-const FAIL: &str = with_task!("mutation($input: FailBulkTaskInput!) { failBulkTask(input: $input) { ...T } }");
+const RETRY: &str = with_task!(
+    "mutation($input: RetryFailedItemsInput!) { retryFailedItems(input: $input) { ...T } }"
+);
+const FAIL: &str =
+    with_task!("mutation($input: FailBulkTaskInput!) { failBulkTask(input: $input) { ...T } }");
 const DELETE: &str = "mutation($id: ID!) { deleteBulkTask(id: $id) }";
 const TASK: &str = with_task!("query($id: ID!) { bulkTask(id: $id) { ...T } }");
 const ITEMS: &str = "query($id: ID!) { bulkTask(id: $id) { items(first: 100) { totalCount nodes { \
@@ -47,19 +50,37 @@ const TASK_COUNT: &str = "query { bulkTasks { totalCount } }";
 
 /// `n` items with client ids `item-i` and payloads `{"n": i}`, like `TestApp::create_task`.
 fn numbered_items(n: usize) -> Vec<Value> {
-    (0..n).map(|i| json!({ "clientItemId": format!("item-{i}"), "payload": { "n": i } })).collect()
+    (0..n)
+        .map(|i| json!({ "clientItemId": format!("item-{i}"), "payload": { "n": i } }))
+        .collect()
 }
 
 /// The expected `counters` object: the named statuses, the rest 0; total and finished computed.
 fn counters(pairs: &[(&str, i64)]) -> Value {
-    let get = |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| *v).unwrap_or(0);
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| *v)
+            .unwrap_or(0)
+    };
     for (k, _) in pairs {
         assert!(
-            ["pending", "running", "succeeded", "failed", "skipped", "rejected", "cancelled"].contains(k),
+            [
+                "pending",
+                "running",
+                "succeeded",
+                "failed",
+                "skipped",
+                "rejected",
+                "cancelled"
+            ]
+            .contains(k),
             "test bug: unknown counter {k}"
         );
     }
-    let finished = get("succeeded") + get("failed") + get("skipped") + get("rejected") + get("cancelled");
+    let finished =
+        get("succeeded") + get("failed") + get("skipped") + get("rejected") + get("cancelled");
     json!({
         "total": get("pending") + get("running") + finished,
         "pending": get("pending"),
@@ -74,28 +95,44 @@ fn counters(pairs: &[(&str, i64)]) -> Value {
 }
 
 fn id_of(task: &Value) -> String {
-    task["id"].as_str().unwrap_or_else(|| panic!("no id in {task:#}")).to_owned()
+    task["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no id in {task:#}"))
+        .to_owned()
 }
 
 fn version(task: &Value) -> i64 {
-    task["version"].as_i64().unwrap_or_else(|| panic!("no integer version in {task:#}"))
+    task["version"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no integer version in {task:#}"))
 }
 
 fn progress(task: &Value) -> f64 {
-    task["progress"].as_f64().unwrap_or_else(|| panic!("no progress in {task:#}"))
+    task["progress"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no progress in {task:#}"))
 }
 
 fn assert_progress(task: &Value, expected: f64) {
     let p = progress(task);
-    assert!((p - expected).abs() < 1e-9, "progress {p}, expected {expected}: {task:#}");
+    assert!(
+        (p - expected).abs() < 1e-9,
+        "progress {p}, expected {expected}: {task:#}"
+    );
 }
 
 fn assert_time(value: &Value, what: &str) {
-    assert!(value.as_str().is_some_and(|s| !s.is_empty()), "{what} should be set, got {value}");
+    assert!(
+        value.as_str().is_some_and(|s| !s.is_empty()),
+        "{what} should be set, got {value}"
+    );
 }
 
 fn statuses(items: &[Value]) -> Vec<String> {
-    items.iter().map(|i| i["status"].as_str().unwrap().to_owned()).collect()
+    items
+        .iter()
+        .map(|i| i["status"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 async fn create(app: &TestApp, input: Value) -> Value {
@@ -108,7 +145,11 @@ async fn create_error(app: &TestApp, input: Value) -> String {
 
 /// Creates a task that stays open for appends, with `items`; returns its id.
 async fn create_open(app: &TestApp, items: Value) -> String {
-    let payload = create(app, json!({ "type": "test.items", "sealed": false, "items": items })).await;
+    let payload = create(
+        app,
+        json!({ "type": "test.items", "sealed": false, "items": items }),
+    )
+    .await;
     id_of(&payload["task"])
 }
 
@@ -119,7 +160,10 @@ async fn get_task(app: &TestApp, id: &str) -> Value {
 /// The task's items in index order (at most 100).
 async fn get_items(app: &TestApp, id: &str) -> Vec<Value> {
     let data = app.data(ITEMS, json!({ "id": id })).await;
-    data["bulkTask"]["items"]["nodes"].as_array().unwrap().clone()
+    data["bulkTask"]["items"]["nodes"]
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 async fn append(app: &TestApp, id: &str, items: Value, seal: Option<bool>) -> Value {
@@ -131,7 +175,12 @@ async fn append(app: &TestApp, id: &str, items: Value, seal: Option<bool>) -> Va
 }
 
 async fn report(app: &TestApp, id: &str, results: Value) -> Value {
-    app.data(REPORT, json!({ "input": { "taskId": id, "results": results } })).await["reportItemResults"].clone()
+    app.data(
+        REPORT,
+        json!({ "input": { "taskId": id, "results": results } }),
+    )
+    .await["reportItemResults"]
+        .clone()
 }
 
 async fn seal(app: &TestApp, id: &str) -> Value {
@@ -151,7 +200,9 @@ async fn fail(app: &TestApp, input: Value) -> Value {
 }
 
 async fn task_count(app: &TestApp) -> i64 {
-    app.data(TASK_COUNT, json!({})).await["bulkTasks"]["totalCount"].as_i64().unwrap()
+    app.data(TASK_COUNT, json!({})).await["bulkTasks"]["totalCount"]
+        .as_i64()
+        .unwrap()
 }
 
 /// Asserts a report payload's `applied`, `duplicates` and problems as (position, code).
@@ -160,20 +211,37 @@ fn assert_report(payload: &Value, applied: i64, duplicates: i64, problems: &[(i6
         .as_array()
         .unwrap_or_else(|| panic!("no problems list: {payload:#}"))
         .iter()
-        .map(|p| (p["position"].as_i64().unwrap(), p["code"].as_str().unwrap().to_owned()))
+        .map(|p| {
+            (
+                p["position"].as_i64().unwrap(),
+                p["code"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
-    let want: Vec<(i64, String)> = problems.iter().map(|(p, c)| (*p, (*c).to_owned())).collect();
+    let want: Vec<(i64, String)> = problems
+        .iter()
+        .map(|(p, c)| (*p, (*c).to_owned()))
+        .collect();
     assert_eq!(got, want, "problems of {payload:#}");
     for p in payload["problems"].as_array().unwrap() {
-        assert!(p["message"].as_str().is_some_and(|m| !m.is_empty()), "a problem without message: {p}");
+        assert!(
+            p["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "a problem without message: {p}"
+        );
     }
     assert_eq!(payload["applied"], json!(applied), "applied of {payload:#}");
-    assert_eq!(payload["duplicates"], json!(duplicates), "duplicates of {payload:#}");
+    assert_eq!(
+        payload["duplicates"],
+        json!(duplicates),
+        "duplicates of {payload:#}"
+    );
 }
 
 /// Asserts the `rejected` list as (index, clientItemId, code), messages non-empty.
 fn assert_rejected(payload: &Value, expected: &[(i64, Option<&str>, &str)]) {
-    let list = payload["rejected"].as_array().unwrap_or_else(|| panic!("no rejected list: {payload:#}"));
+    let list = payload["rejected"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no rejected list: {payload:#}"));
     let got: Vec<(i64, Option<String>, String)> = list
         .iter()
         .map(|r| {
@@ -184,11 +252,16 @@ fn assert_rejected(payload: &Value, expected: &[(i64, Option<&str>, &str)]) {
             )
         })
         .collect();
-    let want: Vec<(i64, Option<String>, String)> =
-        expected.iter().map(|(i, c, code)| (*i, c.map(str::to_owned), (*code).to_owned())).collect();
+    let want: Vec<(i64, Option<String>, String)> = expected
+        .iter()
+        .map(|(i, c, code)| (*i, c.map(str::to_owned), (*code).to_owned()))
+        .collect();
     assert_eq!(got, want, "rejected of {payload:#}");
     for r in list {
-        assert!(r["message"].as_str().is_some_and(|m| !m.is_empty()), "a rejection without message: {r}");
+        assert!(
+            r["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "a rejection without message: {r}"
+        );
     }
 }
 
@@ -199,7 +272,8 @@ fn assert_rejected(payload: &Value, expected: &[(i64, Option<&str>, &str)]) {
 #[tokio::test]
 async fn create_bulk_task_returns_a_queued_sealed_task_with_its_items() {
     let app = spawn_app().await;
-    let metadata = json!({ "owner": "ops", "tags": ["a", "b"], "nested": { "n": 1.5, "ok": true } });
+    let metadata =
+        json!({ "owner": "ops", "tags": ["a", "b"], "nested": { "n": 1.5, "ok": true } });
     let payload = create(
         &app,
         json!({
@@ -233,7 +307,10 @@ async fn create_bulk_task_returns_a_queued_sealed_task_with_its_items() {
     assert_eq!(task["finishedAt"], Value::Null);
     assert_time(&task["createdAt"], "createdAt");
     assert_time(&task["updatedAt"], "updatedAt");
-    assert!(version(task) >= 0, "version is a non-negative integer: {task:#}");
+    assert!(
+        version(task) >= 0,
+        "version is a non-negative integer: {task:#}"
+    );
 
     // The stored task reads back exactly as the mutation returned it.
     let id = id_of(task);
@@ -243,7 +320,10 @@ async fn create_bulk_task_returns_a_queued_sealed_task_with_its_items() {
     assert_eq!(items.len(), 3);
     let expected = [
         (Some("a"), json!({ "url": "https://a.example" })),
-        (Some("b"), json!({ "url": "https://b.example", "n": [1, 2] })),
+        (
+            Some("b"),
+            json!({ "url": "https://b.example", "n": [1, 2] }),
+        ),
         (None, json!({})),
     ];
     for (i, (item, (cid, payload))) in items.iter().zip(expected).enumerate() {
@@ -262,10 +342,15 @@ async fn create_bulk_task_returns_a_queued_sealed_task_with_its_items() {
 #[tokio::test]
 async fn create_without_metadata_has_an_empty_object() {
     let app = spawn_app().await;
-    let payload = create(&app, json!({ "type": "export", "items": [{ "payload": { "x": 1 } }] })).await;
+    let payload = create(
+        &app,
+        json!({ "type": "export", "items": [{ "payload": { "x": 1 } }] }),
+    )
+    .await;
     assert_eq!(payload["task"]["metadata"], json!({}));
     assert_eq!(payload["task"]["description"], Value::Null);
-    app.assert_counters_consistent(&id_of(&payload["task"])).await;
+    app.assert_counters_consistent(&id_of(&payload["task"]))
+        .await;
 }
 
 #[tokio::test]
@@ -303,7 +388,10 @@ async fn create_rejects_bad_items_and_stores_them_as_rejected() {
         ],
     );
     let task = &payload["task"];
-    assert_eq!(task["counters"], counters(&[("pending", 3), ("rejected", 5)]));
+    assert_eq!(
+        task["counters"],
+        counters(&[("pending", 3), ("rejected", 5)])
+    );
     assert_eq!(task["status"], json!("QUEUED"));
     assert_progress(task, 5.0 / 8.0);
 
@@ -311,7 +399,10 @@ async fn create_rejects_bad_items_and_stores_them_as_rejected() {
     let items = get_items(&app, &id).await;
     assert_eq!(
         statuses(&items),
-        ["PENDING", "PENDING", "REJECTED", "REJECTED", "REJECTED", "REJECTED", "PENDING", "REJECTED"]
+        [
+            "PENDING", "PENDING", "REJECTED", "REJECTED", "REJECTED", "REJECTED", "PENDING",
+            "REJECTED"
+        ]
     );
     let indexes: Vec<i64> = items.iter().map(|i| i["index"].as_i64().unwrap()).collect();
     assert_eq!(indexes, (0..8).collect::<Vec<i64>>());
@@ -334,7 +425,12 @@ async fn create_rejects_bad_items_and_stores_them_as_rejected() {
         ]
     );
     for item in &items[2..6] {
-        assert!(item["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{item:#}");
+        assert!(
+            item["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{item:#}"
+        );
     }
     app.assert_counters_consistent(&id).await;
 }
@@ -342,7 +438,11 @@ async fn create_rejects_bad_items_and_stores_them_as_rejected() {
 #[tokio::test]
 async fn a_sealed_task_whose_items_are_all_rejected_is_failed() {
     let app = spawn_app().await;
-    let payload = create(&app, json!({ "type": "test.items", "items": [{ "payload": 1 }, { "payload": [] }] })).await;
+    let payload = create(
+        &app,
+        json!({ "type": "test.items", "items": [{ "payload": 1 }, { "payload": [] }] }),
+    )
+    .await;
     let task = &payload["task"];
     assert_eq!(task["counters"], counters(&[("rejected", 2)]));
     assert_eq!(task["status"], json!("FAILED"));
@@ -371,11 +471,17 @@ async fn create_validates_the_task_type() {
     }
     assert_eq!(task_count(&app).await, 0, "a refused create makes no task");
 
-    let good = ["a".to_owned(), format!("a{}", "b".repeat(63)), "x.y:z-w_9".to_owned(), "links.bulk_create".to_owned()];
+    let good = [
+        "a".to_owned(),
+        format!("a{}", "b".repeat(63)),
+        "x.y:z-w_9".to_owned(),
+        "links.bulk_create".to_owned(),
+    ];
     for ty in &good {
         let payload = create(&app, json!({ "type": ty, "items": [{ "payload": {} }] })).await;
         assert_eq!(payload["task"]["type"], json!(ty));
-        app.assert_counters_consistent(&id_of(&payload["task"])).await;
+        app.assert_counters_consistent(&id_of(&payload["task"]))
+            .await;
     }
     assert_eq!(task_count(&app).await, good.len() as i64);
 }
@@ -384,14 +490,23 @@ async fn create_validates_the_task_type() {
 async fn create_validates_max_attempts() {
     let app = spawn_app().await;
     for bad in [0, -1, 101, 1000] {
-        let code = create_error(&app, json!({ "type": "test.items", "maxAttempts": bad, "items": [] })).await;
+        let code = create_error(
+            &app,
+            json!({ "type": "test.items", "maxAttempts": bad, "items": [] }),
+        )
+        .await;
         assert_eq!(code, "BAD_USER_INPUT", "maxAttempts {bad}");
     }
     assert_eq!(task_count(&app).await, 0);
     for good in [1, 100] {
-        let payload = create(&app, json!({ "type": "test.items", "maxAttempts": good, "items": [{ "payload": {} }] })).await;
+        let payload = create(
+            &app,
+            json!({ "type": "test.items", "maxAttempts": good, "items": [{ "payload": {} }] }),
+        )
+        .await;
         assert_eq!(payload["task"]["maxAttempts"], json!(good));
-        app.assert_counters_consistent(&id_of(&payload["task"])).await;
+        app.assert_counters_consistent(&id_of(&payload["task"]))
+            .await;
     }
     assert_eq!(task_count(&app).await, 2);
 }
@@ -409,7 +524,11 @@ async fn an_empty_sealed_task_is_completed_at_once() {
     app.assert_counters_consistent(&id_of(task)).await;
 
     // An empty open task is merely queued.
-    let open = create(&app, json!({ "type": "test.items", "sealed": false, "items": [] })).await;
+    let open = create(
+        &app,
+        json!({ "type": "test.items", "sealed": false, "items": [] }),
+    )
+    .await;
     let task = &open["task"];
     assert_eq!(task["status"], json!("QUEUED"));
     assert_eq!(task["sealed"], json!(false));
@@ -435,7 +554,10 @@ async fn same_idempotency_key_and_input_returns_the_first_task() {
     assert_eq!(second["created"], json!(false));
     assert_eq!(id_of(&second["task"]), id_of(&first["task"]));
     assert_eq!(second["task"]["counters"], counters(&[("pending", 5)]));
-    assert_eq!(second["task"]["version"], first["task"]["version"], "the replay changes nothing");
+    assert_eq!(
+        second["task"]["version"], first["task"]["version"],
+        "the replay changes nothing"
+    );
     assert_eq!(task_count(&app).await, 1);
     assert_eq!(get_items(&app, &id_of(&first["task"])).await.len(), 5);
     app.assert_counters_consistent(&id_of(&first["task"])).await;
@@ -448,13 +570,18 @@ async fn same_idempotency_key_with_other_input_is_a_conflict() {
     let first = create(&app, input).await;
     let id = id_of(&first["task"]);
 
-    let other_items = json!({ "type": "test.items", "idempotencyKey": "k", "items": numbered_items(3) });
+    let other_items =
+        json!({ "type": "test.items", "idempotencyKey": "k", "items": numbered_items(3) });
     assert_eq!(create_error(&app, other_items).await, "CONFLICT");
-    let other_type = json!({ "type": "test.other", "idempotencyKey": "k", "items": numbered_items(2) });
+    let other_type =
+        json!({ "type": "test.other", "idempotencyKey": "k", "items": numbered_items(2) });
     assert_eq!(create_error(&app, other_type).await, "CONFLICT");
 
     assert_eq!(task_count(&app).await, 1);
-    assert_eq!(get_task(&app, &id).await["counters"], counters(&[("pending", 2)]));
+    assert_eq!(
+        get_task(&app, &id).await["counters"],
+        counters(&[("pending", 2)])
+    );
 
     // Another key is another task.
     let input = json!({ "type": "test.items", "idempotencyKey": "k2", "items": numbered_items(2) });
@@ -470,23 +597,38 @@ async fn same_idempotency_key_with_other_input_is_a_conflict() {
 async fn concurrent_creates_with_one_idempotency_key_make_one_task() {
     let app = spawn_app().await;
     let vars = json!({ "input": { "type": "test.items", "idempotencyKey": "race", "items": numbered_items(50) } });
-    let (a, b) = tokio::join!(app.post(CREATE, vars.clone()), app.post(CREATE, vars.clone()));
+    let (a, b) = tokio::join!(
+        app.post(CREATE, vars.clone()),
+        app.post(CREATE, vars.clone())
+    );
     assert!(a.get("errors").is_none(), "first create failed: {a:#}");
     assert!(b.get("errors").is_none(), "second create failed: {b:#}");
     let (a, b) = (&a["data"]["createBulkTask"], &b["data"]["createBulkTask"]);
     assert_eq!(id_of(&a["task"]), id_of(&b["task"]));
-    let created = [a["created"].as_bool().unwrap(), b["created"].as_bool().unwrap()];
-    assert_eq!(created.iter().filter(|c| **c).count(), 1, "exactly one creates: {created:?}");
+    let created = [
+        a["created"].as_bool().unwrap(),
+        b["created"].as_bool().unwrap(),
+    ];
+    assert_eq!(
+        created.iter().filter(|c| **c).count(),
+        1,
+        "exactly one creates: {created:?}"
+    );
     assert_eq!(task_count(&app).await, 1);
     let id = id_of(&a["task"]);
-    assert_eq!(get_task(&app, &id).await["counters"], counters(&[("pending", 50)]));
+    assert_eq!(
+        get_task(&app, &id).await["counters"],
+        counters(&[("pending", 50)])
+    );
     app.assert_counters_consistent(&id).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_thousand_items_in_one_create() {
     let app = spawn_app().await;
-    let items: Vec<Value> = (0..100_000).map(|i| json!({ "payload": { "n": i } })).collect();
+    let items: Vec<Value> = (0..100_000)
+        .map(|i| json!({ "payload": { "n": i } }))
+        .collect();
     let payload = create(&app, json!({ "type": "test.large", "items": items })).await;
     assert_eq!(payload["created"], json!(true));
     assert_rejected(&payload, &[]);
@@ -555,22 +697,40 @@ async fn append_continues_indexes_rejects_duplicates_and_seals() {
     );
     let task = &appended["task"];
     assert_eq!(task["sealed"], json!(false));
-    assert_eq!(task["counters"], counters(&[("pending", 4), ("rejected", 3)]));
+    assert_eq!(
+        task["counters"],
+        counters(&[("pending", 4), ("rejected", 3)])
+    );
     let v1 = version(task);
     assert!(v1 > v0, "append bumps the version: {v0} -> {v1}");
 
-    let sealed = append(&app, &id, json!([{ "clientItemId": "e", "payload": { "v": "e" } }]), Some(true)).await;
+    let sealed = append(
+        &app,
+        &id,
+        json!([{ "clientItemId": "e", "payload": { "v": "e" } }]),
+        Some(true),
+    )
+    .await;
     assert_rejected(&sealed, &[]);
     let task = &sealed["task"];
     assert_eq!(task["sealed"], json!(true));
     assert_eq!(task["status"], json!("QUEUED"));
-    assert_eq!(task["counters"], counters(&[("pending", 5), ("rejected", 3)]));
+    assert_eq!(
+        task["counters"],
+        counters(&[("pending", 5), ("rejected", 3)])
+    );
     assert!(version(task) > v1);
 
     let items = get_items(&app, &id).await;
     let got: Vec<(i64, Value, String)> = items
         .iter()
-        .map(|i| (i["index"].as_i64().unwrap(), i["clientItemId"].clone(), i["status"].as_str().unwrap().to_owned()))
+        .map(|i| {
+            (
+                i["index"].as_i64().unwrap(),
+                i["clientItemId"].clone(),
+                i["status"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     let want: Vec<(i64, Value, String)> = [
         ("a", "PENDING"),
@@ -587,15 +747,25 @@ async fn append_continues_indexes_rejects_duplicates_and_seals() {
     .map(|(i, (c, s))| (i as i64, json!(c), (*s).to_owned()))
     .collect();
     assert_eq!(got, want);
-    assert_eq!(items[0]["payload"], json!({ "v": "a" }), "the accepted `a` is the first one");
+    assert_eq!(
+        items[0]["payload"],
+        json!({ "v": "a" }),
+        "the accepted `a` is the first one"
+    );
     assert_eq!(items[4]["payload"], json!({ "v": "d" }));
 
     // A sealed task takes no more items.
     let code = app
-        .error_code(APPEND, json!({ "input": { "taskId": id, "items": [{ "clientItemId": "f", "payload": {} }] } }))
+        .error_code(
+            APPEND,
+            json!({ "input": { "taskId": id, "items": [{ "clientItemId": "f", "payload": {} }] } }),
+        )
         .await;
     assert_eq!(code, "INVALID_STATE");
-    assert_eq!(get_task(&app, &id).await["counters"], counters(&[("pending", 5), ("rejected", 3)]));
+    assert_eq!(
+        get_task(&app, &id).await["counters"],
+        counters(&[("pending", 5), ("rejected", 3)])
+    );
     app.assert_counters_consistent(&id).await;
 }
 
@@ -603,13 +773,24 @@ async fn append_continues_indexes_rejects_duplicates_and_seals() {
 async fn appending_to_a_sealed_task_is_invalid_state() {
     let app = spawn_app().await;
     let id = app.create_task(2).await;
-    let code = app.error_code(APPEND, json!({ "input": { "taskId": id, "items": [{ "payload": {} }] } })).await;
-    assert_eq!(code, "INVALID_STATE");
     let code = app
-        .error_code(APPEND, json!({ "input": { "taskId": id, "items": [{ "payload": {} }], "seal": true } }))
+        .error_code(
+            APPEND,
+            json!({ "input": { "taskId": id, "items": [{ "payload": {} }] } }),
+        )
         .await;
     assert_eq!(code, "INVALID_STATE");
-    assert_eq!(get_task(&app, &id).await["counters"], counters(&[("pending", 2)]));
+    let code = app
+        .error_code(
+            APPEND,
+            json!({ "input": { "taskId": id, "items": [{ "payload": {} }], "seal": true } }),
+        )
+        .await;
+    assert_eq!(code, "INVALID_STATE");
+    assert_eq!(
+        get_task(&app, &id).await["counters"],
+        counters(&[("pending", 2)])
+    );
     app.assert_counters_consistent(&id).await;
 }
 
@@ -629,7 +810,11 @@ async fn an_open_task_stays_running_until_sealed() {
     assert_report(&done, 2, 0, &[]);
     let task = &done["task"];
     assert_eq!(task["counters"], counters(&[("succeeded", 2)]));
-    assert_eq!(task["status"], json!("RUNNING"), "every item final but not sealed");
+    assert_eq!(
+        task["status"],
+        json!("RUNNING"),
+        "every item final but not sealed"
+    );
     assert_eq!(task["sealed"], json!(false));
     assert_eq!(task["finishedAt"], Value::Null);
     assert_progress(task, 1.0);
@@ -643,7 +828,12 @@ async fn an_open_task_stays_running_until_sealed() {
     assert!(version(&sealed) > before, "sealing bumps the version");
     assert_eq!(get_task(&app, &id).await["status"], json!("COMPLETED"));
 
-    let code = app.error_code(APPEND, json!({ "input": { "taskId": id, "items": [{ "payload": {} }] } })).await;
+    let code = app
+        .error_code(
+            APPEND,
+            json!({ "input": { "taskId": id, "items": [{ "payload": {} }] } }),
+        )
+        .await;
     assert_eq!(code, "INVALID_STATE");
     app.assert_counters_consistent(&id).await;
 }
@@ -664,11 +854,25 @@ async fn append_with_seal_completes_a_finished_open_task() {
 
     let id = create_open(&app, json!(numbered_items(1))).await;
     report(&app, &id, json!([{ "index": 0, "outcome": "SUCCEEDED" }])).await;
-    let sealed = append(&app, &id, json!([{ "clientItemId": "late", "payload": {} }]), Some(true)).await;
+    let sealed = append(
+        &app,
+        &id,
+        json!([{ "clientItemId": "late", "payload": {} }]),
+        Some(true),
+    )
+    .await;
     assert_eq!(sealed["task"]["status"], json!("RUNNING"));
-    assert_eq!(sealed["task"]["counters"], counters(&[("pending", 1), ("succeeded", 1)]));
+    assert_eq!(
+        sealed["task"]["counters"],
+        counters(&[("pending", 1), ("succeeded", 1)])
+    );
     assert_eq!(sealed["task"]["finishedAt"], Value::Null);
-    let done = report(&app, &id, json!([{ "clientItemId": "late", "outcome": "SUCCEEDED" }])).await;
+    let done = report(
+        &app,
+        &id,
+        json!([{ "clientItemId": "late", "outcome": "SUCCEEDED" }]),
+    )
+    .await;
     assert_eq!(done["task"]["status"], json!("COMPLETED"));
     app.assert_counters_consistent(&id).await;
 }
@@ -696,15 +900,29 @@ async fn report_names_items_by_id_client_id_or_index() {
     .await;
     assert_report(&first, 3, 0, &[]);
     let task = &first["task"];
-    assert_eq!(task["counters"], counters(&[("pending", 1), ("running", 1), ("succeeded", 1), ("skipped", 1)]));
+    assert_eq!(
+        task["counters"],
+        counters(&[
+            ("pending", 1),
+            ("running", 1),
+            ("succeeded", 1),
+            ("skipped", 1)
+        ])
+    );
     assert_eq!(task["status"], json!("RUNNING"));
     assert_time(&task["startedAt"], "startedAt");
     assert_eq!(task["finishedAt"], Value::Null);
     assert_progress(task, 0.5);
 
     let items = get_items(&app, &id).await;
-    assert_eq!(statuses(&items), ["SUCCEEDED", "SKIPPED", "RUNNING", "PENDING"]);
-    assert_eq!(items[0]["result"], json!({ "link": "https://s.example/0", "n": [1, 2] }));
+    assert_eq!(
+        statuses(&items),
+        ["SUCCEEDED", "SKIPPED", "RUNNING", "PENDING"]
+    );
+    assert_eq!(
+        items[0]["result"],
+        json!({ "link": "https://s.example/0", "n": [1, 2] })
+    );
     assert_eq!(items[0]["error"], Value::Null);
     assert_time(&items[0]["finishedAt"], "item finishedAt");
     assert_time(&items[1]["finishedAt"], "item finishedAt");
@@ -725,14 +943,24 @@ async fn report_names_items_by_id_client_id_or_index() {
     .await;
     assert_report(&second, 2, 0, &[]);
     let task = &second["task"];
-    assert_eq!(task["counters"], counters(&[("succeeded", 2), ("skipped", 1), ("failed", 1)]));
+    assert_eq!(
+        task["counters"],
+        counters(&[("succeeded", 2), ("skipped", 1), ("failed", 1)])
+    );
     assert_eq!(task["status"], json!("COMPLETED_WITH_FAILURES"));
     assert_time(&task["finishedAt"], "finishedAt");
     assert_progress(task, 1.0);
-    assert_eq!(task["error"], Value::Null, "item failures are no task-level error");
+    assert_eq!(
+        task["error"],
+        Value::Null,
+        "item failures are no task-level error"
+    );
 
     let items = get_items(&app, &id).await;
-    assert_eq!(statuses(&items), ["SUCCEEDED", "SKIPPED", "SUCCEEDED", "FAILED"]);
+    assert_eq!(
+        statuses(&items),
+        ["SUCCEEDED", "SKIPPED", "SUCCEEDED", "FAILED"]
+    );
     assert_eq!(items[2]["result"], json!({ "ok": true }));
     assert_eq!(
         items[3]["error"],
@@ -763,7 +991,10 @@ async fn task_moves_from_queued_to_running_to_completed_and_version_grows() {
     let r2 = report(&app, &id, json!([{ "index": 0, "outcome": "SUCCEEDED" }])).await;
     assert_report(&r2, 1, 0, &[]);
     assert_eq!(r2["task"]["status"], json!("RUNNING"));
-    assert_eq!(r2["task"]["counters"], counters(&[("pending", 1), ("succeeded", 1)]));
+    assert_eq!(
+        r2["task"]["counters"],
+        counters(&[("pending", 1), ("succeeded", 1)])
+    );
     let v2 = version(&r2["task"]);
     assert!(v2 > v1, "{v1} -> {v2}");
 
@@ -803,8 +1034,14 @@ async fn a_task_whose_items_all_failed_is_failed() {
     assert_eq!(task["error"], Value::Null);
     assert_time(&task["finishedAt"], "finishedAt");
     let items = get_items(&app, &id).await;
-    assert_eq!(items[0]["error"], json!({ "code": "E1", "message": "no", "details": null }));
-    assert_eq!(items[1]["error"], json!({ "code": "E2", "message": "nope", "details": null }));
+    assert_eq!(
+        items[0]["error"],
+        json!({ "code": "E1", "message": "no", "details": null })
+    );
+    assert_eq!(
+        items[1]["error"],
+        json!({ "code": "E2", "message": "nope", "details": null })
+    );
     app.assert_counters_consistent(&id).await;
 }
 
@@ -823,7 +1060,10 @@ async fn failed_without_error_is_a_problem_and_the_rest_applies() {
     )
     .await;
     assert_report(&r, 1, 0, &[(0, "BAD_USER_INPUT"), (2, "BAD_USER_INPUT")]);
-    assert_eq!(r["task"]["counters"], counters(&[("pending", 2), ("succeeded", 1)]));
+    assert_eq!(
+        r["task"]["counters"],
+        counters(&[("pending", 2), ("succeeded", 1)])
+    );
     let items = get_items(&app, &id).await;
     assert_eq!(statuses(&items), ["PENDING", "SUCCEEDED", "PENDING"]);
     assert_eq!(items[0]["error"], Value::Null);
@@ -853,10 +1093,21 @@ async fn a_result_must_name_exactly_one_item() {
         &r,
         1,
         0,
-        &[(0, "BAD_USER_INPUT"), (1, "BAD_USER_INPUT"), (2, "BAD_USER_INPUT"), (3, "BAD_USER_INPUT")],
+        &[
+            (0, "BAD_USER_INPUT"),
+            (1, "BAD_USER_INPUT"),
+            (2, "BAD_USER_INPUT"),
+            (3, "BAD_USER_INPUT"),
+        ],
     );
-    assert_eq!(r["task"]["counters"], counters(&[("pending", 2), ("succeeded", 1)]));
-    assert_eq!(statuses(&get_items(&app, &id).await), ["PENDING", "SUCCEEDED", "PENDING"]);
+    assert_eq!(
+        r["task"]["counters"],
+        counters(&[("pending", 2), ("succeeded", 1)])
+    );
+    assert_eq!(
+        statuses(&get_items(&app, &id).await),
+        ["PENDING", "SUCCEEDED", "PENDING"]
+    );
     app.assert_counters_consistent(&id).await;
 }
 
@@ -865,7 +1116,10 @@ async fn unknown_items_are_problems_with_their_position() {
     let app = spawn_app().await;
     let id = app.create_task(3).await;
     let other = app.create_task(1).await;
-    let foreign_item = get_items(&app, &other).await[0]["id"].as_str().unwrap().to_owned();
+    let foreign_item = get_items(&app, &other).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let r = report(
         &app,
@@ -883,13 +1137,26 @@ async fn unknown_items_are_problems_with_their_position() {
         &r,
         2,
         0,
-        &[(1, "ITEM_NOT_FOUND"), (2, "ITEM_NOT_FOUND"), (3, "ITEM_NOT_FOUND")],
+        &[
+            (1, "ITEM_NOT_FOUND"),
+            (2, "ITEM_NOT_FOUND"),
+            (3, "ITEM_NOT_FOUND"),
+        ],
     );
-    assert_eq!(r["task"]["counters"], counters(&[("pending", 1), ("succeeded", 1), ("skipped", 1)]));
-    assert_eq!(statuses(&get_items(&app, &id).await), ["SUCCEEDED", "PENDING", "SKIPPED"]);
+    assert_eq!(
+        r["task"]["counters"],
+        counters(&[("pending", 1), ("succeeded", 1), ("skipped", 1)])
+    );
+    assert_eq!(
+        statuses(&get_items(&app, &id).await),
+        ["SUCCEEDED", "PENDING", "SKIPPED"]
+    );
     // The other task's item was not touched.
     assert_eq!(statuses(&get_items(&app, &other).await), ["PENDING"]);
-    assert_eq!(get_task(&app, &other).await["counters"], counters(&[("pending", 1)]));
+    assert_eq!(
+        get_task(&app, &other).await["counters"],
+        counters(&[("pending", 1)])
+    );
     app.assert_counters_consistent(&id).await;
     app.assert_counters_consistent(&other).await;
 }
@@ -911,11 +1178,19 @@ async fn an_identical_repeat_of_a_final_result_is_a_duplicate() {
 
     let again = report(&app, &id, batch).await;
     assert_report(&again, 0, 3, &[]);
-    assert_eq!(version(&again["task"]), version(&task), "a duplicate commits nothing");
+    assert_eq!(
+        version(&again["task"]),
+        version(&task),
+        "a duplicate commits nothing"
+    );
     assert_eq!(again["task"]["counters"], task["counters"]);
     assert_eq!(again["task"]["updatedAt"], task["updatedAt"]);
     assert_eq!(get_task(&app, &id).await, task, "the task is unchanged");
-    assert_eq!(get_items(&app, &id).await, items_before, "the items are unchanged");
+    assert_eq!(
+        get_items(&app, &id).await,
+        items_before,
+        "the items are unchanged"
+    );
 
     // The same item named another way is the same repeat.
     let item0 = items_before[0]["id"].as_str().unwrap().to_owned();
@@ -947,7 +1222,10 @@ async fn a_repeat_within_one_batch_is_a_duplicate() {
     )
     .await;
     assert_report(&r, 1, 1, &[]);
-    assert_eq!(r["task"]["counters"], counters(&[("pending", 1), ("succeeded", 1)]));
+    assert_eq!(
+        r["task"]["counters"],
+        counters(&[("pending", 1), ("succeeded", 1)])
+    );
     app.assert_counters_consistent(&id).await;
 }
 
@@ -996,7 +1274,10 @@ async fn a_conflicting_result_for_a_final_item_is_refused() {
         ],
     );
     let after = &r["task"];
-    assert_eq!(after["counters"], counters(&[("succeeded", 2), ("failed", 1)]));
+    assert_eq!(
+        after["counters"],
+        counters(&[("succeeded", 2), ("failed", 1)])
+    );
     assert_eq!(after["status"], json!("COMPLETED_WITH_FAILURES"));
     assert!(version(after) > version(&task));
     let items = get_items(&app, &id).await;
@@ -1009,12 +1290,22 @@ async fn a_conflicting_result_for_a_final_item_is_refused() {
 #[tokio::test]
 async fn a_retryable_failure_goes_back_to_pending_until_attempts_run_out() {
     let app = spawn_app().await;
-    let created = create(&app, json!({ "type": "test.items", "maxAttempts": 2, "items": numbered_items(2) })).await;
+    let created = create(
+        &app,
+        json!({ "type": "test.items", "maxAttempts": 2, "items": numbered_items(2) }),
+    )
+    .await;
     let id = id_of(&created["task"]);
     let v0 = version(&created["task"]);
-    let error = json!({ "code": "TEMPORARY", "message": "try again later", "details": { "wait": 5 } });
+    let error =
+        json!({ "code": "TEMPORARY", "message": "try again later", "details": { "wait": 5 } });
 
-    let r1 = report(&app, &id, json!([{ "index": 0, "outcome": "FAILED", "retryable": true, "error": error }])).await;
+    let r1 = report(
+        &app,
+        &id,
+        json!([{ "index": 0, "outcome": "FAILED", "retryable": true, "error": error }]),
+    )
+    .await;
     assert_report(&r1, 1, 0, &[]);
     assert_eq!(r1["task"]["counters"], counters(&[("pending", 2)]));
     let v1 = version(&r1["task"]);
@@ -1025,9 +1316,17 @@ async fn a_retryable_failure_goes_back_to_pending_until_attempts_run_out() {
     assert_eq!(items[0]["attempts"], json!(1));
     assert_eq!(items[0]["finishedAt"], Value::Null);
 
-    let r2 = report(&app, &id, json!([{ "index": 0, "outcome": "FAILED", "retryable": true, "error": error }])).await;
+    let r2 = report(
+        &app,
+        &id,
+        json!([{ "index": 0, "outcome": "FAILED", "retryable": true, "error": error }]),
+    )
+    .await;
     assert_report(&r2, 1, 0, &[]);
-    assert_eq!(r2["task"]["counters"], counters(&[("pending", 1), ("failed", 1)]));
+    assert_eq!(
+        r2["task"]["counters"],
+        counters(&[("pending", 1), ("failed", 1)])
+    );
     assert!(version(&r2["task"]) > v1);
     let items = get_items(&app, &id).await;
     assert_eq!(items[0]["status"], json!("FAILED"), "no attempts left");
@@ -1043,7 +1342,11 @@ async fn a_retryable_failure_goes_back_to_pending_until_attempts_run_out() {
 #[tokio::test]
 async fn a_retryable_failure_with_one_attempt_is_final() {
     let app = spawn_app().await;
-    let created = create(&app, json!({ "type": "test.items", "maxAttempts": 1, "items": numbered_items(1) })).await;
+    let created = create(
+        &app,
+        json!({ "type": "test.items", "maxAttempts": 1, "items": numbered_items(1) }),
+    )
+    .await;
     let id = id_of(&created["task"]);
     let r = report(
         &app,
@@ -1074,26 +1377,48 @@ async fn cancel_waits_for_running_items() {
     let task = cancel(&app, &id).await;
     assert_eq!(task["status"], json!("CANCELLING"));
     assert_eq!(task["cancelRequested"], json!(true));
-    assert_eq!(task["counters"], counters(&[("running", 1), ("cancelled", 2)]));
+    assert_eq!(
+        task["counters"],
+        counters(&[("running", 1), ("cancelled", 2)])
+    );
     assert_eq!(task["finishedAt"], Value::Null);
     let v1 = version(&task);
     assert!(v1 > v0);
-    assert_eq!(statuses(&get_items(&app, &id).await), ["RUNNING", "CANCELLED", "CANCELLED"]);
+    assert_eq!(
+        statuses(&get_items(&app, &id).await),
+        ["RUNNING", "CANCELLED", "CANCELLED"]
+    );
 
-    let r = report(&app, &id, json!([{ "index": 0, "outcome": "SUCCEEDED", "result": { "late": true } }])).await;
+    let r = report(
+        &app,
+        &id,
+        json!([{ "index": 0, "outcome": "SUCCEEDED", "result": { "late": true } }]),
+    )
+    .await;
     assert_report(&r, 1, 0, &[]);
     let task = &r["task"];
     assert_eq!(task["status"], json!("CANCELLED"));
-    assert_eq!(task["counters"], counters(&[("succeeded", 1), ("cancelled", 2)]));
+    assert_eq!(
+        task["counters"],
+        counters(&[("succeeded", 1), ("cancelled", 2)])
+    );
     assert_time(&task["finishedAt"], "finishedAt");
     assert!(version(task) > v1);
     let items = get_items(&app, &id).await;
     assert_eq!(statuses(&items), ["SUCCEEDED", "CANCELLED", "CANCELLED"]);
     assert_eq!(items[0]["result"], json!({ "late": true }));
 
-    let code = app.error_code(APPEND, json!({ "input": { "taskId": id, "items": [{ "payload": {} }] } })).await;
+    let code = app
+        .error_code(
+            APPEND,
+            json!({ "input": { "taskId": id, "items": [{ "payload": {} }] } }),
+        )
+        .await;
     assert_eq!(code, "INVALID_STATE");
-    assert_eq!(get_task(&app, &id).await["counters"], counters(&[("succeeded", 1), ("cancelled", 2)]));
+    assert_eq!(
+        get_task(&app, &id).await["counters"],
+        counters(&[("succeeded", 1), ("cancelled", 2)])
+    );
     app.assert_counters_consistent(&id).await;
 }
 
@@ -1105,10 +1430,16 @@ async fn cancel_without_running_items_is_immediate() {
     let task = cancel(&app, &id).await;
     assert_eq!(task["status"], json!("CANCELLED"));
     assert_eq!(task["cancelRequested"], json!(true));
-    assert_eq!(task["counters"], counters(&[("succeeded", 1), ("cancelled", 2)]));
+    assert_eq!(
+        task["counters"],
+        counters(&[("succeeded", 1), ("cancelled", 2)])
+    );
     assert_time(&task["finishedAt"], "finishedAt");
     assert_progress(&task, 1.0);
-    assert_eq!(statuses(&get_items(&app, &id).await), ["CANCELLED", "SUCCEEDED", "CANCELLED"]);
+    assert_eq!(
+        statuses(&get_items(&app, &id).await),
+        ["CANCELLED", "SUCCEEDED", "CANCELLED"]
+    );
     app.assert_counters_consistent(&id).await;
 }
 
@@ -1140,21 +1471,33 @@ async fn retry_failed_items_by_id_and_by_error_code() {
 
     // By id: only that item.
     let task = retry(&app, json!({ "taskId": id, "itemIds": [item1] })).await;
-    assert_eq!(task["counters"], counters(&[("pending", 1), ("failed", 2), ("succeeded", 1)]));
+    assert_eq!(
+        task["counters"],
+        counters(&[("pending", 1), ("failed", 2), ("succeeded", 1)])
+    );
     assert_eq!(task["status"], json!("RUNNING"));
     assert_eq!(task["finishedAt"], Value::Null, "no longer terminal");
     let v1 = version(&task);
     assert!(v1 > v0);
-    assert_eq!(statuses(&get_items(&app, &id).await), ["FAILED", "PENDING", "FAILED", "SUCCEEDED"]);
+    assert_eq!(
+        statuses(&get_items(&app, &id).await),
+        ["FAILED", "PENDING", "FAILED", "SUCCEEDED"]
+    );
     app.assert_counters_consistent(&id).await;
 
     // By error code: every FAILED item with it.
     let task = retry(&app, json!({ "taskId": id, "errorCodes": ["E1"] })).await;
-    assert_eq!(task["counters"], counters(&[("pending", 3), ("succeeded", 1)]));
+    assert_eq!(
+        task["counters"],
+        counters(&[("pending", 3), ("succeeded", 1)])
+    );
     assert_eq!(task["status"], json!("RUNNING"));
     assert_eq!(task["finishedAt"], Value::Null);
     assert!(version(&task) > v1);
-    assert_eq!(statuses(&get_items(&app, &id).await), ["PENDING", "PENDING", "PENDING", "SUCCEEDED"]);
+    assert_eq!(
+        statuses(&get_items(&app, &id).await),
+        ["PENDING", "PENDING", "PENDING", "SUCCEEDED"]
+    );
     app.assert_counters_consistent(&id).await;
 
     // The retried items can now succeed, and the task completes cleanly.
@@ -1179,11 +1522,24 @@ async fn retry_failed_items_by_id_and_by_error_code() {
 async fn retry_of_a_failed_task_reopens_it() {
     let app = spawn_app().await;
     let id = app.create_task(1).await;
-    let r = report(&app, &id, json!([{ "index": 0, "outcome": "FAILED", "error": { "code": "E", "message": "m" } }])).await;
+    let r = report(
+        &app,
+        &id,
+        json!([{ "index": 0, "outcome": "FAILED", "error": { "code": "E", "message": "m" } }]),
+    )
+    .await;
     assert_eq!(r["task"]["status"], json!("FAILED"));
     let task = retry(&app, json!({ "taskId": id, "errorCodes": ["E"] })).await;
     assert_eq!(task["counters"], counters(&[("pending", 1)]));
-    assert!(!["FAILED", "COMPLETED", "COMPLETED_WITH_FAILURES", "CANCELLED"].contains(&task["status"].as_str().unwrap()));
+    assert!(
+        ![
+            "FAILED",
+            "COMPLETED",
+            "COMPLETED_WITH_FAILURES",
+            "CANCELLED"
+        ]
+        .contains(&task["status"].as_str().unwrap())
+    );
     assert_eq!(task["finishedAt"], Value::Null);
     app.assert_counters_consistent(&id).await;
 }
@@ -1192,19 +1548,37 @@ async fn retry_of_a_failed_task_reopens_it() {
 async fn retrying_a_cancelled_task_is_invalid_state() {
     let app = spawn_app().await;
     let id = app.create_task(2).await;
-    report(&app, &id, json!([{ "index": 0, "outcome": "FAILED", "error": { "code": "E", "message": "m" } }])).await;
+    report(
+        &app,
+        &id,
+        json!([{ "index": 0, "outcome": "FAILED", "error": { "code": "E", "message": "m" } }]),
+    )
+    .await;
     let task = cancel(&app, &id).await;
     assert_eq!(task["status"], json!("CANCELLED"));
     let items = get_items(&app, &id).await;
     let item0 = items[0]["id"].as_str().unwrap().to_owned();
 
-    let code = app.error_code(RETRY, json!({ "input": { "taskId": id, "itemIds": [item0] } })).await;
+    let code = app
+        .error_code(
+            RETRY,
+            json!({ "input": { "taskId": id, "itemIds": [item0] } }),
+        )
+        .await;
     assert_eq!(code, "INVALID_STATE");
-    let code = app.error_code(RETRY, json!({ "input": { "taskId": id, "errorCodes": ["E"] } })).await;
+    let code = app
+        .error_code(
+            RETRY,
+            json!({ "input": { "taskId": id, "errorCodes": ["E"] } }),
+        )
+        .await;
     assert_eq!(code, "INVALID_STATE");
     let task = get_task(&app, &id).await;
     assert_eq!(task["status"], json!("CANCELLED"));
-    assert_eq!(task["counters"], counters(&[("failed", 1), ("cancelled", 1)]));
+    assert_eq!(
+        task["counters"],
+        counters(&[("failed", 1), ("cancelled", 1)])
+    );
     app.assert_counters_consistent(&id).await;
 }
 
@@ -1226,11 +1600,20 @@ async fn fail_bulk_task_sets_the_error_and_cancels_pending_items() {
     )
     .await;
     assert_eq!(task["status"], json!("FAILED"));
-    assert_eq!(task["error"], json!({ "code": "UPSTREAM_DOWN", "message": "the provider is down", "details": details }));
-    assert_eq!(task["counters"], counters(&[("succeeded", 1), ("cancelled", 2)]));
+    assert_eq!(
+        task["error"],
+        json!({ "code": "UPSTREAM_DOWN", "message": "the provider is down", "details": details })
+    );
+    assert_eq!(
+        task["counters"],
+        counters(&[("succeeded", 1), ("cancelled", 2)])
+    );
     assert_time(&task["finishedAt"], "finishedAt");
     assert!(version(&task) > v0);
-    assert_eq!(statuses(&get_items(&app, &id).await), ["SUCCEEDED", "CANCELLED", "CANCELLED"]);
+    assert_eq!(
+        statuses(&get_items(&app, &id).await),
+        ["SUCCEEDED", "CANCELLED", "CANCELLED"]
+    );
     assert_eq!(get_task(&app, &id).await, task);
     app.assert_counters_consistent(&id).await;
 }
@@ -1239,11 +1622,23 @@ async fn fail_bulk_task_sets_the_error_and_cancels_pending_items() {
 async fn fail_bulk_task_without_details() {
     let app = spawn_app().await;
     let id = create_open(&app, json!(numbered_items(2))).await;
-    let task = fail(&app, json!({ "id": id, "code": "ABORTED", "message": "operator abort" })).await;
+    let task = fail(
+        &app,
+        json!({ "id": id, "code": "ABORTED", "message": "operator abort" }),
+    )
+    .await;
     assert_eq!(task["status"], json!("FAILED"));
-    assert_eq!(task["error"], json!({ "code": "ABORTED", "message": "operator abort", "details": null }));
+    assert_eq!(
+        task["error"],
+        json!({ "code": "ABORTED", "message": "operator abort", "details": null })
+    );
     assert_eq!(task["counters"], counters(&[("cancelled", 2)]));
-    let code = app.error_code(APPEND, json!({ "input": { "taskId": id, "items": [{ "payload": {} }] } })).await;
+    let code = app
+        .error_code(
+            APPEND,
+            json!({ "input": { "taskId": id, "items": [{ "payload": {} }] } }),
+        )
+        .await;
     assert_eq!(code, "INVALID_STATE");
     app.assert_counters_consistent(&id).await;
 }
@@ -1255,7 +1650,11 @@ async fn fail_bulk_task_without_details() {
 /// Every mutation that names a task, with variables naming `id`, and its name.
 fn task_mutations(id: &str, item_id: &str) -> Vec<(&'static str, &'static str, Value)> {
     vec![
-        ("appendTaskItems", APPEND, json!({ "input": { "taskId": id, "items": [{ "payload": {} }] } })),
+        (
+            "appendTaskItems",
+            APPEND,
+            json!({ "input": { "taskId": id, "items": [{ "payload": {} }] } }),
+        ),
         ("sealBulkTask", SEAL, json!({ "id": id })),
         (
             "reportItemResults",
@@ -1263,9 +1662,21 @@ fn task_mutations(id: &str, item_id: &str) -> Vec<(&'static str, &'static str, V
             json!({ "input": { "taskId": id, "results": [{ "index": 0, "outcome": "SUCCEEDED" }] } }),
         ),
         ("cancelBulkTask", CANCEL, json!({ "id": id })),
-        ("retryFailedItems", RETRY, json!({ "input": { "taskId": id, "itemIds": [item_id] } })),
-        ("retryFailedItems(errorCodes)", RETRY, json!({ "input": { "taskId": id, "errorCodes": ["E"] } })),
-        ("failBulkTask", FAIL, json!({ "input": { "id": id, "code": "X", "message": "y" } })),
+        (
+            "retryFailedItems",
+            RETRY,
+            json!({ "input": { "taskId": id, "itemIds": [item_id] } }),
+        ),
+        (
+            "retryFailedItems(errorCodes)",
+            RETRY,
+            json!({ "input": { "taskId": id, "errorCodes": ["E"] } }),
+        ),
+        (
+            "failBulkTask",
+            FAIL,
+            json!({ "input": { "id": id, "code": "X", "message": "y" } }),
+        ),
         ("deleteBulkTask", DELETE, json!({ "id": id })),
     ]
 }
@@ -1283,7 +1694,10 @@ async fn delete_bulk_task_removes_it() {
     assert_eq!(data["deleteBulkTask"], json!(id));
 
     let data = app
-        .data("query($id: ID!, $item: ID!) { bulkTask(id: $id) { id } taskItem(id: $item) { id } }", json!({ "id": id, "item": item0 }))
+        .data(
+            "query($id: ID!, $item: ID!) { bulkTask(id: $id) { id } taskItem(id: $item) { id } }",
+            json!({ "id": id, "item": item0 }),
+        )
         .await;
     assert_eq!(data["bulkTask"], Value::Null);
     assert_eq!(data["taskItem"], Value::Null);
@@ -1294,15 +1708,26 @@ async fn delete_bulk_task_removes_it() {
         assert_eq!(code, "NOT_FOUND", "{name} on a deleted task");
     }
     // The other task is untouched.
-    assert_eq!(get_task(&app, &keep).await["counters"], counters(&[("pending", 2)]));
+    assert_eq!(
+        get_task(&app, &keep).await["counters"],
+        counters(&[("pending", 2)])
+    );
     app.assert_counters_consistent(&keep).await;
 }
 
 #[tokio::test]
 async fn deleting_a_task_leaves_the_others_alone() {
     let app = spawn_app().await;
-    let a = create(&app, json!({ "type": "test.items", "items": numbered_items(2) })).await;
-    let b = create(&app, json!({ "type": "test.items", "items": numbered_items(3) })).await;
+    let a = create(
+        &app,
+        json!({ "type": "test.items", "items": numbered_items(2) }),
+    )
+    .await;
+    let b = create(
+        &app,
+        json!({ "type": "test.items", "items": numbered_items(3) }),
+    )
+    .await;
     let (a, b) = (id_of(&a["task"]), id_of(&b["task"]));
     app.data(DELETE, json!({ "id": a })).await;
     assert_eq!(task_count(&app).await, 1);
@@ -1314,7 +1739,10 @@ async fn deleting_a_task_leaves_the_others_alone() {
 async fn malformed_ids_are_bad_user_input() {
     let app = spawn_app().await;
     let real = app.create_task(1).await;
-    let real_item = get_items(&app, &real).await[0]["id"].as_str().unwrap().to_owned();
+    let real_item = get_items(&app, &real).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     for bad in ["nope", "", "!!!"] {
         for (name, query, vars) in task_mutations(bad, &real_item) {
             let code = app.error_code(query, vars).await;
@@ -1322,8 +1750,16 @@ async fn malformed_ids_are_bad_user_input() {
         }
     }
     // A malformed item id in retryFailedItems on a real task is bad input too.
-    let code = app.error_code(RETRY, json!({ "input": { "taskId": real, "itemIds": ["nope"] } })).await;
+    let code = app
+        .error_code(
+            RETRY,
+            json!({ "input": { "taskId": real, "itemIds": ["nope"] } }),
+        )
+        .await;
     assert_eq!(code, "BAD_USER_INPUT");
-    assert_eq!(get_task(&app, &real).await["counters"], counters(&[("pending", 1)]));
+    assert_eq!(
+        get_task(&app, &real).await["counters"],
+        counters(&[("pending", 1)])
+    );
     app.assert_counters_consistent(&real).await;
 }

@@ -83,10 +83,16 @@ async fn create_input(app: &TestApp, input: Value) -> Value {
 
 /// Creates a sealed task of `ty` with `n` items and returns its id.
 async fn create(app: &TestApp, ty: &str, description: Option<&str>, n: usize) -> String {
-    let payload =
-        create_input(app, json!({ "type": ty, "description": description, "items": items(n) })).await;
+    let payload = create_input(
+        app,
+        json!({ "type": ty, "description": description, "items": items(n) }),
+    )
+    .await;
     assert_eq!(payload["created"], true, "{payload:#}");
-    assert_eq!(payload["task"]["counters"]["total"], n as i64, "{payload:#}");
+    assert_eq!(
+        payload["task"]["counters"]["total"], n as i64,
+        "{payload:#}"
+    );
     payload["task"]["id"].as_str().unwrap().to_owned()
 }
 
@@ -94,11 +100,21 @@ async fn create(app: &TestApp, ty: &str, description: Option<&str>, n: usize) ->
 async fn report(app: &TestApp, task_id: &str, results: Value) -> Value {
     let n = results.as_array().unwrap().len();
     let data = app
-        .data(REPORT, json!({ "input": { "taskId": task_id, "results": results } }))
+        .data(
+            REPORT,
+            json!({ "input": { "taskId": task_id, "results": results } }),
+        )
         .await;
     let payload = data["reportItemResults"].clone();
-    assert_eq!(payload["problems"], json!([]), "report refused: {payload:#}");
-    assert_eq!(payload["applied"], n as i64, "report not applied: {payload:#}");
+    assert_eq!(
+        payload["problems"],
+        json!([]),
+        "report refused: {payload:#}"
+    );
+    assert_eq!(
+        payload["applied"], n as i64,
+        "report not applied: {payload:#}"
+    );
     payload
 }
 
@@ -119,13 +135,21 @@ fn failed(index: usize, code: &str, message: &str) -> Value {
 }
 
 async fn cancel(app: &TestApp, id: &str) -> Value {
-    app.data("mutation($id: ID!) { cancelBulkTask(id: $id) { id status } }", json!({ "id": id }))
-        .await["cancelBulkTask"]
+    app.data(
+        "mutation($id: ID!) { cancelBulkTask(id: $id) { id status } }",
+        json!({ "id": id }),
+    )
+    .await["cancelBulkTask"]
         .clone()
 }
 
 async fn delete(app: &TestApp, id: &str) {
-    let data = app.data("mutation($id: ID!) { deleteBulkTask(id: $id) }", json!({ "id": id })).await;
+    let data = app
+        .data(
+            "mutation($id: ID!) { deleteBulkTask(id: $id) }",
+            json!({ "id": id }),
+        )
+        .await;
     assert_eq!(data["deleteBulkTask"], id);
 }
 
@@ -163,18 +187,35 @@ fn check_connection(conn: &Value) {
         assert_eq!(info["endCursor"], Value::Null, "{conn:#}");
     } else {
         assert_eq!(info["startCursor"], edges[0]["cursor"], "{conn:#}");
-        assert_eq!(info["endCursor"], edges[edges.len() - 1]["cursor"], "{conn:#}");
+        assert_eq!(
+            info["endCursor"],
+            edges[edges.len() - 1]["cursor"],
+            "{conn:#}"
+        );
     }
-    let cursors: BTreeSet<&str> = edges.iter().map(|e| e["cursor"].as_str().unwrap()).collect();
+    let cursors: BTreeSet<&str> = edges
+        .iter()
+        .map(|e| e["cursor"].as_str().unwrap())
+        .collect();
     assert_eq!(cursors.len(), edges.len(), "cursors repeat: {conn:#}");
 }
 
 fn ids(conn: &Value) -> Vec<String> {
-    conn["nodes"].as_array().unwrap().iter().map(|n| n["id"].as_str().unwrap().to_owned()).collect()
+    conn["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 fn indexes(conn: &Value) -> Vec<i64> {
-    conn["nodes"].as_array().unwrap().iter().map(|n| n["index"].as_i64().unwrap()).collect()
+    conn["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["index"].as_i64().unwrap())
+        .collect()
 }
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
@@ -195,15 +236,22 @@ fn reversed(v: &[String]) -> Vec<String> {
 }
 
 fn ts(value: &Value) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(value.as_str().unwrap_or_else(|| panic!("a DateTime, got {value}")))
-        .unwrap()
-        .with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(
+        value
+            .as_str()
+            .unwrap_or_else(|| panic!("a DateTime, got {value}")),
+    )
+    .unwrap()
+    .with_timezone(&Utc)
 }
 
 /// A moment strictly between two server timestamps at least 2 ms apart.
 fn between(a: &Value, b: &Value) -> String {
     let (a, b) = (ts(a), ts(b));
-    assert!(b - a >= chrono::Duration::milliseconds(2), "timestamps too close: {a} {b}");
+    assert!(
+        b - a >= chrono::Duration::milliseconds(2),
+        "timestamps too close: {a} {b}"
+    );
     (a + (b - a) / 2).to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
@@ -218,7 +266,12 @@ async fn task(app: &TestApp, id: &str) -> Value {
 
 /// Pages forward through `bulkTasks` (or a task's items) `size` rows at a
 /// time, checking pageInfo on every page, and returns every id in order.
-async fn page_forward(app: &TestApp, items_of: Option<&str>, base: Value, size: i64) -> Vec<String> {
+async fn page_forward(
+    app: &TestApp,
+    items_of: Option<&str>,
+    base: Value,
+    size: i64,
+) -> Vec<String> {
     let mut out = Vec::new();
     let mut after = Value::Null;
     for page_no in 0.. {
@@ -234,12 +287,20 @@ async fn page_forward(app: &TestApp, items_of: Option<&str>, base: Value, size: 
         };
         let page = ids(&conn);
         let info = &conn["pageInfo"];
-        assert_eq!(info["hasPreviousPage"], page_no > 0, "page {page_no}: {conn:#}");
+        assert_eq!(
+            info["hasPreviousPage"],
+            page_no > 0,
+            "page {page_no}: {conn:#}"
+        );
         out.extend(page.iter().cloned());
         if !info["hasNextPage"].as_bool().unwrap() {
             break;
         }
-        assert_eq!(page.len() as i64, size, "a page before the last is full: {conn:#}");
+        assert_eq!(
+            page.len() as i64,
+            size,
+            "a page before the last is full: {conn:#}"
+        );
         after = info["endCursor"].clone();
     }
     out
@@ -247,7 +308,12 @@ async fn page_forward(app: &TestApp, items_of: Option<&str>, base: Value, size: 
 
 /// Pages backward from the end, `size` rows at a time; returns every id in
 /// display order.
-async fn page_backward(app: &TestApp, items_of: Option<&str>, base: Value, size: i64) -> Vec<String> {
+async fn page_backward(
+    app: &TestApp,
+    items_of: Option<&str>,
+    base: Value,
+    size: i64,
+) -> Vec<String> {
     let mut pages: Vec<Vec<String>> = Vec::new();
     let mut before = Value::Null;
     for page_no in 0.. {
@@ -263,10 +329,18 @@ async fn page_backward(app: &TestApp, items_of: Option<&str>, base: Value, size:
         };
         let page = ids(&conn);
         let info = &conn["pageInfo"];
-        assert_eq!(info["hasNextPage"], page_no > 0, "page {page_no} from the end: {conn:#}");
+        assert_eq!(
+            info["hasNextPage"],
+            page_no > 0,
+            "page {page_no} from the end: {conn:#}"
+        );
         let more = info["hasPreviousPage"].as_bool().unwrap();
         if more {
-            assert_eq!(page.len() as i64, size, "a page after the first is full: {conn:#}");
+            assert_eq!(
+                page.len() as i64,
+                size,
+                "a page after the first is full: {conn:#}"
+            );
         }
         before = info["startCursor"].clone();
         pages.push(page);
@@ -330,7 +404,11 @@ impl StatusFixture {
             cancelling,
         };
         for (id, status) in f.all_with_status() {
-            assert_eq!(task(app, &id).await["status"], status, "status of fixture task {id}");
+            assert_eq!(
+                task(app, &id).await["status"],
+                status,
+                "status of fixture task {id}"
+            );
             app.assert_counters_consistent(&id).await;
         }
         f
@@ -353,7 +431,11 @@ impl StatusFixture {
 async fn filtered(app: &TestApp, filter: Value) -> Vec<String> {
     let conn = tasks(app, json!({ "first": 100, "filter": filter })).await;
     let found = ids(&conn);
-    assert_eq!(conn["totalCount"], found.len() as i64, "totalCount for {filter}: {conn:#}");
+    assert_eq!(
+        conn["totalCount"],
+        found.len() as i64,
+        "totalCount for {filter}: {conn:#}"
+    );
     sorted(found)
 }
 
@@ -367,11 +449,24 @@ async fn tasks_filter_by_status_type_finished_and_failures() {
     let f = StatusFixture::build(&app).await;
 
     assert_eq!(filtered(&app, json!({})).await.len(), 7);
-    assert_eq!(filtered(&app, json!({ "status": ["QUEUED", "RUNNING"] })).await, set(&[&f.queued, &f.running]));
-    assert_eq!(filtered(&app, json!({ "status": ["CANCELLING"] })).await, set(&[&f.cancelling]));
-    assert_eq!(filtered(&app, json!({ "status": ["CANCELLED"] })).await, set(&[&f.cancelled]));
     assert_eq!(
-        filtered(&app, json!({ "status": ["COMPLETED", "COMPLETED_WITH_FAILURES", "FAILED"] })).await,
+        filtered(&app, json!({ "status": ["QUEUED", "RUNNING"] })).await,
+        set(&[&f.queued, &f.running])
+    );
+    assert_eq!(
+        filtered(&app, json!({ "status": ["CANCELLING"] })).await,
+        set(&[&f.cancelling])
+    );
+    assert_eq!(
+        filtered(&app, json!({ "status": ["CANCELLED"] })).await,
+        set(&[&f.cancelled])
+    );
+    assert_eq!(
+        filtered(
+            &app,
+            json!({ "status": ["COMPLETED", "COMPLETED_WITH_FAILURES", "FAILED"] })
+        )
+        .await,
         set(&[&f.completed, &f.with_failures, &f.failed])
     );
 
@@ -383,7 +478,10 @@ async fn tasks_filter_by_status_type_finished_and_failures() {
         filtered(&app, json!({ "type": ["b.type", "c.type"] })).await,
         set(&[&f.running, &f.with_failures, &f.failed, &f.cancelled])
     );
-    assert_eq!(filtered(&app, json!({ "type": ["no.such.type"] })).await, Vec::<String>::new());
+    assert_eq!(
+        filtered(&app, json!({ "type": ["no.such.type"] })).await,
+        Vec::<String>::new()
+    );
 
     assert_eq!(
         filtered(&app, json!({ "finished": true })).await,
@@ -394,10 +492,19 @@ async fn tasks_filter_by_status_type_finished_and_failures() {
         set(&[&f.queued, &f.running, &f.cancelling])
     );
 
-    assert_eq!(filtered(&app, json!({ "hasFailures": true })).await, set(&[&f.with_failures, &f.failed]));
+    assert_eq!(
+        filtered(&app, json!({ "hasFailures": true })).await,
+        set(&[&f.with_failures, &f.failed])
+    );
     assert_eq!(
         filtered(&app, json!({ "hasFailures": false })).await,
-        set(&[&f.queued, &f.running, &f.completed, &f.cancelled, &f.cancelling])
+        set(&[
+            &f.queued,
+            &f.running,
+            &f.completed,
+            &f.cancelled,
+            &f.cancelling
+        ])
     );
 
     // Filters combine with AND.
@@ -420,7 +527,10 @@ async fn tasks_filter_by_status_type_finished_and_failures() {
     let mut vars = base.clone();
     vars["first"] = json!(100);
     let all = ids(&tasks(&app, vars).await);
-    assert_eq!(sorted(all.clone()), set(&[&f.completed, &f.with_failures, &f.failed, &f.cancelled]));
+    assert_eq!(
+        sorted(all.clone()),
+        set(&[&f.completed, &f.with_failures, &f.failed, &f.cancelled])
+    );
     assert_eq!(page_forward(&app, None, base.clone(), 1).await, all);
     assert_eq!(page_backward(&app, None, base.clone(), 3).await, all);
 }
@@ -441,46 +551,112 @@ async fn tasks_filter_by_created_updated_and_started_time() {
     tick().await;
     report(&app, &a, json!([ok(1)])).await;
 
-    let (ta, tb, tc) = (task(&app, &a).await, task(&app, &b).await, task(&app, &c).await);
-    assert_eq!(tc["startedAt"], Value::Null, "an untouched task has not started: {tc:#}");
+    let (ta, tb, tc) = (
+        task(&app, &a).await,
+        task(&app, &b).await,
+        task(&app, &c).await,
+    );
+    assert_eq!(
+        tc["startedAt"],
+        Value::Null,
+        "an untouched task has not started: {tc:#}"
+    );
 
     let ab = between(&ta["createdAt"], &tb["createdAt"]);
     let bc = between(&tb["createdAt"], &tc["createdAt"]);
-    assert_eq!(filtered(&app, json!({ "createdAfter": ab })).await, set(&[&b, &c]));
-    assert_eq!(filtered(&app, json!({ "createdBefore": bc })).await, set(&[&a, &b]));
-    assert_eq!(filtered(&app, json!({ "createdAfter": ab, "createdBefore": bc })).await, set(&[&b]));
-    assert_eq!(filtered(&app, json!({ "createdAfter": bc, "createdBefore": ab })).await, Vec::<String>::new());
-    assert_eq!(filtered(&app, json!({ "createdAfter": "2000-01-01T00:00:00.000Z" })).await, set(&[&a, &b, &c]));
-    assert_eq!(filtered(&app, json!({ "createdBefore": "2000-01-01T00:00:00.000Z" })).await, Vec::<String>::new());
+    assert_eq!(
+        filtered(&app, json!({ "createdAfter": ab })).await,
+        set(&[&b, &c])
+    );
+    assert_eq!(
+        filtered(&app, json!({ "createdBefore": bc })).await,
+        set(&[&a, &b])
+    );
+    assert_eq!(
+        filtered(&app, json!({ "createdAfter": ab, "createdBefore": bc })).await,
+        set(&[&b])
+    );
+    assert_eq!(
+        filtered(&app, json!({ "createdAfter": bc, "createdBefore": ab })).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        filtered(&app, json!({ "createdAfter": "2000-01-01T00:00:00.000Z" })).await,
+        set(&[&a, &b, &c])
+    );
+    assert_eq!(
+        filtered(&app, json!({ "createdBefore": "2000-01-01T00:00:00.000Z" })).await,
+        Vec::<String>::new()
+    );
 
     // B was updated after C was created, A after B.
     let updated_c_b = between(&tc["updatedAt"], &tb["updatedAt"]);
     let updated_b_a = between(&tb["updatedAt"], &ta["updatedAt"]);
-    assert_eq!(filtered(&app, json!({ "updatedAfter": updated_c_b })).await, set(&[&a, &b]));
-    assert_eq!(filtered(&app, json!({ "updatedAfter": updated_b_a })).await, set(&[&a]));
+    assert_eq!(
+        filtered(&app, json!({ "updatedAfter": updated_c_b })).await,
+        set(&[&a, &b])
+    );
+    assert_eq!(
+        filtered(&app, json!({ "updatedAfter": updated_b_a })).await,
+        set(&[&a])
+    );
 
     // Started: A then B; C has no startedAt and never matches.
     let started_a_b = between(&ta["startedAt"], &tb["startedAt"]);
-    assert_eq!(filtered(&app, json!({ "startedAfter": started_a_b })).await, set(&[&b]));
-    assert_eq!(filtered(&app, json!({ "startedAfter": "2000-01-01T00:00:00.000Z" })).await, set(&[&a, &b]));
+    assert_eq!(
+        filtered(&app, json!({ "startedAfter": started_a_b })).await,
+        set(&[&b])
+    );
+    assert_eq!(
+        filtered(&app, json!({ "startedAfter": "2000-01-01T00:00:00.000Z" })).await,
+        set(&[&a, &b])
+    );
 }
 
 #[tokio::test]
 async fn tasks_filter_by_search_in_description_or_type() {
     let app = spawn_app().await;
-    let nightly = create(&app, "links.bulk_create", Some("Nightly import of partner links"), 1).await;
+    let nightly = create(
+        &app,
+        "links.bulk_create",
+        Some("Nightly import of partner links"),
+        1,
+    )
+    .await;
     let weekly = create(&app, "sims.bulk_provision", Some("weekly reconcile"), 1).await;
     let export = create(&app, "import.export", None, 1).await;
 
-    assert_eq!(filtered(&app, json!({ "search": "import" })).await, set(&[&nightly, &export]));
-    assert_eq!(filtered(&app, json!({ "search": "reconcile" })).await, set(&[&weekly]));
-    assert_eq!(filtered(&app, json!({ "search": "bulk_" })).await, set(&[&nightly, &weekly]));
-    assert_eq!(filtered(&app, json!({ "search": "provision" })).await, set(&[&weekly]));
-    assert_eq!(filtered(&app, json!({ "search": "partner links" })).await, set(&[&nightly]));
-    assert_eq!(filtered(&app, json!({ "search": "nothing like this" })).await, Vec::<String>::new());
+    assert_eq!(
+        filtered(&app, json!({ "search": "import" })).await,
+        set(&[&nightly, &export])
+    );
+    assert_eq!(
+        filtered(&app, json!({ "search": "reconcile" })).await,
+        set(&[&weekly])
+    );
+    assert_eq!(
+        filtered(&app, json!({ "search": "bulk_" })).await,
+        set(&[&nightly, &weekly])
+    );
+    assert_eq!(
+        filtered(&app, json!({ "search": "provision" })).await,
+        set(&[&weekly])
+    );
+    assert_eq!(
+        filtered(&app, json!({ "search": "partner links" })).await,
+        set(&[&nightly])
+    );
+    assert_eq!(
+        filtered(&app, json!({ "search": "nothing like this" })).await,
+        Vec::<String>::new()
+    );
     // Combined with another filter.
     assert_eq!(
-        filtered(&app, json!({ "search": "import", "type": ["import.export"] })).await,
+        filtered(
+            &app,
+            json!({ "search": "import", "type": ["import.export"] })
+        )
+        .await,
         set(&[&export])
     );
 }
@@ -493,11 +669,26 @@ async fn tasks_search_treats_wildcards_and_quotes_literally() {
     let percent = create(&app, "pct", Some("grew by 100% today"), 1).await;
     let quote = create(&app, "quote", Some("it's O'Brien"), 1).await;
 
-    assert_eq!(filtered(&app, json!({ "search": "%" })).await, set(&[&percent]));
-    assert_eq!(filtered(&app, json!({ "search": "_" })).await, Vec::<String>::new());
-    assert_eq!(filtered(&app, json!({ "search": "'" })).await, set(&[&quote]));
-    assert_eq!(filtered(&app, json!({ "search": "' OR '1'='1" })).await, Vec::<String>::new());
-    assert_eq!(filtered(&app, json!({ "search": "special" })).await, set(&[&plain]));
+    assert_eq!(
+        filtered(&app, json!({ "search": "%" })).await,
+        set(&[&percent])
+    );
+    assert_eq!(
+        filtered(&app, json!({ "search": "_" })).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        filtered(&app, json!({ "search": "'" })).await,
+        set(&[&quote])
+    );
+    assert_eq!(
+        filtered(&app, json!({ "search": "' OR '1'='1" })).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        filtered(&app, json!({ "search": "special" })).await,
+        set(&[&plain])
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -506,7 +697,11 @@ async fn tasks_search_treats_wildcards_and_quotes_literally() {
 
 /// Ids in display order for one order of the whole list.
 async fn ordered(app: &TestApp, field: &str, direction: &str) -> Vec<String> {
-    let conn = tasks(app, json!({ "first": 100, "orderBy": order(field, direction) })).await;
+    let conn = tasks(
+        app,
+        json!({ "first": 100, "orderBy": order(field, direction) }),
+    )
+    .await;
     ids(&conn)
 }
 
@@ -528,15 +723,32 @@ async fn tasks_order_by_every_field_in_both_directions() {
     tick().await;
     report(&app, &a, json!([failed(0, "E", "m")])).await;
     tick().await;
-    report(&app, &c, json!([failed(0, "E", "m"), failed(1, "E", "m"), failed(2, "E", "m")])).await;
+    report(
+        &app,
+        &c,
+        json!([
+            failed(0, "E", "m"),
+            failed(1, "E", "m"),
+            failed(2, "E", "m")
+        ]),
+    )
+    .await;
 
     // Preconditions: total A4 B2 C3 D5; failed A1 B0 C3 D2; progress A.25 B.5 C1 D.4.
-    let expect = [(&a, 4, 1, 0.25), (&b, 2, 0, 0.5), (&c, 3, 3, 1.0), (&d, 5, 2, 0.4)];
+    let expect = [
+        (&a, 4, 1, 0.25),
+        (&b, 2, 0, 0.5),
+        (&c, 3, 3, 1.0),
+        (&d, 5, 2, 0.4),
+    ];
     for (id, total, failed_n, progress) in expect {
         let t = task(&app, id).await;
         assert_eq!(t["counters"]["total"], total, "{t:#}");
         assert_eq!(t["counters"]["failed"], failed_n, "{t:#}");
-        assert!((t["progress"].as_f64().unwrap() - progress).abs() < 1e-9, "{t:#}");
+        assert!(
+            (t["progress"].as_f64().unwrap() - progress).abs() < 1e-9,
+            "{t:#}"
+        );
     }
 
     let cases: [(&str, Vec<String>); 5] = [
@@ -548,7 +760,11 @@ async fn tasks_order_by_every_field_in_both_directions() {
     ];
     for (field, asc) in cases {
         assert_eq!(ordered(&app, field, "ASC").await, asc, "{field} ASC");
-        assert_eq!(ordered(&app, field, "DESC").await, reversed(&asc), "{field} DESC");
+        assert_eq!(
+            ordered(&app, field, "DESC").await,
+            reversed(&asc),
+            "{field} DESC"
+        );
     }
 
     // The default order is UPDATED_AT DESC.
@@ -573,17 +789,40 @@ async fn tasks_order_by_finished_at_in_both_directions() {
 
     let finished = [x.clone(), y.clone(), z.clone()];
     let only_finished = |list: Vec<String>| -> Vec<String> {
-        assert_eq!(sorted(list.clone()), sorted(vec![x.clone(), y.clone(), z.clone(), unfinished.clone()]));
-        list.into_iter().filter(|id| finished.contains(id)).collect()
+        assert_eq!(
+            sorted(list.clone()),
+            sorted(vec![x.clone(), y.clone(), z.clone(), unfinished.clone()])
+        );
+        list.into_iter()
+            .filter(|id| finished.contains(id))
+            .collect()
     };
-    assert_eq!(only_finished(ordered(&app, "FINISHED_AT", "ASC").await), strs(&[&y, &z, &x]));
-    assert_eq!(only_finished(ordered(&app, "FINISHED_AT", "DESC").await), strs(&[&x, &z, &y]));
+    assert_eq!(
+        only_finished(ordered(&app, "FINISHED_AT", "ASC").await),
+        strs(&[&y, &z, &x])
+    );
+    assert_eq!(
+        only_finished(ordered(&app, "FINISHED_AT", "DESC").await),
+        strs(&[&x, &z, &y])
+    );
 
     // Paging over FINISHED_AT, unfinished task included, loses nothing.
     let all = ordered(&app, "FINISHED_AT", "ASC").await;
-    let fwd = page_forward(&app, None, json!({ "orderBy": order("FINISHED_AT", "ASC") }), 1).await;
+    let fwd = page_forward(
+        &app,
+        None,
+        json!({ "orderBy": order("FINISHED_AT", "ASC") }),
+        1,
+    )
+    .await;
     assert_eq!(fwd, all);
-    let back = page_backward(&app, None, json!({ "orderBy": order("FINISHED_AT", "ASC") }), 1).await;
+    let back = page_backward(
+        &app,
+        None,
+        json!({ "orderBy": order("FINISHED_AT", "ASC") }),
+        1,
+    )
+    .await;
     assert_eq!(back, all);
 }
 
@@ -601,11 +840,24 @@ async fn tasks_paging_across_ties_skips_and_repeats_nothing() {
         created.push(create(&app, "tie", None, i % 3 + 1).await);
     }
 
-    for (field, direction) in [("TOTAL", "ASC"), ("TOTAL", "DESC"), ("FAILED", "DESC"), ("PROGRESS", "ASC")] {
+    for (field, direction) in [
+        ("TOTAL", "ASC"),
+        ("TOTAL", "DESC"),
+        ("FAILED", "DESC"),
+        ("PROGRESS", "ASC"),
+    ] {
         let base = json!({ "orderBy": order(field, direction) });
-        let full = tasks(&app, json!({ "first": 100, "orderBy": order(field, direction) })).await;
+        let full = tasks(
+            &app,
+            json!({ "first": 100, "orderBy": order(field, direction) }),
+        )
+        .await;
         let all = ids(&full);
-        assert_eq!(sorted(all.clone()), sorted(created.clone()), "{field} {direction}: the full list");
+        assert_eq!(
+            sorted(all.clone()),
+            sorted(created.clone()),
+            "{field} {direction}: the full list"
+        );
         assert_eq!(full["totalCount"], 25);
         assert_eq!(full["pageInfo"]["hasNextPage"], false);
         assert_eq!(full["pageInfo"]["hasPreviousPage"], false);
@@ -650,25 +902,41 @@ async fn tasks_page_info_and_cursors_go_back_and_forth() {
     assert_eq!(p1["pageInfo"]["hasNextPage"], true);
     assert_eq!(p1["pageInfo"]["hasPreviousPage"], false);
 
-    let p2 = tasks(&app, json!({ "first": 4, "after": p1["pageInfo"]["endCursor"], "orderBy": by })).await;
+    let p2 = tasks(
+        &app,
+        json!({ "first": 4, "after": p1["pageInfo"]["endCursor"], "orderBy": by }),
+    )
+    .await;
     assert_eq!(ids(&p2), all[4..8]);
     assert_eq!(p2["totalCount"], 10, "totalCount ignores the page");
     assert_eq!(p2["pageInfo"]["hasNextPage"], true);
     assert_eq!(p2["pageInfo"]["hasPreviousPage"], true);
 
-    let p3 = tasks(&app, json!({ "first": 4, "after": p2["pageInfo"]["endCursor"], "orderBy": by })).await;
+    let p3 = tasks(
+        &app,
+        json!({ "first": 4, "after": p2["pageInfo"]["endCursor"], "orderBy": by }),
+    )
+    .await;
     assert_eq!(ids(&p3), all[8..10]);
     assert_eq!(p3["pageInfo"]["hasNextPage"], false);
     assert_eq!(p3["pageInfo"]["hasPreviousPage"], true);
 
     // Back from page 2's start: page 1 again.
-    let back = tasks(&app, json!({ "last": 4, "before": p2["pageInfo"]["startCursor"], "orderBy": by })).await;
+    let back = tasks(
+        &app,
+        json!({ "last": 4, "before": p2["pageInfo"]["startCursor"], "orderBy": by }),
+    )
+    .await;
     assert_eq!(ids(&back), all[0..4]);
     assert_eq!(back["pageInfo"]["hasPreviousPage"], false);
     assert_eq!(back["pageInfo"]["hasNextPage"], true);
     // Edge cursors work as well as pageInfo's.
     let third_edge = p1["edges"][2]["cursor"].clone();
-    let from_edge = tasks(&app, json!({ "first": 3, "after": third_edge, "orderBy": by })).await;
+    let from_edge = tasks(
+        &app,
+        json!({ "first": 3, "after": third_edge, "orderBy": by }),
+    )
+    .await;
     assert_eq!(ids(&from_edge), all[3..6]);
 
     // last without before: the end of the list.
@@ -676,7 +944,11 @@ async fn tasks_page_info_and_cursors_go_back_and_forth() {
     assert_eq!(ids(&tail), all[7..10]);
     assert_eq!(tail["pageInfo"]["hasPreviousPage"], true);
     assert_eq!(tail["pageInfo"]["hasNextPage"], false);
-    let before_tail = tasks(&app, json!({ "last": 3, "before": tail["pageInfo"]["startCursor"], "orderBy": by })).await;
+    let before_tail = tasks(
+        &app,
+        json!({ "last": 3, "before": tail["pageInfo"]["startCursor"], "orderBy": by }),
+    )
+    .await;
     assert_eq!(ids(&before_tail), all[4..7]);
     assert_eq!(before_tail["pageInfo"]["hasNextPage"], true);
     assert_eq!(before_tail["pageInfo"]["hasPreviousPage"], true);
@@ -690,7 +962,11 @@ async fn tasks_page_info_and_cursors_go_back_and_forth() {
     assert_eq!(ids(&between), all[4..8]);
 
     // After the last row: an empty page.
-    let past = tasks(&app, json!({ "first": 4, "after": p3["pageInfo"]["endCursor"], "orderBy": by })).await;
+    let past = tasks(
+        &app,
+        json!({ "first": 4, "after": p3["pageInfo"]["endCursor"], "orderBy": by }),
+    )
+    .await;
     assert_eq!(ids(&past), Vec::<String>::new());
     assert_eq!(past["pageInfo"]["hasNextPage"], false);
     assert_eq!(past["pageInfo"]["startCursor"], Value::Null);
@@ -746,7 +1022,11 @@ async fn tasks_offset_pages() {
 
     // Offset after a cursor skips from the cursor on.
     let cursor = zero["pageInfo"]["endCursor"].clone();
-    let skip = tasks(&app, json!({ "first": 2, "after": cursor, "offset": 1, "orderBy": by })).await;
+    let skip = tasks(
+        &app,
+        json!({ "first": 2, "after": cursor, "offset": 1, "orderBy": by }),
+    )
+    .await;
     assert_eq!(ids(&skip), all[4..6]);
 }
 
@@ -757,13 +1037,26 @@ async fn items_paging_across_ties_and_offset() {
     let id = app.create_task(30).await;
 
     let all_by_index = task_items(&app, &id, json!({ "first": 100 })).await;
-    assert_eq!(indexes(&all_by_index), (0..30).collect::<Vec<i64>>(), "default order is INDEX ASC");
+    assert_eq!(
+        indexes(&all_by_index),
+        (0..30).collect::<Vec<i64>>(),
+        "default order is INDEX ASC"
+    );
     assert_eq!(all_by_index["totalCount"], 30);
 
-    for (field, direction) in [("CREATED_AT", "ASC"), ("UPDATED_AT", "DESC"), ("INDEX", "DESC"), ("FINISHED_AT", "ASC")] {
+    for (field, direction) in [
+        ("CREATED_AT", "ASC"),
+        ("UPDATED_AT", "DESC"),
+        ("INDEX", "DESC"),
+        ("FINISHED_AT", "ASC"),
+    ] {
         let by = order(field, direction);
         let all = ids(&task_items(&app, &id, json!({ "first": 100, "orderBy": by })).await);
-        assert_eq!(sorted(all.clone()), sorted(ids(&all_by_index)), "{field} {direction}");
+        assert_eq!(
+            sorted(all.clone()),
+            sorted(ids(&all_by_index)),
+            "{field} {direction}"
+        );
         for size in [1, 7] {
             let fwd = page_forward(&app, Some(&id), json!({ "orderBy": by }), size).await;
             assert_no_repeats(&fwd);
@@ -782,9 +1075,19 @@ async fn items_paging_across_ties_and_offset() {
 
     let tail = task_items(&app, &id, json!({ "last": 4 })).await;
     assert_eq!(indexes(&tail), vec![26, 27, 28, 29]);
-    let before = task_items(&app, &id, json!({ "last": 3, "before": tail["pageInfo"]["startCursor"] })).await;
+    let before = task_items(
+        &app,
+        &id,
+        json!({ "last": 3, "before": tail["pageInfo"]["startCursor"] }),
+    )
+    .await;
     assert_eq!(indexes(&before), vec![23, 24, 25]);
-    let after = task_items(&app, &id, json!({ "first": 3, "after": before["pageInfo"]["endCursor"] })).await;
+    let after = task_items(
+        &app,
+        &id,
+        json!({ "first": 3, "after": before["pageInfo"]["endCursor"] }),
+    )
+    .await;
     assert_eq!(indexes(&after), vec![26, 27, 28]);
 }
 
@@ -800,7 +1103,11 @@ async fn outcome_fixture(app: &TestApp) -> (String, String, String) {
     list.push(json!({ "clientItemId": "item-2", "payload": { "n": 8 } }));
     let payload = create_input(app, json!({ "type": "outcomes", "items": list })).await;
     let rejected = payload["rejected"].as_array().unwrap();
-    assert_eq!(rejected.len(), 1, "a duplicate client id is rejected: {payload:#}");
+    assert_eq!(
+        rejected.len(),
+        1,
+        "a duplicate client id is rejected: {payload:#}"
+    );
     assert_eq!(rejected[0]["index"], 8, "{payload:#}");
     assert_eq!(rejected[0]["clientItemId"], "item-2", "{payload:#}");
     let code = rejected[0]["code"].as_str().unwrap().to_owned();
@@ -828,7 +1135,11 @@ async fn outcome_fixture(app: &TestApp) -> (String, String, String) {
 async fn item_indexes(app: &TestApp, task_id: &str, filter: Value) -> Vec<i64> {
     let conn = task_items(app, task_id, json!({ "first": 100, "filter": filter })).await;
     let found = indexes(&conn);
-    assert_eq!(conn["totalCount"], found.len() as i64, "totalCount for {filter}: {conn:#}");
+    assert_eq!(
+        conn["totalCount"],
+        found.len() as i64,
+        "totalCount for {filter}: {conn:#}"
+    );
     found
 }
 
@@ -846,27 +1157,90 @@ async fn items_filter_by_status_client_id_and_error_code() {
                 "rejected": 1, "cancelled": 0, "finished": 8 })
     );
 
-    assert_eq!(item_indexes(&app, &id, json!({})).await, (0..9).collect::<Vec<i64>>());
-    assert_eq!(item_indexes(&app, &id, json!({ "status": ["FAILED"] })).await, vec![1, 2, 3, 5, 6]);
-    assert_eq!(item_indexes(&app, &id, json!({ "status": ["PENDING"] })).await, vec![7]);
-    assert_eq!(item_indexes(&app, &id, json!({ "status": ["REJECTED"] })).await, vec![8]);
-    assert_eq!(item_indexes(&app, &id, json!({ "status": ["SUCCEEDED", "SKIPPED"] })).await, vec![0, 4]);
-    assert_eq!(item_indexes(&app, &id, json!({ "status": ["FAILED", "REJECTED"] })).await, vec![1, 2, 3, 5, 6, 8]);
-    assert_eq!(item_indexes(&app, &id, json!({ "status": ["RUNNING", "CANCELLED"] })).await, Vec::<i64>::new());
-
-    assert_eq!(item_indexes(&app, &id, json!({ "clientItemId": "item-3" })).await, vec![3]);
-    assert_eq!(item_indexes(&app, &id, json!({ "clientItemId": "item-7" })).await, vec![7]);
-    assert_eq!(item_indexes(&app, &id, json!({ "clientItemId": "nope" })).await, Vec::<i64>::new());
-
-    assert_eq!(item_indexes(&app, &id, json!({ "errorCode": "E1" })).await, vec![1, 3, 6]);
-    assert_eq!(item_indexes(&app, &id, json!({ "errorCode": "E2" })).await, vec![2, 5]);
-    assert_eq!(item_indexes(&app, &id, json!({ "errorCode": reject_code })).await, vec![8]);
-    assert_eq!(item_indexes(&app, &id, json!({ "errorCode": "E3" })).await, Vec::<i64>::new());
-
-    assert_eq!(item_indexes(&app, &id, json!({ "status": ["FAILED"], "errorCode": "E2" })).await, vec![2, 5]);
-    assert_eq!(item_indexes(&app, &id, json!({ "status": ["PENDING"], "errorCode": "E2" })).await, Vec::<i64>::new());
     assert_eq!(
-        item_indexes(&app, &id, json!({ "clientItemId": "item-5", "errorCode": "E2" })).await,
+        item_indexes(&app, &id, json!({})).await,
+        (0..9).collect::<Vec<i64>>()
+    );
+    assert_eq!(
+        item_indexes(&app, &id, json!({ "status": ["FAILED"] })).await,
+        vec![1, 2, 3, 5, 6]
+    );
+    assert_eq!(
+        item_indexes(&app, &id, json!({ "status": ["PENDING"] })).await,
+        vec![7]
+    );
+    assert_eq!(
+        item_indexes(&app, &id, json!({ "status": ["REJECTED"] })).await,
+        vec![8]
+    );
+    assert_eq!(
+        item_indexes(&app, &id, json!({ "status": ["SUCCEEDED", "SKIPPED"] })).await,
+        vec![0, 4]
+    );
+    assert_eq!(
+        item_indexes(&app, &id, json!({ "status": ["FAILED", "REJECTED"] })).await,
+        vec![1, 2, 3, 5, 6, 8]
+    );
+    assert_eq!(
+        item_indexes(&app, &id, json!({ "status": ["RUNNING", "CANCELLED"] })).await,
+        Vec::<i64>::new()
+    );
+
+    assert_eq!(
+        item_indexes(&app, &id, json!({ "clientItemId": "item-3" })).await,
+        vec![3]
+    );
+    assert_eq!(
+        item_indexes(&app, &id, json!({ "clientItemId": "item-7" })).await,
+        vec![7]
+    );
+    assert_eq!(
+        item_indexes(&app, &id, json!({ "clientItemId": "nope" })).await,
+        Vec::<i64>::new()
+    );
+
+    assert_eq!(
+        item_indexes(&app, &id, json!({ "errorCode": "E1" })).await,
+        vec![1, 3, 6]
+    );
+    assert_eq!(
+        item_indexes(&app, &id, json!({ "errorCode": "E2" })).await,
+        vec![2, 5]
+    );
+    assert_eq!(
+        item_indexes(&app, &id, json!({ "errorCode": reject_code })).await,
+        vec![8]
+    );
+    assert_eq!(
+        item_indexes(&app, &id, json!({ "errorCode": "E3" })).await,
+        Vec::<i64>::new()
+    );
+
+    assert_eq!(
+        item_indexes(
+            &app,
+            &id,
+            json!({ "status": ["FAILED"], "errorCode": "E2" })
+        )
+        .await,
+        vec![2, 5]
+    );
+    assert_eq!(
+        item_indexes(
+            &app,
+            &id,
+            json!({ "status": ["PENDING"], "errorCode": "E2" })
+        )
+        .await,
+        Vec::<i64>::new()
+    );
+    assert_eq!(
+        item_indexes(
+            &app,
+            &id,
+            json!({ "clientItemId": "item-5", "errorCode": "E2" })
+        )
+        .await,
         vec![5]
     );
 
@@ -878,14 +1252,23 @@ async fn items_filter_by_status_client_id_and_error_code() {
         ids(&task_items(&app, &id, vars).await)
     };
     assert_eq!(expected.len(), 6);
-    assert_eq!(page_forward(&app, Some(&id), base.clone(), 2).await, expected);
-    assert_eq!(page_backward(&app, Some(&id), base.clone(), 4).await, expected);
+    assert_eq!(
+        page_forward(&app, Some(&id), base.clone(), 2).await,
+        expected
+    );
+    assert_eq!(
+        page_backward(&app, Some(&id), base.clone(), 4).await,
+        expected
+    );
 
     // The items carry their outcome.
     let conn = task_items(&app, &id, json!({ "first": 100 })).await;
     let nodes = conn["nodes"].as_array().unwrap();
     assert_eq!(nodes[1]["status"], "FAILED");
-    assert_eq!(nodes[1]["error"], json!({ "code": "E1", "message": "boom one" }));
+    assert_eq!(
+        nodes[1]["error"],
+        json!({ "code": "E1", "message": "boom one" })
+    );
     assert_eq!(nodes[0]["status"], "SUCCEEDED");
     assert_eq!(nodes[0]["error"], Value::Null);
     assert_eq!(nodes[8]["status"], "REJECTED");
@@ -898,13 +1281,24 @@ async fn items_filter_by_status_client_id_and_error_code() {
 async fn items_order_by_every_field_in_both_directions() {
     let app = spawn_app().await;
     // Items 0,1 created first, 2,3 later, 4 last.
-    let payload =
-        create_input(&app, json!({ "type": "appended", "sealed": false, "items": [item(0), item(1)] })).await;
+    let payload = create_input(
+        &app,
+        json!({ "type": "appended", "sealed": false, "items": [item(0), item(1)] }),
+    )
+    .await;
     let id = payload["task"]["id"].as_str().unwrap().to_owned();
     tick().await;
-    app.data(APPEND, json!({ "input": { "taskId": id, "items": [item(2), item(3)] } })).await;
+    app.data(
+        APPEND,
+        json!({ "input": { "taskId": id, "items": [item(2), item(3)] } }),
+    )
+    .await;
     tick().await;
-    app.data(APPEND, json!({ "input": { "taskId": id, "items": [item(4)], "seal": true } })).await;
+    app.data(
+        APPEND,
+        json!({ "input": { "taskId": id, "items": [item(4)], "seal": true } }),
+    )
+    .await;
     tick().await;
     // Finished (and updated) in order 3, 0, 4; 1 and 2 stay pending.
     report(&app, &id, json!([ok(3)])).await;
@@ -931,9 +1325,17 @@ async fn items_order_by_every_field_in_both_directions() {
         _ => 2,
     };
     let created_asc = by("CREATED_AT", "ASC").await;
-    assert_eq!(created_asc.iter().map(group).collect::<Vec<_>>(), vec![0, 0, 1, 1, 2], "{created_asc:?}");
+    assert_eq!(
+        created_asc.iter().map(group).collect::<Vec<_>>(),
+        vec![0, 0, 1, 1, 2],
+        "{created_asc:?}"
+    );
     let created_desc = by("CREATED_AT", "DESC").await;
-    assert_eq!(created_desc.iter().map(group).collect::<Vec<_>>(), vec![2, 1, 1, 0, 0], "{created_desc:?}");
+    assert_eq!(
+        created_desc.iter().map(group).collect::<Vec<_>>(),
+        vec![2, 1, 1, 0, 0],
+        "{created_desc:?}"
+    );
 
     let finished_only = |list: Vec<i64>| -> Vec<i64> {
         let mut all = list.clone();
@@ -942,7 +1344,10 @@ async fn items_order_by_every_field_in_both_directions() {
         list.into_iter().filter(|i| [0, 3, 4].contains(i)).collect()
     };
     assert_eq!(finished_only(by("FINISHED_AT", "ASC").await), vec![3, 0, 4]);
-    assert_eq!(finished_only(by("FINISHED_AT", "DESC").await), vec![4, 0, 3]);
+    assert_eq!(
+        finished_only(by("FINISHED_AT", "DESC").await),
+        vec![4, 0, 3]
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -968,7 +1373,12 @@ async fn node_and_nodes_resolve_both_types() {
       nodes(ids: $ids) { __typename id ... on BulkTask { type } ... on TaskItem { index } }
     }"#;
     let ids_list = json!([item_id, gone, task_id, gone_item, item_id]);
-    let data = app.data(query, json!({ "t": task_id, "i": item_id, "ids": ids_list })).await;
+    let data = app
+        .data(
+            query,
+            json!({ "t": task_id, "i": item_id, "ids": ids_list }),
+        )
+        .await;
     assert_eq!(
         data["t"],
         json!({ "__typename": "BulkTask", "id": task_id, "type": "test.items", "counters": { "total": 3 } })
@@ -996,10 +1406,16 @@ async fn node_and_nodes_resolve_both_types() {
             json!({ "t": gone, "i": gone_item }),
         )
         .await;
-    assert_eq!(missing, json!({ "a": null, "b": null, "c": null, "d": null }));
+    assert_eq!(
+        missing,
+        json!({ "a": null, "b": null, "c": null, "d": null })
+    );
 
     // An empty list of ids is an empty list.
-    assert_eq!(app.data("{ nodes(ids: []) { id } }", json!({})).await["nodes"], json!([]));
+    assert_eq!(
+        app.data("{ nodes(ids: []) { id } }", json!({})).await["nodes"],
+        json!([])
+    );
 }
 
 #[tokio::test]
@@ -1007,8 +1423,7 @@ async fn task_item_by_id_with_its_task() {
     let app = spawn_app().await;
     let task_id = app.create_task(4).await;
     report(&app, &task_id, json!([failed(2, "E9", "broken")])).await;
-    let item_id = task_items(&app, &task_id, json!({}))
-        .await["nodes"][2]["id"]
+    let item_id = task_items(&app, &task_id, json!({})).await["nodes"][2]["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -1076,13 +1491,22 @@ async fn page_arguments_are_bounded() {
         (json!({ "offset": -1 }), "BAD_USER_INPUT"),
     ];
     for (vars, code) in cases {
-        assert_eq!(app.error_code(TASKS, vars.clone()).await, code, "bulkTasks {vars}");
+        assert_eq!(
+            app.error_code(TASKS, vars.clone()).await,
+            code,
+            "bulkTasks {vars}"
+        );
         let mut item_vars = vars.clone();
         item_vars["id"] = json!(id);
         assert_eq!(app.error_code(ITEMS, item_vars).await, code, "items {vars}");
     }
     // The bounds themselves are fine.
-    for vars in [json!({ "first": 100 }), json!({ "last": 100 }), json!({ "first": 0 }), json!({ "offset": 10000 })] {
+    for vars in [
+        json!({ "first": 100 }),
+        json!({ "last": 100 }),
+        json!({ "first": 0 }),
+        json!({ "offset": 10000 }),
+    ] {
         tasks(&app, vars.clone()).await;
         task_items(&app, &id, vars).await;
     }
@@ -1094,15 +1518,36 @@ async fn forged_and_foreign_cursors_are_bad_cursor() {
     let task_id = app.create_task(3).await;
     app.create_task(2).await;
 
-    let by_created = tasks(&app, json!({ "first": 1, "orderBy": order("CREATED_AT", "ASC") })).await;
-    let created_cursor = by_created["pageInfo"]["endCursor"].as_str().unwrap().to_owned();
-    let by_progress = tasks(&app, json!({ "first": 1, "orderBy": order("PROGRESS", "ASC") })).await;
-    let progress_cursor = by_progress["pageInfo"]["endCursor"].as_str().unwrap().to_owned();
+    let by_created = tasks(
+        &app,
+        json!({ "first": 1, "orderBy": order("CREATED_AT", "ASC") }),
+    )
+    .await;
+    let created_cursor = by_created["pageInfo"]["endCursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let by_progress = tasks(
+        &app,
+        json!({ "first": 1, "orderBy": order("PROGRESS", "ASC") }),
+    )
+    .await;
+    let progress_cursor = by_progress["pageInfo"]["endCursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let item_page = task_items(&app, &task_id, json!({ "first": 1 })).await;
-    let item_cursor = item_page["pageInfo"]["endCursor"].as_str().unwrap().to_owned();
+    let item_cursor = item_page["pageInfo"]["endCursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     // Sanity: the cursors work where they belong.
-    let next = tasks(&app, json!({ "first": 1, "after": created_cursor, "orderBy": order("CREATED_AT", "ASC") })).await;
+    let next = tasks(
+        &app,
+        json!({ "first": 1, "after": created_cursor, "orderBy": order("CREATED_AT", "ASC") }),
+    )
+    .await;
     assert_eq!(ids(&next).len(), 1);
     let next_item = task_items(&app, &task_id, json!({ "first": 1, "after": item_cursor })).await;
     assert_eq!(indexes(&next_item), vec![1]);
@@ -1123,25 +1568,55 @@ async fn forged_and_foreign_cursors_are_bad_cursor() {
         for key in ["after", "before"] {
             let mut vars = json!({ "orderBy": order("CREATED_AT", "ASC") });
             vars[key] = json!(cursor);
-            assert_eq!(app.error_code(TASKS, vars).await, "BAD_CURSOR", "tasks {key} {cursor:?}");
+            assert_eq!(
+                app.error_code(TASKS, vars).await,
+                "BAD_CURSOR",
+                "tasks {key} {cursor:?}"
+            );
             let vars = json!({ "id": task_id, key: cursor });
-            assert_eq!(app.error_code(ITEMS, vars).await, "BAD_CURSOR", "items {key} {cursor:?}");
+            assert_eq!(
+                app.error_code(ITEMS, vars).await,
+                "BAD_CURSOR",
+                "items {key} {cursor:?}"
+            );
         }
     }
 
     // A cursor minted for another order or list.
     let foreign = [
-        (TASKS, json!({ "after": created_cursor, "orderBy": order("TOTAL", "ASC") })),
-        (TASKS, json!({ "after": created_cursor, "orderBy": order("PROGRESS", "ASC") })),
-        (TASKS, json!({ "before": created_cursor, "orderBy": order("UPDATED_AT", "DESC") })),
+        (
+            TASKS,
+            json!({ "after": created_cursor, "orderBy": order("TOTAL", "ASC") }),
+        ),
+        (
+            TASKS,
+            json!({ "after": created_cursor, "orderBy": order("PROGRESS", "ASC") }),
+        ),
+        (
+            TASKS,
+            json!({ "before": created_cursor, "orderBy": order("UPDATED_AT", "DESC") }),
+        ),
         (TASKS, json!({ "after": created_cursor })),
-        (TASKS, json!({ "after": progress_cursor, "orderBy": order("CREATED_AT", "ASC") })),
-        (TASKS, json!({ "after": item_cursor, "orderBy": order("CREATED_AT", "ASC") })),
+        (
+            TASKS,
+            json!({ "after": progress_cursor, "orderBy": order("CREATED_AT", "ASC") }),
+        ),
+        (
+            TASKS,
+            json!({ "after": item_cursor, "orderBy": order("CREATED_AT", "ASC") }),
+        ),
         (ITEMS, json!({ "id": task_id, "after": created_cursor })),
-        (ITEMS, json!({ "id": task_id, "after": item_cursor, "orderBy": order("CREATED_AT", "ASC") })),
+        (
+            ITEMS,
+            json!({ "id": task_id, "after": item_cursor, "orderBy": order("CREATED_AT", "ASC") }),
+        ),
     ];
     for (query, vars) in foreign {
-        assert_eq!(app.error_code(query, vars.clone()).await, "BAD_CURSOR", "{vars}");
+        assert_eq!(
+            app.error_code(query, vars.clone()).await,
+            "BAD_CURSOR",
+            "{vars}"
+        );
     }
 }
 
@@ -1160,7 +1635,10 @@ fn by_status(stats: &Value) -> BTreeMap<String, i64> {
     for entry in stats["byStatus"].as_array().unwrap() {
         let status = entry["status"].as_str().unwrap().to_owned();
         let count = entry["count"].as_i64().unwrap();
-        assert!(out.insert(status, count).is_none(), "a status repeats: {stats:#}");
+        assert!(
+            out.insert(status, count).is_none(),
+            "a status repeats: {stats:#}"
+        );
     }
     out.retain(|_, n| *n != 0);
     out
@@ -1201,11 +1679,17 @@ async fn bulk_task_stats_count_statuses_and_sum_items() {
                 "rejected": 0, "cancelled": 2, "finished": 6 })
     );
 
-    let a_type = app.data(STATS, json!({ "filter": { "type": ["a.type"] } })).await["bulkTaskStats"].clone();
+    let a_type = app
+        .data(STATS, json!({ "filter": { "type": ["a.type"] } }))
+        .await["bulkTaskStats"]
+        .clone();
     assert_eq!(a_type["total"], 3);
     assert_eq!(
         by_status(&a_type),
-        [("CANCELLING", 1), ("COMPLETED", 1), ("QUEUED", 1)].iter().map(|(s, n)| (s.to_string(), *n)).collect()
+        [("CANCELLING", 1), ("COMPLETED", 1), ("QUEUED", 1)]
+            .iter()
+            .map(|(s, n)| (s.to_string(), *n))
+            .collect()
     );
     assert_eq!(
         a_type["items"],
@@ -1213,24 +1697,42 @@ async fn bulk_task_stats_count_statuses_and_sum_items() {
                 "rejected": 0, "cancelled": 1, "finished": 2 })
     );
 
-    let finished = app.data(STATS, json!({ "filter": { "finished": true, "hasFailures": true } })).await
-        ["bulkTaskStats"]
+    let finished = app
+        .data(
+            STATS,
+            json!({ "filter": { "finished": true, "hasFailures": true } }),
+        )
+        .await["bulkTaskStats"]
         .clone();
     assert_eq!(finished["total"], 2);
     assert_eq!(
         by_status(&finished),
-        [("COMPLETED_WITH_FAILURES", 1), ("FAILED", 1)].iter().map(|(s, n)| (s.to_string(), *n)).collect()
+        [("COMPLETED_WITH_FAILURES", 1), ("FAILED", 1)]
+            .iter()
+            .map(|(s, n)| (s.to_string(), *n))
+            .collect()
     );
     assert_eq!(finished["items"]["total"], 3);
     assert_eq!(finished["items"]["failed"], 2);
     assert_eq!(finished["items"]["succeeded"], 1);
 
     // The stats agree with the list under the same filter.
-    let listed = tasks(&app, json!({ "first": 100, "filter": { "type": ["b.type", "c.type"] } })).await;
-    let stats_bc = app.data(STATS, json!({ "filter": { "type": ["b.type", "c.type"] } })).await["bulkTaskStats"]
+    let listed = tasks(
+        &app,
+        json!({ "first": 100, "filter": { "type": ["b.type", "c.type"] } }),
+    )
+    .await;
+    let stats_bc = app
+        .data(STATS, json!({ "filter": { "type": ["b.type", "c.type"] } }))
+        .await["bulkTaskStats"]
         .clone();
     assert_eq!(stats_bc["total"], listed["totalCount"]);
-    let sum: i64 = listed["nodes"].as_array().unwrap().iter().map(|n| n["counters"]["total"].as_i64().unwrap()).sum();
+    let sum: i64 = listed["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["counters"]["total"].as_i64().unwrap())
+        .sum();
     assert_eq!(stats_bc["items"]["total"], sum);
 }
 
@@ -1249,8 +1751,12 @@ async fn error_summary_groups_failed_and_rejected_by_code() {
             { "code": reject_code, "count": 1, "sampleMessage": reject_message },
         ])
     );
-    let top = app.data(query, json!({ "id": id, "first": 1 })).await["bulkTask"]["errorSummary"].clone();
-    assert_eq!(top, json!([{ "code": "E1", "count": 3, "sampleMessage": "boom one" }]));
+    let top =
+        app.data(query, json!({ "id": id, "first": 1 })).await["bulkTask"]["errorSummary"].clone();
+    assert_eq!(
+        top,
+        json!([{ "code": "E1", "count": 3, "sampleMessage": "boom one" }])
+    );
 
     // A task without failures has an empty summary.
     let clean = app.create_task(2).await;
@@ -1260,7 +1766,10 @@ async fn error_summary_groups_failed_and_rejected_by_code() {
 
     // The summary is per task, also when read for a page of tasks.
     let both = app
-        .data("{ bulkTasks(first: 10) { nodes { id errorSummary { code count } } } }", json!({}))
+        .data(
+            "{ bulkTasks(first: 10) { nodes { id errorSummary { code count } } } }",
+            json!({}),
+        )
         .await;
     for node in both["bulkTasks"]["nodes"].as_array().unwrap() {
         let expected = if node["id"] == id.as_str() {
@@ -1277,13 +1786,23 @@ async fn error_summary_groups_failed_and_rejected_by_code() {
 // ---------------------------------------------------------------------------
 
 async fn statements(app: &TestApp) -> u64 {
-    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let line = text
         .lines()
         .find(|l| l.starts_with("bulkwatch_sql_statements_total "))
         .unwrap_or_else(|| panic!("no bulkwatch_sql_statements_total in /metrics:\n{text}"));
     let value = line.split_whitespace().nth(1).unwrap();
-    value.parse::<f64>().unwrap_or_else(|_| panic!("not a number: {line}")) as u64
+    value
+        .parse::<f64>()
+        .unwrap_or_else(|_| panic!("not a number: {line}")) as u64
 }
 
 /// Statements one request costs; the least of three runs, so that background
@@ -1321,18 +1840,30 @@ async fn a_page_of_tasks_with_nested_items_costs_constant_statements() {
         let items = node["items"]["nodes"].as_array().unwrap();
         assert_eq!(items.len(), 20);
         for item in items {
-            assert_eq!(item["task"]["id"], node["id"], "an item's task is its parent");
+            assert_eq!(
+                item["task"]["id"], node["id"],
+                "an item's task is its parent"
+            );
             assert_eq!(item["status"], "PENDING");
         }
     }
-    let all_items: BTreeSet<&str> =
-        nodes.iter().flat_map(|n| n["items"]["nodes"].as_array().unwrap()).map(|i| i["id"].as_str().unwrap()).collect();
+    let all_items: BTreeSet<&str> = nodes
+        .iter()
+        .flat_map(|n| n["items"]["nodes"].as_array().unwrap())
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
     assert_eq!(all_items.len(), 1000, "items are not shared between tasks");
 
     let (five, data5) = cost(&app, &query(5)).await;
     assert_eq!(data5["bulkTasks"]["nodes"].as_array().unwrap().len(), 5);
 
     eprintln!("SQL statements: {fifty} for 50 tasks with items, {five} for 5");
-    assert!(fifty <= 4, "50 tasks with nested items cost {fifty} SQL statements, at most 4 expected");
-    assert_eq!(five, fifty, "statements depend on the page size: {five} for 5 tasks, {fifty} for 50");
+    assert!(
+        fifty <= 4,
+        "50 tasks with nested items cost {fifty} SQL statements, at most 4 expected"
+    );
+    assert_eq!(
+        five, fifty,
+        "statements depend on the page size: {five} for 5 tasks, {fifty} for 50"
+    );
 }

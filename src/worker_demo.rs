@@ -1,10 +1,11 @@
-//! A small bulkwatch worker that speaks only the public GraphQL API: it
-//! claims a batch of items under a lease, "works" on them while a background
-//! task renews the lease, then reports every outcome in one request.
+//! `bulkwatch worker-demo`: a small worker that speaks only the public
+//! GraphQL API. It claims a batch of items under a lease, "works" on them
+//! while a background task renews the lease, then reports every outcome in
+//! one request.
 //!
 //! ```sh
-//! cargo run --example worker -- --task <TASK_ID>
-//! cargo run --example worker -- --type links.bulk_create --type export --batch 50 --fail-rate 0.2
+//! bulkwatch worker-demo --task <TASK_ID>
+//! bulkwatch worker-demo --type links.bulk_create --type export --batch 50 --fail-rate 0.2
 //! ```
 //!
 //! It exits once three claims in a row found nothing to do. Failures it
@@ -15,13 +16,15 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use clap::{ArgGroup, Parser};
+use std::io::Write;
+
+use clap::{ArgGroup, Args as ClapArgs};
 use serde_json::{Value, json};
 
 /// Claims, renews and reports bulkwatch task items through GraphQL.
-#[derive(Parser, Debug, Clone)]
+#[derive(ClapArgs, Debug, Clone)]
 #[command(group(ArgGroup::new("source").required(true).multiple(true).args(["task", "types"])))]
-struct Args {
+pub struct Args {
     /// GraphQL endpoint of the server.
     #[arg(long, default_value = "http://127.0.0.1:8080/graphql")]
     url: String,
@@ -52,6 +55,9 @@ struct Args {
     /// Empty claims in a row after which the worker exits.
     #[arg(long, default_value_t = 3)]
     idle_tries: u32,
+    /// Append `TASK_ID INDEX OUTCOME` for every result the server acknowledged.
+    #[arg(long, value_name = "FILE")]
+    ack_log: Option<std::path::PathBuf>,
 }
 
 const CLAIM: &str = "mutation($input: ClaimTaskItemsInput!) { claimTaskItems(input: $input) { \
@@ -238,14 +244,20 @@ async fn report(
     batch: &[Claimed],
     results: Vec<Value>,
     totals: &mut Totals,
+    ack_log: Option<&std::path::Path>,
 ) -> Result<(), String> {
     let mut by_task: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
+    let mut indexes: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
     for (item, result) in batch.iter().zip(results) {
         if !result.is_null() {
             by_task
                 .entry(item.task_id.as_str())
                 .or_default()
                 .push(result);
+            indexes
+                .entry(item.task_id.as_str())
+                .or_default()
+                .push(item.index);
         }
     }
     if by_task.is_empty() {
@@ -266,10 +278,21 @@ async fn report(
     }
     let query = format!("mutation({}) {{ {} }}", params.join(", "), fields.join(" "));
     let data = client.request(&query, Value::Object(variables)).await?;
-    for i in 0..by_task.len() {
+    let mut acknowledged = String::new();
+    for (i, (task, results)) in by_task.iter().enumerate() {
         let payload = &data[format!("r{i}")];
         let problems = payload["problems"].as_array().cloned().unwrap_or_default();
         totals.problems += problems.len() as u64;
+        let refused: HashSet<i64> = problems
+            .iter()
+            .filter_map(|p| p["position"].as_i64())
+            .collect();
+        for (position, (result, index)) in results.iter().zip(&indexes[task]).enumerate() {
+            if !refused.contains(&(position as i64)) {
+                let outcome = result["outcome"].as_str().unwrap_or("?");
+                acknowledged.push_str(&format!("{task} {index} {outcome}\n"));
+            }
+        }
         for p in problems.iter().take(3) {
             eprintln!(
                 "  problem at {}: {} {}",
@@ -294,18 +317,28 @@ async fn report(
             c["pending"],
         );
     }
+    if let Some(path) = ack_log {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| format!("ack log: {e}"))?;
+        file.write_all(acknowledged.as_bytes())
+            .and_then(|()| file.sync_data())
+            .map_err(|e| format!("ack log: {e}"))?;
+    }
     Ok(())
 }
 
-#[tokio::main]
-async fn main() {
-    let args = Args::parse();
+/// Works until three claims in a row find nothing.
+pub async fn run(args: Args) -> Result<(), String> {
     if !(1..=1000).contains(&args.batch)
         || args.lease == 0
         || !(0.0..=1.0).contains(&args.fail_rate)
     {
-        eprintln!("--batch must be 1..=1000, --lease at least 1, --fail-rate between 0 and 1");
-        std::process::exit(2);
+        return Err(
+            "--batch must be 1..=1000, --lease at least 1, --fail-rate between 0 and 1".into(),
+        );
     }
     let worker = args
         .worker_id
@@ -327,13 +360,9 @@ async fn main() {
     println!("{worker}: claiming from {} at {}", source(&args), args.url);
 
     loop {
-        let batch = match claim(&client, &args, &worker).await {
-            Ok(batch) => batch,
-            Err(e) => {
-                eprintln!("{worker}: claim failed: {e}");
-                std::process::exit(1);
-            }
-        };
+        let batch = claim(&client, &args, &worker)
+            .await
+            .map_err(|e| format!("{worker}: claim failed: {e}"))?;
         if batch.is_empty() {
             idle += 1;
             if idle >= args.idle_tries {
@@ -377,10 +406,15 @@ async fn main() {
             totals.claimed,
             totals.claimed as f64 / started.elapsed().as_secs_f64()
         );
-        if let Err(e) = report(&client, &batch, results, &mut totals).await {
-            eprintln!("{worker}: report failed: {e}");
-            std::process::exit(1);
-        }
+        report(
+            &client,
+            &batch,
+            results,
+            &mut totals,
+            args.ack_log.as_deref(),
+        )
+        .await
+        .map_err(|e| format!("{worker}: report failed: {e}"))?;
     }
     println!(
         "{worker}: nothing left after {} tries; claimed {}, succeeded {}, failed {} (retryable), lost leases {}, problems {} in {:.1}s",
@@ -392,6 +426,7 @@ async fn main() {
         totals.problems,
         started.elapsed().as_secs_f64()
     );
+    Ok(())
 }
 
 fn source(args: &Args) -> String {

@@ -1,0 +1,1623 @@
+//! Live updates over WebSocket, like a client: the `graphql-transport-ws`
+//! protocol (and the legacy `graphql-ws`) on `/graphql`, its close codes,
+//! and the three subscriptions (`bulkTaskUpdated`, `bulkTasksUpdated`,
+//! `taskItemsUpdated`).
+//!
+//! No test sleeps for correctness: every wait is a read with a timeout of a
+//! few seconds. Subscriptions without a first event (`bulkTasksUpdated`,
+//! `taskItemsUpdated`) are "warmed up": the test makes small changes until
+//! the first event shows the subscription is live, then starts the scenario.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use base64::Engine;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+
+// ---------------------------------------------------------------------------
+// A small GraphQL-over-WebSocket client
+// ---------------------------------------------------------------------------
+
+const TRANSPORT: &str = "graphql-transport-ws";
+const LEGACY: &str = "graphql-ws";
+/// How long a test waits for one message before it fails.
+const WAIT: Duration = Duration::from_secs(10);
+
+/// What the client read from the socket.
+#[derive(Debug)]
+#[allow(dead_code)] // fields are shown through Debug in failure messages
+enum Received {
+    /// A text message, parsed as JSON.
+    Message(Value),
+    /// A close frame (code, reason), or `None` when the stream ended without one.
+    Closed(Option<(u16, String)>),
+    /// A transport error.
+    Failed(String),
+}
+
+#[derive(Default)]
+struct ConnectOptions {
+    /// An `Authorization` header on the upgrade request.
+    authorization: Option<String>,
+    /// SO_RCVBUF of the client socket (a small one makes a slow reader).
+    recv_buffer: Option<u32>,
+}
+
+struct Ws {
+    socket: WebSocketStream<TcpStream>,
+    protocol: &'static str,
+    /// Legacy keep-alive (`ka`) messages are skipped unless this is false.
+    skip_ka: bool,
+    /// Everything sent and received, for failure messages.
+    trace: Vec<String>,
+}
+
+fn short(text: &str) -> String {
+    if text.len() <= 400 {
+        return text.to_owned();
+    }
+    let mut end = 400;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} bytes)", &text[..end], text.len())
+}
+
+impl Ws {
+    /// Opens a WebSocket on the app's `/graphql` offering `protocol`.
+    async fn connect(app: &TestApp, protocol: &'static str) -> Ws {
+        Ws::connect_to(&app.address, protocol, ConnectOptions::default()).await
+    }
+
+    /// Opens a WebSocket on `http://HOST:PORT`'s `/graphql` offering `protocol`.
+    async fn connect_to(address: &str, protocol: &'static str, options: ConnectOptions) -> Ws {
+        let host = address.trim_start_matches("http://");
+        let url = format!("ws://{host}/graphql");
+        let mut request = url
+            .as_str()
+            .into_client_request()
+            .expect("a WebSocket request");
+        request
+            .headers_mut()
+            .insert("Sec-WebSocket-Protocol", HeaderValue::from_static(protocol));
+        if let Some(authorization) = options.authorization {
+            request
+                .headers_mut()
+                .insert("Authorization", authorization.parse().unwrap());
+        }
+        let addr: SocketAddr = host.parse().expect("an IP address and port");
+        let socket = TcpSocket::new_v4().unwrap();
+        if let Some(size) = options.recv_buffer {
+            socket.set_recv_buffer_size(size).unwrap();
+        }
+        let stream = socket.connect(addr).await.expect("the server accepts TCP");
+        let (socket, response) = tokio_tungstenite::client_async(request, stream)
+            .await
+            .expect("the server upgrades to a WebSocket");
+        assert_eq!(
+            response
+                .headers()
+                .get("sec-websocket-protocol")
+                .and_then(|v| v.to_str().ok()),
+            Some(protocol),
+            "the server selects the offered subprotocol"
+        );
+        Ws {
+            socket,
+            protocol,
+            skip_ka: true,
+            trace: vec![format!("connected with {protocol}")],
+        }
+    }
+
+    fn trace(&self) -> String {
+        let from = self.trace.len().saturating_sub(60);
+        self.trace[from..].join("\n")
+    }
+
+    async fn send_message(&mut self, message: Message) {
+        self.trace
+            .push(format!("> {}", short(&format!("{message:?}"))));
+        if let Err(e) = self.socket.send(message).await {
+            self.trace.push(format!("send failed: {e}"));
+        }
+    }
+
+    async fn send_text(&mut self, text: &str) {
+        self.trace.push(format!("> {}", short(text)));
+        if let Err(e) = self.socket.send(Message::text(text.to_owned())).await {
+            self.trace.push(format!("send failed: {e}"));
+        }
+    }
+
+    async fn send(&mut self, message: Value) {
+        self.send_text(&message.to_string()).await;
+    }
+
+    /// The next thing the server says within `wait`; `None` on timeout.
+    async fn recv(&mut self, wait: Duration) -> Option<Received> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .ok()?;
+            match frame {
+                None => {
+                    self.trace.push("< end of stream".into());
+                    return Some(Received::Closed(None));
+                }
+                Some(Err(e)) => {
+                    self.trace.push(format!("< error: {e}"));
+                    return Some(Received::Failed(e.to_string()));
+                }
+                Some(Ok(Message::Text(text))) => {
+                    self.trace.push(format!("< {}", short(text.as_str())));
+                    let value: Value = serde_json::from_str(text.as_str()).unwrap_or_else(|e| {
+                        panic!("the server sent non-JSON text ({e}): {}", self.trace())
+                    });
+                    if self.protocol == LEGACY && self.skip_ka && value["type"] == "ka" {
+                        continue;
+                    }
+                    return Some(Received::Message(value));
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    let frame = frame.map(|f| (u16::from(f.code), f.reason.to_string()));
+                    self.trace.push(format!("< close {frame:?}"));
+                    return Some(Received::Closed(frame));
+                }
+                Some(Ok(other)) => self
+                    .trace
+                    .push(format!("< {}", short(&format!("{other:?}")))),
+            }
+        }
+    }
+
+    /// The next message; fails on close, error or timeout.
+    async fn next_message(&mut self) -> Value {
+        self.next_message_within(WAIT).await
+    }
+
+    async fn next_message_within(&mut self, wait: Duration) -> Value {
+        match self.recv(wait).await {
+            Some(Received::Message(value)) => value,
+            Some(other) => panic!(
+                "expected a message, got {other:?}; trace:\n{}",
+                self.trace()
+            ),
+            None => panic!("no message within {wait:?}; trace:\n{}", self.trace()),
+        }
+    }
+
+    /// Sends `connection_init` with `payload` (no payload when `Null`).
+    async fn send_init(&mut self, payload: Value) {
+        let mut message = json!({ "type": "connection_init" });
+        if !payload.is_null() {
+            message["payload"] = payload;
+        }
+        self.send(message).await;
+    }
+
+    /// Initialises the connection with `key` and waits for the ack.
+    async fn init(&mut self, key: &str) {
+        self.send_init(json!({ "Authorization": format!("Bearer {key}") }))
+            .await;
+        let ack = self.next_message().await;
+        assert_eq!(
+            ack["type"],
+            json!("connection_ack"),
+            "expected connection_ack; trace:\n{}",
+            self.trace()
+        );
+    }
+
+    fn next_type(&self) -> &'static str {
+        if self.protocol == LEGACY {
+            "data"
+        } else {
+            "next"
+        }
+    }
+
+    /// Starts an operation (`subscribe`, legacy `start`).
+    async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+        let kind = if self.protocol == LEGACY {
+            "start"
+        } else {
+            "subscribe"
+        };
+        self.send(json!({
+            "id": id,
+            "type": kind,
+            "payload": { "query": query, "variables": variables },
+        }))
+        .await;
+    }
+
+    /// Ends an operation from the client side (`complete`, legacy `stop`).
+    async fn stop(&mut self, id: &str) {
+        let kind = if self.protocol == LEGACY {
+            "stop"
+        } else {
+            "complete"
+        };
+        self.send(json!({ "id": id, "type": kind })).await;
+    }
+
+    /// The next message must be a result of operation `id` without errors; returns its `data`.
+    async fn next_data(&mut self, id: &str) -> Value {
+        let message = self.next_message().await;
+        self.data_of(&message, id)
+    }
+
+    fn data_of(&self, message: &Value, id: &str) -> Value {
+        assert!(
+            message["type"] == self.next_type() && message["id"] == id,
+            "expected a result of {id}, got {message}; trace:\n{}",
+            self.trace()
+        );
+        assert!(
+            message["payload"].get("errors").is_none(),
+            "unexpected errors in {message}; trace:\n{}",
+            self.trace()
+        );
+        message["payload"]["data"].clone()
+    }
+
+    /// The next message must be `complete` for `id`.
+    async fn expect_complete(&mut self, id: &str) {
+        let message = self.next_message().await;
+        assert_eq!(
+            message,
+            json!({ "type": "complete", "id": id }),
+            "expected the end of {id}; trace:\n{}",
+            self.trace()
+        );
+    }
+
+    /// The next message must be an `error` for `id`; returns its errors as a list.
+    async fn expect_error(&mut self, id: &str) -> Vec<Value> {
+        let message = self.next_message().await;
+        assert!(
+            message["type"] == "error" && message["id"] == id,
+            "expected an error for {id}, got {message}; trace:\n{}",
+            self.trace()
+        );
+        match &message["payload"] {
+            Value::Array(errors) if self.protocol == TRANSPORT => errors.clone(),
+            Value::Object(_) if self.protocol == LEGACY => vec![message["payload"].clone()],
+            other => panic!(
+                "a malformed error payload {other}; trace:\n{}",
+                self.trace()
+            ),
+        }
+    }
+
+    /// Reads (and records) messages until a close frame, which must carry `code`; returns its reason.
+    async fn expect_close(&mut self, code: u16) -> String {
+        loop {
+            match self.recv(WAIT).await {
+                Some(Received::Message(_)) => continue,
+                Some(Received::Closed(Some((got, reason)))) => {
+                    assert_eq!(
+                        got,
+                        code,
+                        "closed with {got} ({reason:?}), expected {code}; trace:\n{}",
+                        self.trace()
+                    );
+                    return reason;
+                }
+                other => panic!(
+                    "expected close {code}, got {other:?}; trace:\n{}",
+                    self.trace()
+                ),
+            }
+        }
+    }
+
+    /// Nothing arrives within `wait`.
+    async fn expect_quiet(&mut self, wait: Duration) {
+        if let Some(got) = self.recv(wait).await {
+            panic!("expected silence, got {got:?}; trace:\n{}", self.trace());
+        }
+    }
+
+    /// Sends `ping` and expects `pong` (echoing `payload`) as the next message.
+    async fn ping(&mut self, payload: Option<Value>) {
+        let mut ping = json!({ "type": "ping" });
+        if let Some(p) = &payload {
+            ping["payload"] = p.clone();
+        }
+        self.send(ping).await;
+        let pong = self.next_message().await;
+        assert_eq!(pong["type"], json!("pong"), "trace:\n{}", self.trace());
+        if let Some(p) = payload {
+            assert_eq!(
+                pong["payload"],
+                p,
+                "pong echoes the payload; trace:\n{}",
+                self.trace()
+            );
+        }
+    }
+
+    /// `bulkTaskUpdated` snapshots of `id` until the operation completes;
+    /// asserts that `version` strictly increases.
+    async fn snapshots_until_complete(&mut self, id: &str) -> Vec<Value> {
+        let mut snapshots = Vec::new();
+        loop {
+            let message = self.next_message().await;
+            if message == json!({ "type": "complete", "id": id }) {
+                break;
+            }
+            let data = self.data_of(&message, id);
+            snapshots.push(data["bulkTaskUpdated"].clone());
+        }
+        self.assert_versions_increase(&snapshots);
+        snapshots
+    }
+
+    /// Reads `bulkTaskUpdated` snapshots of `id` until one satisfies `done`;
+    /// returns them all (versions strictly increasing).
+    async fn snapshots_until(&mut self, id: &str, done: impl Fn(&Value) -> bool) -> Vec<Value> {
+        let mut snapshots = Vec::new();
+        loop {
+            let data = self.next_data(id).await;
+            let task = data["bulkTaskUpdated"].clone();
+            let stop = done(&task);
+            snapshots.push(task);
+            if stop {
+                break;
+            }
+        }
+        self.assert_versions_increase(&snapshots);
+        snapshots
+    }
+
+    fn assert_versions_increase(&self, snapshots: &[Value]) {
+        let versions: Vec<i64> = snapshots
+            .iter()
+            .map(|s| s["version"].as_i64().expect("a version"))
+            .collect();
+        assert!(
+            versions.windows(2).all(|w| w[0] < w[1]),
+            "versions must strictly increase: {versions:?}; trace:\n{}",
+            self.trace()
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Queries and HTTP helpers
+// ---------------------------------------------------------------------------
+
+const TASK_FIELDS: &str = "id type status version sealed cancelRequested progress \
+     counters { total pending running succeeded failed skipped rejected cancelled finished } \
+     error { code message } createdAt updatedAt startedAt finishedAt";
+
+fn watch_task() -> String {
+    format!("subscription($id: ID!) {{ bulkTaskUpdated(id: $id) {{ {TASK_FIELDS} }} }}")
+}
+
+fn task_query() -> String {
+    format!("query($id: ID!) {{ bulkTask(id: $id) {{ {TASK_FIELDS} }} }}")
+}
+
+const WATCH_TASKS: &str = "subscription($filter: BulkTaskFilter) { bulkTasksUpdated(filter: $filter) { \
+     id type status version counters { succeeded finished total } } }";
+
+const WATCH_ITEMS: &str = "subscription($taskId: ID!, $status: [TaskItemStatus!]) { \
+     taskItemsUpdated(taskId: $taskId, status: $status) { \
+     id index status result error { code } task { id } } }";
+
+const CREATE: &str =
+    "mutation($input: CreateBulkTaskInput!) { createBulkTask(input: $input) { task { id } } }";
+const REPORT: &str = "mutation($input: ReportItemResultsInput!) { reportItemResults(input: $input) { \
+     applied problems { position code message } } }";
+
+/// Items `item-i` with payload `{"n": i}`.
+fn items(n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| json!({ "clientItemId": format!("item-{i}"), "payload": { "n": i } }))
+        .collect()
+}
+
+/// Creates a sealed task of `task_type` with `n` items as the admin; returns its id.
+async fn create(app: &TestApp, task_type: &str, n: usize) -> String {
+    create_as(app, &app.admin_key, task_type, items(n)).await
+}
+
+async fn create_as(app: &TestApp, key: &str, task_type: &str, items: Vec<Value>) -> String {
+    let body = app
+        .post_as(
+            Some(key),
+            CREATE,
+            json!({ "input": { "type": task_type, "items": items } }),
+        )
+        .await;
+    body["data"]["createBulkTask"]["task"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("task not created: {body:#}"))
+        .to_owned()
+}
+
+fn succeeded(index: usize) -> Value {
+    json!({ "index": index, "outcome": "SUCCEEDED", "result": { "i": index } })
+}
+
+fn failed(index: usize, code: &str) -> Value {
+    json!({
+        "index": index,
+        "outcome": "FAILED",
+        "error": { "code": code, "message": format!("{code} on {index}") },
+    })
+}
+
+/// Reports `results` for `task` as `key`; every result must apply.
+async fn report_as(app: &TestApp, key: &str, task: &str, results: Vec<Value>) {
+    let n = results.len();
+    let body = app
+        .post_as(
+            Some(key),
+            REPORT,
+            json!({ "input": { "taskId": task, "results": results } }),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["reportItemResults"]["applied"],
+        json!(n),
+        "every result applies: {body:#}"
+    );
+}
+
+async fn report(app: &TestApp, task: &str, results: Vec<Value>) {
+    report_as(app, &app.admin_key, task, results).await;
+}
+
+async fn get_task(app: &TestApp, id: &str) -> Value {
+    app.data(&task_query(), json!({ "id": id })).await["bulkTask"].clone()
+}
+
+fn code(error: &Value) -> &str {
+    error["extensions"]["code"].as_str().unwrap_or("<no code>")
+}
+
+/// A well-formed task id that names no task.
+fn unknown_task_id() -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!("BulkTask:{}", uuid::Uuid::now_v7().simple()))
+}
+
+/// The id of `key` in the output of `keys list`.
+fn key_id(list: &str, key: &str) -> String {
+    let prefix = &key[..11];
+    let lines: Vec<&str> = list.lines().filter(|l| l.contains(prefix)).collect();
+    assert_eq!(lines.len(), 1, "the prefix {prefix} names one key:\n{list}");
+    lines[0].split_whitespace().next().unwrap().to_owned()
+}
+
+fn is_postgres() -> bool {
+    std::env::var("BULKWATCH_TEST_DATABASE_URL").is_ok_and(|u| u.starts_with("postgres"))
+}
+
+/// A server whose subscriptions coalesce over 50 ms.
+async fn spawn_fast_app() -> TestApp {
+    spawn_app_with(|c| c.coalesce_ms = 50).await
+}
+
+// ---------------------------------------------------------------------------
+// Protocol: ping, close codes, both subprotocols
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn ping_is_answered_with_pong_before_and_after_init() {
+    let app = spawn_app().await;
+    let mut ws = Ws::connect(&app, TRANSPORT).await;
+    ws.ping(Some(json!({ "n": 1, "s": "before init" }))).await;
+    ws.ping(None).await;
+    ws.init(&app.admin_key).await;
+    ws.ping(Some(json!({ "after": "ack" }))).await;
+    // A client's pong (e.g. unsolicited, as a heartbeat) is fine and unanswered.
+    ws.send(json!({ "type": "pong", "payload": { "beat": 1 } }))
+        .await;
+    ws.ping(None).await;
+}
+
+#[tokio::test]
+async fn invalid_messages_close_with_4400() {
+    let app = spawn_app().await;
+    let task = create(&app, "ws.invalid", 1).await;
+    let subscribe_payload = json!({ "query": watch_task(), "variables": { "id": task } });
+    // (what is sent, whether the connection is initialised first)
+    let cases: Vec<(&str, Message, bool)> = vec![
+        ("not JSON", Message::text("hello"), false),
+        (
+            "JSON without type",
+            Message::text(r#"{"payload":{}}"#),
+            false,
+        ),
+        (
+            "a type that is not a string",
+            Message::text(r#"{"type":5}"#),
+            false,
+        ),
+        (
+            "an unknown type",
+            Message::text(r#"{"type":"whatever"}"#),
+            false,
+        ),
+        (
+            "an unknown type after ack",
+            Message::text(r#"{"type":"whatever"}"#),
+            true,
+        ),
+        (
+            "a server message type from the client",
+            Message::text(r#"{"type":"next","id":"1","payload":{}}"#),
+            true,
+        ),
+        ("a binary message", Message::binary(b"{}".to_vec()), false),
+        (
+            "a binary message after ack",
+            Message::binary(b"{}".to_vec()),
+            true,
+        ),
+        (
+            "subscribe without id",
+            Message::text(json!({ "type": "subscribe", "payload": subscribe_payload }).to_string()),
+            true,
+        ),
+        (
+            "subscribe without payload",
+            Message::text(r#"{"type":"subscribe","id":"1"}"#),
+            true,
+        ),
+    ];
+    for (what, message, init) in cases {
+        let mut ws = Ws::connect(&app, TRANSPORT).await;
+        if init {
+            ws.init(&app.admin_key).await;
+        }
+        ws.send_message(message).await;
+        let reason = ws.expect_close(4400).await;
+        assert!(!reason.is_empty(), "{what}: the close gives a reason");
+        eprintln!("{what}: 4400 {reason:?}");
+    }
+}
+
+/// PROTOCOL.md: a `subscribe` payload has `query: string`; a message of
+/// another format closes the socket with 4400 (as the reference server does).
+#[tokio::test]
+async fn subscribe_with_a_payload_without_query_closes_with_4400() {
+    let app = spawn_app().await;
+    let mut ws = Ws::connect(&app, TRANSPORT).await;
+    ws.init(&app.admin_key).await;
+    ws.send_text(r#"{"type":"subscribe","id":"1","payload":{"variables":{}}}"#)
+        .await;
+    ws.expect_close(4400).await;
+}
+
+#[tokio::test]
+async fn subscribe_before_ack_closes_with_4401() {
+    let app = spawn_app().await;
+    let task = create(&app, "ws.early", 1).await;
+    let mut ws = Ws::connect(&app, TRANSPORT).await;
+    ws.subscribe("1", &watch_task(), json!({ "id": task }))
+        .await;
+    ws.expect_close(4401).await;
+}
+
+#[tokio::test]
+async fn refused_connection_init_closes_with_4403() {
+    let app = spawn_app().await;
+    let revoked = app.key_for("default", "tasks:read");
+    let id = key_id(&app.cli(&["keys", "list"]), &revoked);
+    app.cli(&["keys", "revoke", &id]);
+
+    let refused = [
+        ("no payload", Value::Null),
+        ("an empty payload", json!({})),
+        (
+            "a bad key",
+            json!({ "Authorization": "Bearer bw_nonsense_key_1234567890" }),
+        ),
+        (
+            "a key without the Bearer scheme",
+            json!({ "Authorization": app.admin_key }),
+        ),
+        (
+            "a revoked key",
+            json!({ "Authorization": format!("Bearer {revoked}") }),
+        ),
+    ];
+    for (what, payload) in refused {
+        let mut ws = Ws::connect(&app, TRANSPORT).await;
+        ws.send_init(payload).await;
+        match ws.recv(WAIT).await {
+            Some(Received::Closed(Some((4403, _)))) => {}
+            other => panic!(
+                "{what}: expected close 4403, got {other:?}; trace:\n{}",
+                ws.trace()
+            ),
+        }
+    }
+
+    // The legacy protocol says connection_error first, then closes.
+    let mut ws = Ws::connect(&app, LEGACY).await;
+    ws.send_init(json!({ "Authorization": format!("Bearer {revoked}") }))
+        .await;
+    let message = ws.next_message().await;
+    assert_eq!(
+        message["type"],
+        json!("connection_error"),
+        "trace:\n{}",
+        ws.trace()
+    );
+    ws.expect_close(4403).await;
+
+    // A lower-case key in the payload and a key in the upgrade request are accepted.
+    let mut ws = Ws::connect(&app, TRANSPORT).await;
+    ws.send_init(json!({ "authorization": format!("Bearer {}", app.admin_key) }))
+        .await;
+    assert_eq!(ws.next_message().await["type"], json!("connection_ack"));
+    let options = ConnectOptions {
+        authorization: Some(format!("Bearer {}", app.admin_key)),
+        ..Default::default()
+    };
+    let mut ws = Ws::connect_to(&app.address, TRANSPORT, options).await;
+    ws.send_init(json!({})).await;
+    assert_eq!(ws.next_message().await["type"], json!("connection_ack"));
+}
+
+#[tokio::test]
+async fn no_connection_init_closes_with_4408_after_the_wait() {
+    let app = spawn_app_with(|c| c.ws_init_timeout_ms = 300).await;
+    let started = std::time::Instant::now();
+    let mut ws = Ws::connect(&app, TRANSPORT).await;
+    ws.expect_close(4408).await;
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(250),
+        "closed after {waited:?}, before the 300 ms wait"
+    );
+
+    // Pings do not count as initialisation.
+    let mut ws = Ws::connect(&app, TRANSPORT).await;
+    ws.ping(None).await;
+    ws.expect_close(4408).await;
+
+    // An initialised connection outlives the wait.
+    let mut ws = Ws::connect(&app, TRANSPORT).await;
+    ws.init(&app.admin_key).await;
+    ws.expect_quiet(Duration::from_millis(700)).await;
+    ws.ping(None).await;
+}
+
+#[tokio::test]
+async fn duplicate_active_subscription_id_closes_with_4409() {
+    let app = spawn_app().await;
+    let task = create(&app, "ws.dup", 2).await;
+    let mut ws = Ws::connect(&app, TRANSPORT).await;
+    ws.init(&app.admin_key).await;
+    ws.subscribe("a", &watch_task(), json!({ "id": task }))
+        .await;
+    ws.next_data("a").await;
+    ws.subscribe("a", &watch_task(), json!({ "id": task }))
+        .await;
+    ws.expect_close(4409).await;
+}
+
+#[tokio::test]
+async fn an_id_may_be_reused_once_its_operation_ended() {
+    let app = spawn_fast_app().await;
+    let done = create(&app, "ws.reuse", 1).await;
+    report(&app, &done, vec![succeeded(0)]).await;
+    let running = create(&app, "ws.reuse", 2).await;
+    let mut ws = Ws::connect(&app, TRANSPORT).await;
+    ws.init(&app.admin_key).await;
+
+    // Ended by the server (a terminal task completes at once).
+    ws.subscribe("a", &watch_task(), json!({ "id": done }))
+        .await;
+    let snapshots = ws.snapshots_until_complete("a").await;
+    assert_eq!(snapshots.len(), 1, "{snapshots:#?}");
+    ws.subscribe("a", &watch_task(), json!({ "id": done }))
+        .await;
+    assert_eq!(ws.snapshots_until_complete("a").await.len(), 1);
+
+    // Ended by the client: nothing more arrives for it, and the id is free.
+    ws.subscribe("b", &watch_task(), json!({ "id": running }))
+        .await;
+    ws.next_data("b").await;
+    ws.stop("b").await;
+    report(&app, &running, vec![succeeded(0), succeeded(1)]).await;
+    ws.subscribe("b", &watch_task(), json!({ "id": running }))
+        .await;
+    let snapshots = ws.snapshots_until_complete("b").await;
+    assert_eq!(
+        snapshots
+            .iter()
+            .map(|s| s["status"].clone())
+            .collect::<Vec<_>>(),
+        [json!("COMPLETED")],
+        "only the new operation's snapshot: {snapshots:#?}"
+    );
+    ws.ping(None).await;
+}
+
+#[tokio::test]
+async fn second_connection_init_closes_with_4429() {
+    let app = spawn_app().await;
+    let mut ws = Ws::connect(&app, TRANSPORT).await;
+    ws.init(&app.admin_key).await;
+    ws.send_init(json!({ "Authorization": format!("Bearer {}", app.admin_key) }))
+        .await;
+    ws.expect_close(4429).await;
+}
+
+#[tokio::test]
+async fn too_many_subscriptions_close_with_1008() {
+    let app = spawn_app_with(|c| c.ws_max_subscriptions = 2).await;
+    let task = create(&app, "ws.many", 2).await;
+    let mut ws = Ws::connect(&app, TRANSPORT).await;
+    ws.init(&app.admin_key).await;
+    for id in ["1", "2"] {
+        ws.subscribe(id, &watch_task(), json!({ "id": task })).await;
+        ws.next_data(id).await;
+    }
+    // An ended operation frees its place.
+    ws.stop("1").await;
+    ws.subscribe("3", &watch_task(), json!({ "id": task }))
+        .await;
+    ws.next_data("3").await;
+    ws.subscribe("4", &watch_task(), json!({ "id": task }))
+        .await;
+    let reason = ws.expect_close(1008).await;
+    assert!(!reason.is_empty(), "1008 says why");
+}
+
+#[tokio::test]
+async fn a_message_larger_than_the_limit_closes_with_1009() {
+    let app = spawn_app_with(|c| c.ws_max_message = 1024).await;
+    let task = create(&app, "ws.big", 1).await;
+    let mut ws = Ws::connect(&app, TRANSPORT).await;
+    ws.init(&app.admin_key).await;
+    // Just under the limit is fine.
+    let padding = " ".repeat(400);
+    let query = format!("{}{padding}", watch_task());
+    ws.subscribe("small", &query, json!({ "id": task })).await;
+    ws.next_data("small").await;
+    // Over it closes the connection.
+    let padding = " ".repeat(2000);
+    let query = format!("{}{padding}", watch_task());
+    ws.subscribe("big", &query, json!({ "id": task })).await;
+    let reason = ws.expect_close(1009).await;
+    assert!(!reason.is_empty(), "1009 says why");
+}
+
+#[tokio::test]
+async fn legacy_graphql_ws_protocol_happy_path() {
+    let app = spawn_fast_app().await;
+    let a = create(&app, "ws.legacy", 4).await;
+    let b = create(&app, "ws.legacy", 2).await;
+    let mut ws = Ws::connect(&app, LEGACY).await;
+    ws.skip_ka = false;
+    ws.send_init(json!({ "Authorization": format!("Bearer {}", app.admin_key) }))
+        .await;
+    assert_eq!(ws.next_message().await, json!({ "type": "connection_ack" }));
+    assert_eq!(
+        ws.next_message().await["type"],
+        json!("ka"),
+        "a keep-alive follows the ack"
+    );
+    ws.skip_ka = true;
+
+    // start -> data (current state), data per change, terminal data, complete.
+    ws.subscribe("1", &watch_task(), json!({ "id": a })).await;
+    let first = ws.next_data("1").await["bulkTaskUpdated"].clone();
+    assert_eq!(first, get_task(&app, &a).await);
+    assert_eq!(first["status"], json!("QUEUED"));
+    report(&app, &a, vec![succeeded(0), succeeded(1)]).await;
+    ws.snapshots_until("1", |t| t["counters"]["succeeded"] == 2)
+        .await;
+    report(&app, &a, vec![succeeded(2), succeeded(3)]).await;
+    let rest = ws.snapshots_until_complete("1").await;
+    let last = rest.last().expect("the terminal snapshot");
+    assert_eq!(last["status"], json!("COMPLETED"));
+    assert_eq!(*last, get_task(&app, &a).await);
+
+    // stop ends an operation: nothing more arrives for it.
+    ws.subscribe("2", &watch_task(), json!({ "id": b })).await;
+    ws.next_data("2").await;
+    ws.stop("2").await;
+    report(&app, &b, vec![succeeded(0), succeeded(1)]).await;
+    ws.subscribe("3", &watch_task(), json!({ "id": b })).await;
+    let snapshots = ws.snapshots_until_complete("3").await;
+    assert_eq!(snapshots.len(), 1);
+    assert_eq!(snapshots[0]["status"], json!("COMPLETED"));
+    ws.expect_quiet(Duration::from_millis(300)).await;
+
+    // An error is a single error object.
+    ws.subscribe("4", &watch_task(), json!({ "id": unknown_task_id() }))
+        .await;
+    let errors = ws.expect_error("4").await;
+    assert_eq!(code(&errors[0]), "NOT_FOUND", "trace:\n{}", ws.trace());
+
+    ws.send(json!({ "type": "connection_terminate" })).await;
+    ws.expect_close(1000).await;
+}
+
+// ---------------------------------------------------------------------------
+// bulkTaskUpdated
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_first_event_is_the_task_as_it_is_now() {
+    let app = spawn_fast_app().await;
+    let task = create(&app, "ws.first", 5).await;
+    report(&app, &task, vec![succeeded(0), failed(1, "E_X")]).await;
+    let mut ws = Ws::connect(&app, TRANSPORT).await;
+    ws.init(&app.admin_key).await;
+    ws.subscribe("t", &watch_task(), json!({ "id": task }))
+        .await;
+    let message = ws.next_message().await;
+    assert_eq!(
+        message,
+        json!({
+            "type": "next",
+            "id": "t",
+            "payload": { "data": { "bulkTaskUpdated": get_task(&app, &task).await } },
+        })
+    );
+    let first = &message["payload"]["data"]["bulkTaskUpdated"];
+    assert_eq!(first["status"], json!("RUNNING"));
+    assert_eq!(first["counters"]["succeeded"], json!(1));
+    assert_eq!(first["counters"]["failed"], json!(1));
+    assert_eq!(first["counters"]["pending"], json!(3));
+    // No change, no event.
+    ws.expect_quiet(Duration::from_millis(300)).await;
+}
+
+#[tokio::test]
+async fn counters_rise_while_reports_are_applied() {
+    let app = spawn_fast_app().await;
+    let task = create(&app, "ws.rise", 50).await;
+    let mut ws = Ws::connect(&app, TRANSPORT).await;
+    ws.init(&app.admin_key).await;
+    ws.subscribe("t", &watch_task(), json!({ "id": task }))
+        .await;
+    let mut all = vec![ws.next_data("t").await["bulkTaskUpdated"].clone()];
+    assert_eq!(all[0]["counters"]["succeeded"], json!(0));
+    for batch in 0..10 {
+        let results = (batch * 5..batch * 5 + 5).map(succeeded).collect();
+        report(&app, &task, results).await;
+        let want = (batch as i64 + 1) * 5;
+        let seen = ws
+            .snapshots_until("t", |t| t["counters"]["succeeded"] == want)
+            .await;
+        all.extend(seen);
+    }
+    ws.expect_complete("t").await;
+
+    ws.assert_versions_increase(&all);
+    let succeeded: Vec<i64> = all
+        .iter()
+        .map(|t| t["counters"]["succeeded"].as_i64().unwrap())
+        .collect();
+    assert!(
+        succeeded.windows(2).all(|w| w[0] < w[1]),
+        "counters only rise: {succeeded:?}"
+    );
+    for t in &all {
+        let c = &t["counters"];
+        assert_eq!(
+            c["total"].as_i64(),
+            Some(
+                c["pending"].as_i64().unwrap()
+                    + c["running"].as_i64().unwrap()
+                    + c["finished"].as_i64().unwrap()
+            ),
+            "total = pending + running + finished in every snapshot: {t:#}"
+        );
+    }
+    let (last, middle) = all.split_last().unwrap();
+    assert!(
+        middle[1..].iter().all(|t| t["status"] == "RUNNING"),
+        "{middle:#?}"
+    );
+    assert_eq!(last["status"], json!("COMPLETED"));
+    assert_eq!(*last, get_task(&app, &task).await);
+}
+
+#[tokio::test]
+async fn a_thousand_rapid_reports_are_coalesced_and_the_last_event_is_the_final_state() {
+    let app = spawn_app_with(|c| c.coalesce_ms = 100).await;
+    let n = 1000;
+    let task = create(&app, "ws.coalesce", n).await;
+    let mut ws = Ws::connect(&app, TRANSPORT).await;
+    ws.init(&app.admin_key).await;
+    ws.subscribe("t", &watch_task(), json!({ "id": task }))
+        .await;
+    let first = ws.next_data("t").await["bulkTaskUpdated"].clone();
+    assert_eq!(first["counters"]["pending"], json!(n));
+
+    let started = std::time::Instant::now();
+    let reporter = async {
+        for i in 0..n {
+            report(&app, &task, vec![succeeded(i)]).await;
+        }
+    };
+    let reader = ws.snapshots_until_complete("t");
+    let ((), events) = tokio::join!(reporter, reader);
+    eprintln!(
+        "{n} reports in {:?} gave {} events after the first",
+        started.elapsed(),
+        events.len()
+    );
+
+    let elapsed = started.elapsed();
+    let mut all = vec![first];
+    all.extend(events);
+    ws.assert_versions_increase(&all);
+    // At most one event per 100 ms interval (plus the first and the terminal one)...
+    let bound = (elapsed.as_millis() / 100) as usize + 3;
+    assert!(
+        all.len() <= bound,
+        "{} events in {elapsed:?}: more than one per 100 ms",
+        all.len()
+    );
+    // ...so far fewer than one per report (unless the machine is so slow
+    // that the reports alone took more than 19 s).
+    assert!(
+        all.len() < 200 || elapsed > Duration::from_secs(19),
+        "{n} reports should be coalesced into far fewer events, got {}",
+        all.len()
+    );
+    let last = all.last().unwrap();
+    assert_eq!(last["status"], json!("COMPLETED"));
+    assert_eq!(last["counters"]["succeeded"], json!(n));
+    assert_eq!(
+        *last,
+        get_task(&app, &task).await,
+        "the last event is the final state"
+    );
+    let succeeded: Vec<i64> = all
+        .iter()
+        .map(|t| t["counters"]["succeeded"].as_i64().unwrap())
+        .collect();
+    assert!(succeeded.windows(2).all(|w| w[0] < w[1]), "{succeeded:?}");
+    ws.ping(None).await;
+}
+
+#[tokio::test]
+async fn terminal_states_are_delivered_then_the_stream_completes() {
+    let app = spawn_fast_app().await;
+    let mut ws = Ws::connect(&app, TRANSPORT).await;
+    ws.init(&app.admin_key).await;
+
+    // Already terminal: one snapshot, then complete.
+    let done = create(&app, "ws.terminal", 2).await;
+    report(&app, &done, vec![succeeded(0), failed(1, "E_GONE")]).await;
+    ws.subscribe("done", &watch_task(), json!({ "id": done }))
+        .await;
+    let snapshots = ws.snapshots_until_complete("done").await;
+    assert_eq!(snapshots.len(), 1, "{snapshots:#?}");
+    assert_eq!(snapshots[0]["status"], json!("COMPLETED_WITH_FAILURES"));
+
+    // Cancelled.
+    let cancelled = create(&app, "ws.terminal", 3).await;
+    ws.subscribe("cancel", &watch_task(), json!({ "id": cancelled }))
+        .await;
+    ws.next_data("cancel").await;
+    app.data(
+        "mutation($id: ID!) { cancelBulkTask(id: $id) { status } }",
+        json!({ "id": cancelled }),
+    )
+    .await;
+    let snapshots = ws.snapshots_until_complete("cancel").await;
+    let last = snapshots.last().expect("a terminal snapshot");
+    assert_eq!(last["status"], json!("CANCELLED"));
+    assert_eq!(*last, get_task(&app, &cancelled).await);
+
+    // Failed at task level.
+    let aborted = create(&app, "ws.terminal", 3).await;
+    ws.subscribe("fail", &watch_task(), json!({ "id": aborted }))
+        .await;
+    ws.next_data("fail").await;
+    app.data(
+        "mutation($input: FailBulkTaskInput!) { failBulkTask(input: $input) { status } }",
+        json!({ "input": { "id": aborted, "code": "E_ABORT", "message": "stop it" } }),
+    )
+    .await;
+    let snapshots = ws.snapshots_until_complete("fail").await;
+    let last = snapshots.last().expect("a terminal snapshot");
+    assert_eq!(last["status"], json!("FAILED"));
+    assert_eq!(last["error"]["code"], json!("E_ABORT"));
+    assert_eq!(*last, get_task(&app, &aborted).await);
+
+    // Deleted: the stream ends.
+    let deleted = create(&app, "ws.terminal", 3).await;
+    ws.subscribe("del", &watch_task(), json!({ "id": deleted }))
+        .await;
+    ws.next_data("del").await;
+    app.data(
+        "mutation($id: ID!) { deleteBulkTask(id: $id) }",
+        json!({ "id": deleted }),
+    )
+    .await;
+    ws.expect_complete("del").await;
+
+    // The item feed of a deleted task ends too.
+    let deleted = create(&app, "ws.terminal", 30).await;
+    ws.subscribe("delitems", WATCH_ITEMS, json!({ "taskId": deleted }))
+        .await;
+    warm_up(&app, &mut ws, &deleted, succeeded, 30).await;
+    app.data(
+        "mutation($id: ID!) { deleteBulkTask(id: $id) }",
+        json!({ "id": deleted }),
+    )
+    .await;
+    loop {
+        let message = ws.next_message().await;
+        match message["type"].as_str() {
+            Some("next") => continue, // a late warm-up event
+            _ => {
+                assert_eq!(message, json!({ "type": "complete", "id": "delitems" }));
+                break;
+            }
+        }
+    }
+    ws.ping(None).await;
+}
+
+/// Watchers of a task share a hub that stops when its last watcher leaves;
+/// a watcher arriving just then must still get a live hub.
+#[tokio::test]
+async fn resubscribing_quickly_to_the_same_task_keeps_receiving_changes() {
+    let app = spawn_app_with(|c| c.coalesce_ms = 1).await;
+    let n = 120;
+    let task = create(&app, "ws.resubscribe", n + 1).await;
+    let mut ws = Ws::connect(&app, TRANSPORT).await;
+    ws.init(&app.admin_key).await;
+    for i in 0..n {
+        let id = format!("s{i}");
+        // End the previous operation and start the next one back to back.
+        if i > 0 {
+            ws.stop(&format!("s{}", i - 1)).await;
+        }
+        ws.subscribe(&id, &watch_task(), json!({ "id": task }))
+            .await;
+        let first = ws.next_data(&id).await["bulkTaskUpdated"].clone();
+        assert_eq!(first["counters"]["succeeded"], json!(i), "{first:#}");
+        report(&app, &task, vec![succeeded(i)]).await;
+        ws.snapshots_until(&id, |t| t["counters"]["succeeded"] == json!(i + 1))
+            .await;
+    }
+}
+
+/// Any GraphQL operation may run over `subscribe`: a query gives one result
+/// and completes; an invalid document is an `error`.
+#[tokio::test]
+async fn queries_and_invalid_documents_over_the_socket() {
+    let app = spawn_app().await;
+    let task = create(&app, "ws.query", 2).await;
+    let mut ws = Ws::connect(&app, TRANSPORT).await;
+    ws.init(&app.admin_key).await;
+    ws.subscribe("q", &task_query(), json!({ "id": task }))
+        .await;
+    let data = ws.next_data("q").await;
+    assert_eq!(data["bulkTask"], get_task(&app, &task).await);
+    ws.expect_complete("q").await;
+
+    ws.subscribe(
+        "bad",
+        "subscription($id: ID!) { bulkTaskUpdated(id: $id) { noSuchField } }",
+        json!({ "id": task }),
+    )
+    .await;
+    let errors = ws.expect_error("bad").await;
+    assert!(
+        errors[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("noSuchField")),
+        "{errors:#?}"
+    );
+    ws.subscribe("novars", &watch_task(), json!({})).await;
+    ws.expect_error("novars").await;
+    ws.ping(None).await;
+}
+
+// ---------------------------------------------------------------------------
+// Errors and authorisation on subscribe
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn unknown_and_foreign_tasks_are_not_found() {
+    let app = spawn_app().await;
+    let other = app.key_for("other", "tasks:read,tasks:write");
+    let foreign = create_as(&app, &other, "ws.foreign", items(2)).await;
+    let mine = create(&app, "ws.mine", 2).await;
+    let mut ws = Ws::connect(&app, TRANSPORT).await;
+    ws.init(&app.admin_key).await;
+
+    let unknown = unknown_task_id();
+    let cases = [
+        ("unknown task", "1", watch_task(), json!({ "id": unknown })),
+        (
+            "another org's task",
+            "2",
+            watch_task(),
+            json!({ "id": foreign }),
+        ),
+        (
+            "unknown task feed",
+            "3",
+            WATCH_ITEMS.to_owned(),
+            json!({ "taskId": unknown }),
+        ),
+        (
+            "another org's task feed",
+            "4",
+            WATCH_ITEMS.to_owned(),
+            json!({ "taskId": foreign }),
+        ),
+    ];
+    for (what, id, query, variables) in cases {
+        ws.subscribe(id, &query, variables).await;
+        let errors = ws.expect_error(id).await;
+        assert_eq!(code(&errors[0]), "NOT_FOUND", "{what}: {errors:#?}");
+    }
+    ws.subscribe("5", &watch_task(), json!({ "id": "not-an-id" }))
+        .await;
+    let errors = ws.expect_error("5").await;
+    assert_eq!(code(&errors[0]), "BAD_USER_INPUT", "{errors:#?}");
+
+    // The connection is still fine, and an errored id is free again.
+    ws.subscribe("1", &watch_task(), json!({ "id": mine }))
+        .await;
+    let data = ws.next_data("1").await;
+    assert_eq!(data["bulkTaskUpdated"]["id"], json!(mine));
+
+    // The other organisation sees its own task.
+    let mut theirs = Ws::connect(&app, TRANSPORT).await;
+    theirs.init(&other).await;
+    theirs
+        .subscribe("x", &watch_task(), json!({ "id": foreign }))
+        .await;
+    assert_eq!(
+        theirs.next_data("x").await["bulkTaskUpdated"]["id"],
+        json!(foreign)
+    );
+    theirs
+        .subscribe("y", &watch_task(), json!({ "id": mine }))
+        .await;
+    assert_eq!(code(&theirs.expect_error("y").await[0]), "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn a_key_without_tasks_read_is_forbidden_to_subscribe() {
+    let app = spawn_app().await;
+    let task = create(&app, "ws.scope", 2).await;
+    for scopes in ["tasks:write", "items:report"] {
+        let key = app.key_for("default", scopes);
+        let mut ws = Ws::connect(&app, TRANSPORT).await;
+        ws.init(&key).await;
+        let cases = [
+            ("1", watch_task(), json!({ "id": task })),
+            ("2", WATCH_TASKS.to_owned(), json!({})),
+            ("3", WATCH_ITEMS.to_owned(), json!({ "taskId": task })),
+        ];
+        for (id, query, variables) in cases {
+            ws.subscribe(id, &query, variables).await;
+            let errors = ws.expect_error(id).await;
+            assert_eq!(code(&errors[0]), "FORBIDDEN", "{scopes} {id}: {errors:#?}");
+        }
+    }
+    let reader = app.key_for("default", "tasks:read");
+    let mut ws = Ws::connect(&app, TRANSPORT).await;
+    ws.init(&reader).await;
+    ws.subscribe("1", &watch_task(), json!({ "id": task }))
+        .await;
+    ws.next_data("1").await;
+}
+
+// ---------------------------------------------------------------------------
+// bulkTasksUpdated
+// ---------------------------------------------------------------------------
+
+/// Reports items of `task` one at a time until the subscription `id` yields
+/// an event (so it is live); returns that first message and how many items were used.
+async fn warm_up(
+    app: &TestApp,
+    ws: &mut Ws,
+    task: &str,
+    result: impl Fn(usize) -> Value,
+    limit: usize,
+) -> (Value, Vec<usize>) {
+    let mut used = Vec::new();
+    for i in 0..limit {
+        report(app, task, vec![result(i)]).await;
+        used.push(i);
+        if let Some(got) = ws.recv(Duration::from_millis(700)).await {
+            match got {
+                Received::Message(message) => return (message, used),
+                other => panic!("warming up: {other:?}; trace:\n{}", ws.trace()),
+            }
+        }
+    }
+    panic!("the subscription never went live; trace:\n{}", ws.trace());
+}
+
+#[tokio::test]
+async fn bulk_tasks_updated_sees_matching_tasks_of_its_organisation_only() {
+    let app = spawn_fast_app().await;
+    let other = app.key_for("other", "tasks:read,tasks:write,items:report");
+    let warm = create(&app, "dash.watch", 30).await;
+    let watched = create(&app, "dash.watch", 3).await;
+    let unwatched = create(&app, "dash.other", 3).await;
+    let foreign = create_as(&app, &other, "dash.watch", items(3)).await;
+
+    let mut ws = Ws::connect(&app, TRANSPORT).await;
+    ws.init(&app.admin_key).await;
+    ws.subscribe(
+        "d",
+        WATCH_TASKS,
+        json!({ "filter": { "type": ["dash.watch"] } }),
+    )
+    .await;
+    let (first, used) = warm_up(&app, &mut ws, &warm, succeeded, 30).await;
+    let data = ws.data_of(&first, "d");
+    assert_eq!(data["bulkTasksUpdated"]["id"], json!(warm));
+
+    // Changes of a task of another type and of another organisation's task,
+    // then of the watched task, to its terminal state.
+    report(
+        &app,
+        &unwatched,
+        vec![succeeded(0), succeeded(1), succeeded(2)],
+    )
+    .await;
+    report_as(&app, &other, &foreign, vec![succeeded(0)]).await;
+    report_as(&app, &other, &foreign, vec![succeeded(1), succeeded(2)]).await;
+    report(&app, &watched, vec![succeeded(0)]).await;
+    report(&app, &watched, vec![failed(1, "E_X"), succeeded(2)]).await;
+    // Then one more change of the warm-up task, as an end marker.
+    let marker = used.len();
+    report(&app, &warm, vec![succeeded(marker)]).await;
+
+    let mut seen = Vec::new();
+    let mut watched_states = Vec::new();
+    loop {
+        let data = ws.next_data("d").await["bulkTasksUpdated"].clone();
+        let id = data["id"].as_str().unwrap().to_owned();
+        assert!(
+            id == warm || id == watched,
+            "an event of a task outside the filter or organisation: {data:#}; trace:\n{}",
+            ws.trace()
+        );
+        assert_eq!(data["type"], json!("dash.watch"));
+        if id == watched {
+            watched_states.push(data.clone());
+        }
+        seen.push(data.clone());
+        if id == warm && data["counters"]["succeeded"] == json!(marker + 1) {
+            break;
+        }
+    }
+    let last = watched_states.last().expect("the watched task changed");
+    assert_eq!(
+        last["status"],
+        json!("COMPLETED_WITH_FAILURES"),
+        "{seen:#?}"
+    );
+    assert_eq!(last["counters"]["finished"], json!(3));
+    let versions: Vec<i64> = watched_states
+        .iter()
+        .map(|t| t["version"].as_i64().unwrap())
+        .collect();
+    assert!(versions.windows(2).all(|w| w[0] < w[1]), "{versions:?}");
+}
+
+// ---------------------------------------------------------------------------
+// taskItemsUpdated
+// ---------------------------------------------------------------------------
+
+/// The indexes `warm_up` reported from the one whose event arrived first.
+fn still_expected(first: &Value, used: &[usize]) -> Vec<usize> {
+    let index = first["payload"]["data"]["taskItemsUpdated"]["index"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("an item event: {first}")) as usize;
+    let at = used
+        .iter()
+        .position(|i| *i == index)
+        .unwrap_or_else(|| panic!("{index} was not reported: {first}"));
+    used[at + 1..].to_vec()
+}
+
+#[tokio::test]
+async fn item_changes_arrive_in_commit_order() {
+    let app = spawn_fast_app().await;
+    let task = create(&app, "ws.items", 40).await;
+    let mut ws = Ws::connect(&app, TRANSPORT).await;
+    ws.init(&app.admin_key).await;
+    ws.subscribe("i", WATCH_ITEMS, json!({ "taskId": task }))
+        .await;
+    let (first, used) = warm_up(&app, &mut ws, &task, succeeded, 20).await;
+    let mut expected = still_expected(&first, &used);
+
+    // Not index order: commit order.
+    let order: Vec<usize> = (0..20).map(|k| 20 + (k * 7) % 20).collect();
+    for &i in &order {
+        report(&app, &task, vec![succeeded(i)]).await;
+    }
+    expected.extend(&order);
+
+    let mut got = Vec::new();
+    while got.len() < expected.len() {
+        let item = ws.next_data("i").await["taskItemsUpdated"].clone();
+        assert_eq!(item["status"], json!("SUCCEEDED"), "{item:#}");
+        assert_eq!(item["task"]["id"], json!(task), "{item:#}");
+        let index = item["index"].as_u64().unwrap() as usize;
+        assert_eq!(item["result"], json!({ "i": index }), "{item:#}");
+        got.push(index);
+    }
+    assert_eq!(got, expected, "items in commit order");
+}
+
+#[tokio::test]
+async fn item_feed_filters_by_status() {
+    let app = spawn_fast_app().await;
+    let task = create(&app, "ws.failures", 40).await;
+    let mut ws = Ws::connect(&app, TRANSPORT).await;
+    ws.init(&app.admin_key).await;
+    ws.subscribe(
+        "f",
+        WATCH_ITEMS,
+        json!({ "taskId": task, "status": ["FAILED"] }),
+    )
+    .await;
+    let (first, used) = warm_up(&app, &mut ws, &task, |i| failed(i, "E_WARM"), 20).await;
+    let mut expected = still_expected(&first, &used);
+
+    // Started, then failed; succeeded; skipped; failed: only FAILED items show.
+    for i in 20..40 {
+        match i % 4 {
+            0 => {
+                report(
+                    &app,
+                    &task,
+                    vec![json!({ "index": i, "outcome": "RUNNING" })],
+                )
+                .await;
+                report(&app, &task, vec![failed(i, "E_LATE")]).await;
+                expected.push(i);
+            }
+            1 => report(&app, &task, vec![succeeded(i)]).await,
+            2 => {
+                report(
+                    &app,
+                    &task,
+                    vec![json!({ "index": i, "outcome": "SKIPPED" })],
+                )
+                .await
+            }
+            _ => {
+                report(&app, &task, vec![failed(i, "E_BAD")]).await;
+                expected.push(i);
+            }
+        }
+    }
+
+    // The filter applies to an item's status when the feed reads it: an
+    // item's RUNNING change read after its FAILED commit shows it as FAILED
+    // too, right before its FAILED change. Such adjacent repeats are allowed.
+    let last = *expected.last().unwrap();
+    let mut got: Vec<usize> = Vec::new();
+    while got.last() != Some(&last) {
+        let item = ws.next_data("f").await["taskItemsUpdated"].clone();
+        assert_eq!(
+            item["status"],
+            json!("FAILED"),
+            "only failed items: {item:#}; trace:\n{}",
+            ws.trace()
+        );
+        got.push(item["index"].as_u64().unwrap() as usize);
+    }
+    let repeats = got.windows(2).filter(|w| w[0] == w[1]).count();
+    got.dedup();
+    assert_eq!(got, expected, "{repeats} adjacent repeats removed");
+    ws.ping(None).await;
+}
+
+#[tokio::test]
+async fn a_lagging_item_subscriber_gets_subscriber_lagged_and_is_ended() {
+    let app = spawn_app_with(|c| {
+        c.item_feed_capacity = 2;
+        c.coalesce_ms = 50;
+    })
+    .await;
+    // Big payloads, so that a reader that does not read fills the socket
+    // buffers and the server's feed has to wait.
+    let blob = "x".repeat(30_000);
+    let n = 340;
+    let big: Vec<Value> = (0..n)
+        .map(
+            |i| json!({ "clientItemId": format!("item-{i}"), "payload": { "n": i, "blob": blob } }),
+        )
+        .collect();
+    let task = create_as(&app, &app.admin_key, "ws.lag", big).await;
+    drop(blob);
+
+    let options = ConnectOptions {
+        recv_buffer: Some(16 * 1024),
+        ..Default::default()
+    };
+    let mut ws = Ws::connect_to(&app.address, TRANSPORT, options).await;
+    ws.init(&app.admin_key).await;
+    let query =
+        "subscription($taskId: ID!) { taskItemsUpdated(taskId: $taskId) { index status payload } }";
+    ws.subscribe("lag", query, json!({ "taskId": task })).await;
+    let (first, used) = warm_up(&app, &mut ws, &task, succeeded, 20).await;
+    assert_eq!(first["type"], json!("next"), "trace:\n{}", ws.trace());
+    let mut pending = still_expected(&first, &used).len();
+
+    // Not reading now: one report of 300 big items, then many small ones.
+    report(&app, &task, (20..320).map(succeeded).collect()).await;
+    for i in 320..n {
+        report(&app, &task, vec![succeeded(i)]).await;
+    }
+    pending += n - 20;
+
+    let mut nexts = 0;
+    let errors = loop {
+        let message = ws.next_message().await;
+        match message["type"].as_str() {
+            Some("next") => {
+                assert_eq!(message["id"], json!("lag"));
+                nexts += 1;
+            }
+            Some("error") => {
+                assert_eq!(message["id"], json!("lag"));
+                break message["payload"].clone();
+            }
+            _ => panic!("unexpected {message}; trace:\n{}", ws.trace()),
+        }
+    };
+    eprintln!("{nexts} item events of {pending} arrived before the error");
+    assert!(nexts < pending, "some events were dropped");
+    assert_eq!(code(&errors[0]), "SUBSCRIBER_LAGGED", "{errors:#}");
+    // The operation ended: its id is free, and the connection still works.
+    ws.subscribe("lag", query, json!({ "taskId": task })).await;
+    ws.ping(None).await;
+}
+
+// ---------------------------------------------------------------------------
+// Several server instances (PostgreSQL)
+// ---------------------------------------------------------------------------
+
+/// Starts another server instance on `database_url`; returns its address.
+async fn start_instance(database_url: String) -> String {
+    let mut config = bulkwatch::Config::with_database(database_url);
+    config.bind = "127.0.0.1:0".parse().unwrap();
+    config.db_connections = 4;
+    config.coalesce_ms = 50;
+    let app = bulkwatch::Application::build(config)
+        .await
+        .expect("the second instance starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until(std::future::pending()));
+    address
+}
+
+#[tokio::test]
+async fn changes_cross_instances_and_survive_a_lost_listener_connection() {
+    if !is_postgres() {
+        eprintln!("skipped: several server instances need PostgreSQL");
+        return;
+    }
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+
+    let app = spawn_fast_app().await;
+    // The listening instance names its connections, so that the test ends
+    // only its LISTEN connection and not those of other tests' servers.
+    let name = format!("bw_listen_{}", uuid::Uuid::now_v7().simple());
+    let listening = start_instance(format!("{}&application_name={name}", app.database_url)).await;
+
+    // Subscribe on the listening instance, mutate on the other: every change arrives.
+    let task = create(&app, "ws.instances", 20).await;
+    let mut ws = Ws::connect_to(&listening, TRANSPORT, ConnectOptions::default()).await;
+    ws.init(&app.admin_key).await;
+    ws.subscribe("t", &watch_task(), json!({ "id": task }))
+        .await;
+    let first = ws.next_data("t").await["bulkTaskUpdated"].clone();
+    assert_eq!(first, get_task(&app, &task).await);
+    for batch in 0..4 {
+        report(
+            &app,
+            &task,
+            (batch * 5..batch * 5 + 5).map(succeeded).collect(),
+        )
+        .await;
+        let want = (batch as i64 + 1) * 5;
+        ws.snapshots_until("t", |t| t["counters"]["succeeded"] == want)
+            .await;
+    }
+    ws.expect_complete("t").await;
+    assert_eq!(get_task(&app, &task).await["status"], json!("COMPLETED"));
+
+    // Lose the listener's connection, change a watched task to its terminal
+    // state meanwhile: the subscriber still gets the terminal state.
+    let task = create(&app, "ws.instances", 4).await;
+    ws.subscribe("u", &watch_task(), json!({ "id": task }))
+        .await;
+    ws.next_data("u").await;
+    report(&app, &task, vec![succeeded(0)]).await;
+    ws.snapshots_until("u", |t| t["counters"]["succeeded"] == 1)
+        .await;
+
+    let base = std::env::var("BULKWATCH_TEST_DATABASE_URL").unwrap();
+    let admin = sea_orm::Database::connect(&base)
+        .await
+        .expect("postgres answers");
+    let killed = admin
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity \
+             WHERE query ILIKE 'LISTEN%' AND application_name = $1",
+            [name.clone().into()],
+        ))
+        .await
+        .expect("terminate the listener");
+    assert_eq!(
+        killed.len(),
+        1,
+        "one LISTEN connection of the listening instance"
+    );
+    report(
+        &app,
+        &task,
+        vec![succeeded(1), succeeded(2), failed(3, "E_LAST")],
+    )
+    .await;
+
+    let snapshots = loop {
+        let message = ws.next_message_within(Duration::from_secs(15)).await;
+        let data = ws.data_of(&message, "u");
+        let t = data["bulkTaskUpdated"].clone();
+        if t["status"] != "RUNNING" {
+            break t;
+        }
+    };
+    assert_eq!(snapshots["status"], json!("COMPLETED_WITH_FAILURES"));
+    assert_eq!(snapshots, get_task(&app, &task).await);
+    ws.expect_complete("u").await;
+
+    // The listener is back: new changes arrive as they happen.
+    let task = create(&app, "ws.instances", 2).await;
+    ws.subscribe("v", &watch_task(), json!({ "id": task }))
+        .await;
+    ws.next_data("v").await;
+    report(&app, &task, vec![succeeded(0)]).await;
+    ws.snapshots_until("v", |t| t["counters"]["succeeded"] == 1)
+        .await;
+    report(&app, &task, vec![succeeded(1)]).await;
+    let rest = ws.snapshots_until_complete("v").await;
+    assert_eq!(rest.last().unwrap()["status"], json!("COMPLETED"));
+    let reconnected = admin
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pid FROM pg_stat_activity WHERE query ILIKE 'LISTEN%' AND application_name = $1",
+            [name.into()],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(reconnected.len(), 1, "the listener reconnected");
+    admin.close().await.ok();
+}
