@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use entity::{bulk_task, task_item};
 use uuid::Uuid;
 
@@ -14,21 +14,24 @@ use crate::store::items::{ErrorCount, ItemFilter, ItemOrder};
 use crate::store::page::{Page, PageArgs, Window};
 use crate::store::{Db, items, tasks};
 
-pub type RequestLoader = DataLoader<Loaders>;
+pub type RequestLoader = DataLoader<Loaders, HashMapCache>;
 
 pub struct Loaders {
     db: Db,
     organisation_id: Uuid,
 }
 
-pub fn request_loader(db: Db, organisation_id: Uuid) -> RequestLoader {
-    DataLoader::new(
-        Loaders {
-            db,
-            organisation_id,
-        },
-        tokio::spawn,
-    )
+/// A loader for one request. Its cache lets a list prefetch what its
+/// children will ask for; a subscription, which lives across changes,
+/// gets one without a cache.
+pub fn request_loader(db: Db, organisation_id: Uuid, cached: bool) -> RequestLoader {
+    let loaders = Loaders {
+        db,
+        organisation_id,
+    };
+    let loader = DataLoader::with_cache(loaders, tokio::spawn, HashMapCache::default());
+    loader.enable_all_cache(cached);
+    loader
 }
 
 type LoadResult<K, V> = Result<HashMap<K, V>, Arc<AppError>>;

@@ -7,7 +7,7 @@ use super::enums::BulkTaskStatus;
 use super::ids::{self, Kind};
 use super::inputs::{BulkTaskFilter, BulkTaskOrder};
 use super::loaders::{ItemKey, RequestLoader, TaskKey};
-use super::types::{BulkTask, Node, TaskCounters, TaskItem};
+use super::types::{BulkTask, Node, TaskCounters, TaskItem, prefetch_items};
 use super::{authorize, state};
 use crate::domain::keys::Scope;
 use crate::error::limit_exceeded;
@@ -132,6 +132,8 @@ impl TaskQuery {
             &window,
         )
         .await?;
+        let ids: Vec<_> = page.rows.iter().map(|t| t.id).collect();
+        prefetch_items(ctx, &ids).await;
         Ok(connection(
             &page,
             TaskCount { filter },

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Context, ID, Interface, Object, Result, SimpleObject};
+use async_graphql::{
+    Context, ID, InputType, Interface, Name, Object, Result, SimpleObject, Value as ConstValue,
+};
 use entity::{bulk_task, task_item};
 use serde_json::Value;
 
@@ -16,7 +18,6 @@ use super::scalars::DateTime;
 use crate::domain::now_ms;
 use crate::domain::status::{Counters, ItemStatus, TaskStatus};
 use crate::error::not_found;
-use crate::store::items::{ItemFilter, ItemOrder};
 use crate::store::page::{Cursor, PageArgs, Window};
 
 /// Anything with a global id; `node(id:)` resolves it.
@@ -102,6 +103,74 @@ pub struct ErrorCodeCount {
     pub count: i32,
     /// One of their messages.
     pub sample_message: String,
+}
+
+/// The query a `BulkTask.items` field with these arguments runs.
+fn items_query(
+    page: PageArgs,
+    filter: Option<TaskItemFilter>,
+    order_by: Option<TaskItemOrder>,
+) -> ItemsQuery {
+    ItemsQuery {
+        filter: filter.map(Into::into).unwrap_or_default(),
+        order: order_by.map(Into::into).unwrap_or_default(),
+        page,
+    }
+}
+
+fn argument<T: InputType>(args: &[(Name, ConstValue)], name: &str) -> Option<T> {
+    let value = args
+        .iter()
+        .find(|(n, _)| n.as_str() == name)
+        .map(|(_, v)| v.clone());
+    T::parse(value).ok()
+}
+
+/// Loads the nested `items` pages a list of tasks is about to resolve, one
+/// statement per distinct set of arguments, into the request's loader
+/// cache: the statement count of a page then does not depend on how the
+/// runtime happens to batch its children.
+pub async fn prefetch_items(ctx: &Context<'_>, task_ids: &[uuid::Uuid]) {
+    let look = ctx.look_ahead();
+    let mut queries = std::collections::HashSet::new();
+    for lookahead in [
+        look.field("nodes").field("items"),
+        look.field("edges").field("node").field("items"),
+    ] {
+        for field in lookahead.selection_fields() {
+            let Ok(args) = field.arguments() else {
+                continue;
+            };
+            let page = PageArgs {
+                first: argument(&args, "first").flatten(),
+                after: argument(&args, "after").flatten(),
+                last: argument(&args, "last").flatten(),
+                before: argument(&args, "before").flatten(),
+                offset: argument(&args, "offset").flatten(),
+            };
+            let (Some(filter), Some(order_by)) =
+                (argument(&args, "filter"), argument(&args, "orderBy"))
+            else {
+                continue;
+            };
+            let query = items_query(page, filter, order_by);
+            if Window::new(&query.page, query.order.tag(), false).is_ok() {
+                queries.insert(query);
+            }
+        }
+    }
+    let Ok(loader) = ctx.data::<RequestLoader>() else {
+        return;
+    };
+    for query in queries {
+        let query = Arc::new(query);
+        let keys = task_ids.iter().map(|id| ItemPageKey {
+            task_id: *id,
+            query: query.clone(),
+        });
+        // Errors surface where the field itself loads.
+        let _ = loader.load_many(keys).await;
+    }
 }
 
 /// A bulk operation and the exact count of its items' outcomes.
@@ -253,15 +322,10 @@ impl BulkTask {
             before,
             offset,
         };
-        let filter: ItemFilter = filter.map(Into::into).unwrap_or_default();
-        let order: ItemOrder = order_by.map(Into::into).unwrap_or_default();
+        let query = Arc::new(items_query(page, filter, order_by));
+        let order = query.order;
         // Validate here so a bad cursor is this field's error, not the batch's.
-        Window::new(&page, order.tag(), false)?;
-        let query = Arc::new(ItemsQuery {
-            filter,
-            order,
-            page,
-        });
+        Window::new(&query.page, order.tag(), false)?;
         let key = ItemPageKey {
             task_id: self.0.id,
             query: query.clone(),

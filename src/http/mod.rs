@@ -366,7 +366,7 @@ async fn execute(http: &Http, caller: Auth, request: Request) -> GqlResponse {
         .principal()
         .map(|p| p.organisation_id)
         .unwrap_or_default();
-    let loader = graphql::loaders::request_loader(http.app.db.clone(), organisation);
+    let loader = graphql::loaders::request_loader(http.app.db.clone(), organisation, true);
     let response = http.schema.execute(request.data(caller).data(loader)).await;
     http.metrics.operations.fetch_add(1, Ordering::Relaxed);
     let codes: Vec<String> = response

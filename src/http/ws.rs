@@ -260,8 +260,11 @@ impl Connection {
                 "Invalid message: subscribe needs a GraphQL request payload",
             );
         };
-        let loader =
-            graphql::loaders::request_loader(self.http.app.db.clone(), principal.organisation_id);
+        let loader = graphql::loaders::request_loader(
+            self.http.app.db.clone(),
+            principal.organisation_id,
+            false,
+        );
         let request = request.data(Auth::Valid(principal)).data(loader);
         let stream = self.http.schema.execute_stream(request);
         let (out, done, protocol, key) = (out.clone(), done.clone(), self.protocol, id.clone());

@@ -14,13 +14,13 @@ const ITEMS: usize = 20_000;
 const WORKERS: usize = 4;
 const KILLS: usize = 5;
 
-fn bulkwatch() -> Command {
+pub(crate) fn bulkwatch() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_bulkwatch"));
     command.env("RUST_LOG", "warn");
     command
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -28,7 +28,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start_server(database_url: &str, port: u16) -> Child {
+pub(crate) fn start_server(database_url: &str, port: u16) -> Child {
     bulkwatch()
         .args(["serve"])
         .env("DATABASE_URL", database_url)
@@ -40,7 +40,7 @@ fn start_server(database_url: &str, port: u16) -> Child {
         .expect("the server starts")
 }
 
-async fn wait_ready(client: &reqwest::Client, port: u16) {
+pub(crate) async fn wait_ready(client: &reqwest::Client, port: u16) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let ready = client

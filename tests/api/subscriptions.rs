@@ -1621,3 +1621,59 @@ async fn changes_cross_instances_and_survive_a_lost_listener_connection() {
     assert_eq!(reconnected.len(), 1, "the listener reconnected");
     admin.close().await.ok();
 }
+
+// ---------------------------------------------------------------------------
+// Shutdown
+// ---------------------------------------------------------------------------
+
+/// SIGTERM: open subscriptions get a close frame and the process exits
+/// within the shutdown timeout.
+#[tokio::test]
+async fn sigterm_closes_open_subscriptions_and_the_server_exits() {
+    use crate::crash::{bulkwatch, free_port, start_server, wait_ready};
+    let (database_url, _dir) = crate::helpers::fresh_database().await;
+    let output = bulkwatch()
+        .args(["keys", "create", "--org", "default"])
+        .env("DATABASE_URL", &database_url)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let key = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    let port = free_port();
+    let mut server = start_server(&database_url, port);
+    wait_ready(&crate::helpers::client_with_key(Some(&key)), port).await;
+    let app = TestApp::attach(&format!("http://127.0.0.1:{port}"), &key, &database_url);
+    let task = app.create_task(2).await;
+
+    let mut ws = Ws::connect(&app, TRANSPORT).await;
+    ws.init(&key).await;
+    ws.subscribe(
+        "1",
+        "subscription($id: ID!) { bulkTaskUpdated(id: $id) { status } }",
+        json!({ "id": task }),
+    )
+    .await;
+    assert_eq!(
+        ws.next_data("1").await["bulkTaskUpdated"]["status"],
+        json!("QUEUED")
+    );
+
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    ws.expect_close(1001).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = server.try_wait().unwrap() {
+            assert!(status.success(), "the server exits cleanly: {status}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server did not exit after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
