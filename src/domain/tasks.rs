@@ -273,7 +273,11 @@ pub async fn create(
     input: NewTask,
 ) -> AppResult<Created> {
     validate(&input)?;
-    let hash = request_hash(&input)?;
+    // Only a key needs the fingerprint that tells a retry from a reuse.
+    let hash = match &input.idempotency_key {
+        Some(_) => request_hash(&input)?,
+        None => String::new(),
+    };
     let org = who.organisation_id;
     if let Some(key) = &input.idempotency_key
         && let Some(existing) = tasks::find_by_idempotency_key(&db.read, org, key).await?
@@ -312,7 +316,7 @@ pub async fn create(
                 .unwrap_or(&Value::Object(Default::default())),
         )?,
         idempotency_key: input.idempotency_key.clone(),
-        request_hash: Some(hash.clone()),
+        request_hash: (!hash.is_empty()).then(|| hash.clone()),
         max_attempts: input.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS),
         created_at: now,
         updated_at: now,
