@@ -6,11 +6,11 @@ use sea_orm::TransactionTrait;
 use uuid::Uuid;
 
 use super::status::{Counters, ItemStatus};
-use super::tasks::{event, touch};
+use super::tasks::commit_items;
 use super::{Principal, now_ms};
 use crate::error::{AppError, AppResult, bad_input, limit_exceeded, not_found};
 use crate::events::EventBus;
-use crate::store::items::{self, ItemChange, ItemState};
+use crate::store::items::{ItemChange, ItemState};
 use crate::store::{Db, leases, tasks};
 
 pub const MAX_CLAIM: i32 = 1_000;
@@ -48,25 +48,6 @@ fn lease_millis(seconds: Option<i32>) -> AppResult<i64> {
 
 fn new_token() -> String {
     format!("lt_{}", Uuid::new_v4().simple())
-}
-
-fn state_change(item: &task_item::Model) -> ItemChange {
-    ItemChange {
-        idx: item.idx,
-        status: ItemStatus::parse(&item.status)
-            .map(|s| s.as_str())
-            .unwrap_or("PENDING"),
-        result: item.result.clone(),
-        error_code: item.error_code.clone(),
-        error_message: item.error_message.clone(),
-        error_details: item.error_details.clone(),
-        attempts: item.attempts,
-        worker_id: item.worker_id.clone(),
-        lease_token: item.lease_token.clone(),
-        lease_expires_at: item.lease_expires_at,
-        started_at: item.started_at,
-        finished_at: item.finished_at,
-    }
 }
 
 pub async fn claim(
@@ -182,20 +163,10 @@ async fn claim_from_task(
         item.started_at = Some(now);
         item.updated_at = now;
     }
-    let changes: Vec<ItemChange> = rows.iter().map(state_change).collect();
-    items::apply(&tx, task.id, now, &changes).await?;
+    let changes: Vec<ItemChange> = rows.iter().map(|m| ItemState::from(m).change()).collect();
     let mut counters = Counters::from_task(&task);
     counters.shift(ItemStatus::Pending, ItemStatus::Running, rows.len() as i32);
-    touch(&mut task, counters, now);
-    tasks::save(&tx, &task).await?;
-    let staged = events
-        .stage(
-            &tx,
-            event(&task, Some(rows.iter().map(|r| r.idx).collect())),
-        )
-        .await?;
-    tx.commit().await?;
-    staged.dispatch();
+    commit_items(tx, events, &mut task, counters, now, &changes).await?;
     Ok(rows
         .into_iter()
         .map(|item| {
@@ -276,18 +247,8 @@ pub async fn reap_expired(db: &Db, events: &EventBus) -> AppResult<usize> {
             item.lease_expires_at = None;
             item.finished_at = next.is_final().then_some(now);
         }
-        let changes: Vec<ItemChange> = rows.iter().map(super::reports::change).collect();
-        items::apply(&tx, task.id, now, &changes).await?;
-        touch(&mut task, counters, now);
-        tasks::save(&tx, &task).await?;
-        let staged = events
-            .stage(
-                &tx,
-                event(&task, Some(rows.iter().map(|r| r.idx).collect())),
-            )
-            .await?;
-        tx.commit().await?;
-        staged.dispatch();
+        let changes: Vec<ItemChange> = rows.iter().map(ItemState::change).collect();
+        commit_items(tx, events, &mut task, counters, now, &changes).await?;
         reaped += rows.len();
     }
     Ok(reaped)

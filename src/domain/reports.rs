@@ -11,7 +11,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::status::{Counters, ItemStatus};
-use super::tasks::{MAX_JSON_BYTES, event, touch};
+use super::tasks::{MAX_JSON_BYTES, commit_items};
 use super::{Principal, now_ms};
 use crate::error::{AppResult, limit_exceeded, not_found};
 use crate::events::EventBus;
@@ -217,25 +217,6 @@ fn transition(item: &mut ItemState, r: &Prepared, rules: &TaskRules, now: i64) -
     }
 }
 
-pub(crate) fn change(item: &ItemState) -> ItemChange {
-    ItemChange {
-        idx: item.idx,
-        status: ItemStatus::parse(&item.status)
-            .map(|s| s.as_str())
-            .unwrap_or("PENDING"),
-        result: item.result.clone(),
-        error_code: item.error_code.clone(),
-        error_message: item.error_message.clone(),
-        error_details: item.error_details.clone(),
-        attempts: item.attempts,
-        worker_id: item.worker_id.clone(),
-        lease_token: item.lease_token.clone(),
-        lease_expires_at: item.lease_expires_at,
-        started_at: item.started_at,
-        finished_at: item.finished_at,
-    }
-}
-
 pub async fn report(
     db: &Db,
     events: &EventBus,
@@ -326,14 +307,9 @@ pub async fn report(
         let changes: Vec<ItemChange> = changed
             .iter()
             .filter_map(|i| states.get(i))
-            .map(change)
+            .map(ItemState::change)
             .collect();
-        items::apply(&tx, task.id, now, &changes).await?;
-        touch(&mut task, counters, now);
-        tasks::save(&tx, &task).await?;
-        let staged = events.stage(&tx, event(&task, Some(changed))).await?;
-        tx.commit().await?;
-        staged.dispatch();
+        commit_items(tx, events, &mut task, counters, now, &changes).await?;
     } else {
         tx.rollback().await?;
     }

@@ -16,7 +16,7 @@ use crate::error::{
     AppError, AppResult, bad_input, conflict, invalid_state, limit_exceeded, not_found,
 };
 use crate::events::{EventBus, Staged, TaskEvent};
-use crate::store::items::NewItem;
+use crate::store::items::{ItemChange, NewItem};
 use crate::store::{Db, items, tasks};
 
 /// Largest payload, metadata or result accepted, in bytes of JSON.
@@ -229,6 +229,26 @@ pub(crate) fn touch(task: &mut bulk_task::Model, c: Counters, now: i64) {
     };
     task.version += 1;
     task.updated_at = now.max(task.updated_at);
+}
+
+/// Writes item changes and the task's new state in `tx`, commits, and then
+/// delivers the change to subscribers.
+pub(crate) async fn commit_items(
+    tx: DatabaseTransaction,
+    events: &EventBus,
+    task: &mut bulk_task::Model,
+    counters: Counters,
+    now: i64,
+    changes: &[ItemChange],
+) -> AppResult<()> {
+    items::apply(&tx, task.id, now, changes).await?;
+    touch(task, counters, now);
+    tasks::save(&tx, task).await?;
+    let indexes = changes.iter().map(|c| c.idx).collect();
+    let staged = events.stage(&tx, event(task, Some(indexes))).await?;
+    tx.commit().await?;
+    staged.dispatch();
+    Ok(())
 }
 
 /// The event of a change to `task`; `items` lists the indexes of the items

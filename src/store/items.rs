@@ -348,6 +348,67 @@ pub struct ItemState {
     pub finished_at: Option<i64>,
 }
 
+/// The columns of an `ItemState`.
+pub const STATE_COLUMNS: [Column; 14] = [
+    Column::Id,
+    Column::Idx,
+    Column::ClientItemId,
+    Column::Status,
+    Column::Result,
+    Column::ErrorCode,
+    Column::ErrorMessage,
+    Column::ErrorDetails,
+    Column::Attempts,
+    Column::WorkerId,
+    Column::LeaseToken,
+    Column::LeaseExpiresAt,
+    Column::StartedAt,
+    Column::FinishedAt,
+];
+
+impl ItemState {
+    /// The write that stores this state.
+    pub fn change(&self) -> ItemChange {
+        ItemChange {
+            idx: self.idx,
+            status: ItemStatus::parse(&self.status)
+                .map(|s| s.as_str())
+                .unwrap_or("PENDING"),
+            result: self.result.clone(),
+            error_code: self.error_code.clone(),
+            error_message: self.error_message.clone(),
+            error_details: self.error_details.clone(),
+            attempts: self.attempts,
+            worker_id: self.worker_id.clone(),
+            lease_token: self.lease_token.clone(),
+            lease_expires_at: self.lease_expires_at,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+        }
+    }
+}
+
+impl From<&task_item::Model> for ItemState {
+    fn from(m: &task_item::Model) -> Self {
+        ItemState {
+            id: m.id,
+            idx: m.idx,
+            client_item_id: m.client_item_id.clone(),
+            status: m.status.clone(),
+            result: m.result.clone(),
+            error_code: m.error_code.clone(),
+            error_message: m.error_message.clone(),
+            error_details: m.error_details.clone(),
+            attempts: m.attempts,
+            worker_id: m.worker_id.clone(),
+            lease_token: m.lease_token.clone(),
+            lease_expires_at: m.lease_expires_at,
+            started_at: m.started_at,
+            finished_at: m.finished_at,
+        }
+    }
+}
+
 /// The items of one task named by id, index or client id.
 pub async fn states(
     db: &impl ConnectionTrait,
@@ -360,22 +421,7 @@ pub async fn states(
     let select = || {
         Items::find()
             .select_only()
-            .columns([
-                Column::Id,
-                Column::Idx,
-                Column::ClientItemId,
-                Column::Status,
-                Column::Result,
-                Column::ErrorCode,
-                Column::ErrorMessage,
-                Column::ErrorDetails,
-                Column::Attempts,
-                Column::WorkerId,
-                Column::LeaseToken,
-                Column::LeaseExpiresAt,
-                Column::StartedAt,
-                Column::FinishedAt,
-            ])
+            .columns(STATE_COLUMNS)
             .filter(Column::TaskId.eq(task_id))
     };
     for chunk in ids.chunks(CHUNK) {

@@ -9,7 +9,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::items::ItemState;
+use super::items::{self, ItemState};
 use crate::domain::status::{ItemStatus, TaskStatus};
 
 /// On PostgreSQL, rows another transaction holds are skipped rather than
@@ -126,22 +126,7 @@ pub async fn expired_items(
 ) -> Result<Vec<ItemState>, DbErr> {
     let query = Items::find()
         .select_only()
-        .columns([
-            Column::Id,
-            Column::Idx,
-            Column::ClientItemId,
-            Column::Status,
-            Column::Result,
-            Column::ErrorCode,
-            Column::ErrorMessage,
-            Column::ErrorDetails,
-            Column::Attempts,
-            Column::WorkerId,
-            Column::LeaseToken,
-            Column::LeaseExpiresAt,
-            Column::StartedAt,
-            Column::FinishedAt,
-        ])
+        .columns(items::STATE_COLUMNS)
         .filter(Column::TaskId.eq(task_id))
         .filter(Column::Status.eq(ItemStatus::Running.as_str()))
         .filter(Column::LeaseExpiresAt.lt(now));
