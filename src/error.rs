@@ -82,8 +82,23 @@ impl From<DbErr> for AppError {
         match &err {
             DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => AppError::DatabaseUnavailable(err),
             // PostgreSQL text cannot hold NUL; SQLite can, so only one backend says so.
-            _ if err.to_string().contains("invalid byte sequence") => {
+            _ if ["invalid byte sequence", "unsupported Unicode escape"]
+                .iter()
+                .any(|m| err.to_string().contains(m)) =>
+            {
                 AppError::BadUserInput("text must not contain NUL characters".into())
+            }
+            // Worth a retry by the client, like an unreachable database.
+            _ if [
+                "deadlock detected",
+                "could not serialize",
+                "connection reset",
+                "broken pipe",
+            ]
+            .iter()
+            .any(|m| err.to_string().contains(m)) =>
+            {
+                AppError::DatabaseUnavailable(err)
             }
             _ => AppError::Internal(err.to_string()),
         }

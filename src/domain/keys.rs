@@ -114,7 +114,14 @@ pub async fn authenticate(db: &Db, token: &str) -> AppResult<Principal> {
         .last_used_at
         .is_none_or(|t| now - t > LAST_USED_RESOLUTION_MS)
     {
-        keys::touch_key(&db.write, key.id, now).await?;
+        // Best effort, off the request's path: a busy writer must not
+        // hold up (or fail) a read.
+        let (writer, id) = (db.write.clone(), key.id);
+        tokio::spawn(async move {
+            if let Err(e) = keys::touch_key(&writer, id, now).await {
+                tracing::debug!(error = %e, "recording a key's last use");
+            }
+        });
     }
     Ok(Principal {
         organisation_id: key.organisation_id,

@@ -6,7 +6,7 @@ use sea_orm::TransactionTrait;
 use uuid::Uuid;
 
 use super::status::{Counters, ItemStatus};
-use super::tasks::commit_items;
+use super::tasks::{clock, commit_items};
 use super::{Principal, now_ms};
 use crate::error::{AppError, AppResult, bad_input, limit_exceeded, not_found};
 use crate::events::EventBus;
@@ -81,6 +81,7 @@ pub async fn claim(
             )
             .await
         }
+        (None, Some(types)) if types.len() > 100 => Err(limit_exceeded("at most 100 `types`")),
         (None, Some(types)) if !types.is_empty() => {
             claim_by_type(db, events, who, types, lease, &request).await
         }
@@ -116,6 +117,12 @@ async fn claim_by_type(
                 Ok(items) => claimed.extend(items),
                 // A task deleted between the listing and the claim is simply gone.
                 Err(AppError::NotFound(_)) => {}
+                // Leases already committed must reach the worker, or their
+                // items would wait for the reaper and lose an attempt.
+                Err(e) if !claimed.is_empty() => {
+                    tracing::warn!(error = ?e, "claim by type stopped early");
+                    return Ok(claimed);
+                }
                 Err(e) => return Err(e),
             }
             if claimed.len() == request.limit as usize {
@@ -153,7 +160,7 @@ async fn claim_from_task(
         tx.rollback().await?;
         return Ok(Vec::new());
     }
-    let now = now_ms();
+    let now = clock(&task);
     for item in &mut rows {
         item.status = ItemStatus::Running.as_str().to_owned();
         item.attempts += 1;
@@ -195,7 +202,7 @@ pub async fn renew(
     }
     let lease = lease_millis(seconds)?;
     let now = now_ms();
-    let renewed = leases::renew(&db.write, who.organisation_id, &tokens, now + lease, now).await?;
+    let renewed = leases::renew(&db.write, who.organisation_id, &tokens, now + lease).await?;
     let live: std::collections::HashSet<&String> = renewed.iter().collect();
     let mut seen = std::collections::HashSet::new();
     let expired: Vec<String> = tokens
@@ -229,6 +236,7 @@ pub async fn reap_expired(db: &Db, events: &EventBus) -> AppResult<usize> {
             continue;
         }
         let winding_down = task.cancel_requested || task.error_code.is_some();
+        let at = clock(&task);
         let mut counters = Counters::from_task(&task);
         for item in &mut rows {
             let next = if item.attempts >= task.max_attempts {
@@ -245,10 +253,10 @@ pub async fn reap_expired(db: &Db, events: &EventBus) -> AppResult<usize> {
             item.error_details = None;
             item.lease_token = None;
             item.lease_expires_at = None;
-            item.finished_at = next.is_final().then_some(now);
+            item.finished_at = next.is_final().then_some(at);
         }
         let changes: Vec<ItemChange> = rows.iter().map(ItemState::change).collect();
-        commit_items(tx, events, &mut task, counters, now, &changes).await?;
+        commit_items(tx, events, &mut task, counters, at, &changes).await?;
         reaped += rows.len();
     }
     Ok(reaped)

@@ -10,9 +10,9 @@ use entity::bulk_task;
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::Principal;
 use super::status::{Counters, ItemStatus};
-use super::tasks::{MAX_JSON_BYTES, commit_items};
-use super::{Principal, now_ms};
+use super::tasks::{MAX_JSON_BYTES, clock, commit_items};
 use crate::error::{AppResult, limit_exceeded, not_found};
 use crate::events::EventBus;
 use crate::store::items::{ItemChange, ItemState};
@@ -192,6 +192,9 @@ fn transition(item: &mut ItemState, r: &Prepared, rules: &TaskRules, now: i64) -
             item.status = ItemStatus::Running.as_str().into();
             item.attempts = attempts;
             item.started_at = Some(now);
+            // Without a claim there is no lease to renew; the item still
+            // comes back to PENDING if its worker never reports again.
+            item.lease_expires_at = Some(now + i64::from(super::leases::MAX_LEASE_SECONDS) * 1000);
             Verdict::Applied(ItemStatus::Running)
         }
         outcome => {
@@ -268,7 +271,7 @@ pub async fn report(
         max_attempts: task.max_attempts,
         winding_down: task.cancel_requested || task.error_code.is_some(),
     };
-    let now = now_ms();
+    let now = clock(&task);
     let mut counters = Counters::from_task(&task);
     let (mut applied, mut duplicates) = (0, 0);
     let mut changed = Vec::new();

@@ -27,6 +27,8 @@ pub const DEFAULT_MAX_ATTEMPTS: i32 = 3;
 const MAX_ATTEMPTS_LIMIT: i32 = 100;
 const MAX_TEXT: usize = 10_000;
 const MAX_KEY: usize = 255;
+/// Most entries in a list argument that becomes bind parameters.
+pub const MAX_LIST: usize = 10_000;
 
 static TASK_TYPE: LazyLock<regex::Regex> =
     LazyLock::new(|| regex::Regex::new(r"^[a-z][a-z0-9_.:-]{0,63}$").expect("a valid pattern"));
@@ -119,6 +121,19 @@ fn check_item_count(n: usize) -> AppResult<()> {
     Ok(())
 }
 
+/// The admission codes, as stored text comes back.
+fn rejection_code(code: &str) -> &'static str {
+    [
+        "DUPLICATE_CLIENT_ITEM_ID",
+        "PAYLOAD_TOO_LARGE",
+        "PAYLOAD_NOT_OBJECT",
+        "INVALID_CLIENT_ITEM_ID",
+    ]
+    .into_iter()
+    .find(|c| *c == code)
+    .unwrap_or("REJECTED")
+}
+
 /// Decides which items are admitted; `taken` holds client ids that accepted
 /// items of the task already use.
 fn admit(
@@ -137,9 +152,9 @@ fn admit(
             .map(serde_json::to_string)
             .transpose()?;
         let refusal = match (&item.client_item_id, &item.payload, &payload) {
-            (Some(id), _, _) if id.is_empty() || id.len() > MAX_KEY => Some((
+            (Some(id), _, _) if id.is_empty() || id.len() > MAX_KEY || id.contains('\0') => Some((
                 "INVALID_CLIENT_ITEM_ID",
-                format!("clientItemId must be 1 to {MAX_KEY} bytes"),
+                format!("clientItemId must be 1 to {MAX_KEY} bytes, without NUL"),
             )),
             (_, Some(p), _) if !p.is_object() => {
                 Some(("PAYLOAD_NOT_OBJECT", "payload must be a JSON object".into()))
@@ -198,6 +213,13 @@ fn count_admitted(counters: &mut Counters, rows: &[NewItem]) {
         .count() as i32;
     counters.admit(ItemStatus::Rejected, rejected);
     counters.admit(ItemStatus::Pending, rows.len() as i32 - rejected);
+}
+
+/// The time of a change to a locked task: never before its last change, so
+/// every row the change writes carries the task's new `updated_at`, even
+/// when instances' clocks disagree.
+pub(crate) fn clock(task: &bulk_task::Model) -> i64 {
+    now_ms().max(task.updated_at)
 }
 
 /// Records a committed-to-be change on the task row: counters, derived
@@ -272,12 +294,24 @@ fn request_hash(input: &NewTask) -> AppResult<String> {
         .collect())
 }
 
-fn same_request(existing: bulk_task::Model, hash: &str) -> AppResult<Created> {
+/// A repeat of the create that made `existing`: the same answer, rejected
+/// items included, so a producer whose first response was lost learns them.
+async fn same_request(db: &Db, existing: bulk_task::Model, hash: &str) -> AppResult<Created> {
     if existing.request_hash.as_deref() == Some(hash) {
+        let rejected = items::rejected(&db.read, existing.id)
+            .await?
+            .into_iter()
+            .map(|r| Rejection {
+                index: r.idx,
+                client_item_id: r.client_item_id,
+                code: rejection_code(r.error_code.as_deref().unwrap_or_default()),
+                message: r.error_message.unwrap_or_default(),
+            })
+            .collect();
         Ok(Created {
             task: existing,
             created: false,
-            rejected: Vec::new(),
+            rejected,
         })
     } else {
         Err(conflict(
@@ -302,7 +336,7 @@ pub async fn create(
     if let Some(key) = &input.idempotency_key
         && let Some(existing) = tasks::find_by_idempotency_key(&db.read, org, key).await?
     {
-        return same_request(existing, &hash);
+        return same_request(db, existing, &hash).await;
     }
     let now = now_ms();
     let (rows, rejected) = admit(&input.items, 0, HashSet::new(), now)?;
@@ -374,7 +408,7 @@ pub async fn create(
         Err(err) if input.idempotency_key.is_some() && is_duplicate_key(&err) => {
             let key = input.idempotency_key.as_deref().unwrap_or_default();
             match tasks::find_by_idempotency_key(&db.read, org, key).await? {
-                Some(existing) => same_request(existing, &hash),
+                Some(existing) => same_request(db, existing, &hash).await,
                 None => Err(AppError::from(err)),
             }
         }
@@ -450,7 +484,7 @@ pub async fn append(
             .await?
             .into_iter()
             .collect();
-        let now = now_ms();
+        let now = clock(task);
         let (rows, rejected) = admit(&new_items, task.total, taken, now)?;
         items::insert(tx, task.organisation_id, task.id, now, &rows).await?;
         let mut counters = Counters::from_task(task);
@@ -474,7 +508,7 @@ pub async fn seal(
     let (task, ()) = with_task(db, events, who, id, async |_, task| {
         if !task.sealed {
             task.sealed = true;
-            touch(task, Counters::from_task(task), now_ms());
+            touch(task, Counters::from_task(task), clock(task));
         }
         Ok(())
     })
@@ -499,7 +533,7 @@ pub async fn cancel(
                 task.status
             )));
         }
-        let now = now_ms();
+        let now = clock(task);
         let cancelled = items::cancel_pending(tx, task.id, now).await?;
         let mut counters = Counters::from_task(task);
         counters.shift(ItemStatus::Pending, ItemStatus::Cancelled, cancelled);
@@ -546,7 +580,7 @@ pub async fn fail(
                 task.status
             )));
         }
-        let now = now_ms();
+        let now = clock(task);
         let cancelled = items::cancel_pending(tx, task.id, now).await?;
         let mut counters = Counters::from_task(task);
         counters.shift(ItemStatus::Pending, ItemStatus::Cancelled, cancelled);
@@ -569,9 +603,15 @@ pub async fn retry_failed(
     item_ids: Option<Vec<Uuid>>,
     error_codes: Option<Vec<String>>,
 ) -> AppResult<bulk_task::Model> {
+    let listed = item_ids.as_ref().map_or(0, Vec::len) + error_codes.as_ref().map_or(0, Vec::len);
+    if listed > MAX_LIST {
+        return Err(limit_exceeded(format!(
+            "at most {MAX_LIST} item ids and error codes"
+        )));
+    }
     let (task, ()) = with_task(db, events, who, id, async |tx, task| {
         ensure_open(task)?;
-        let now = now_ms();
+        let now = clock(task);
         let retried = items::retry_failed(
             tx,
             task.id,

@@ -33,10 +33,11 @@ pub(super) async fn listen(bus: EventBus, url: String) {
                         Err(e) => tracing::warn!(error = %e, "unreadable event"),
                     }
                 }
-                // The connection was lost; sqlx reconnects on the next call.
+                // The connection was lost: connect and LISTEN afresh, then
+                // resync, so nothing committed in between is missed.
                 Ok(None) => {
-                    tracing::warn!("event listener reconnected");
-                    bus.resync();
+                    tracing::warn!("event listener lost its connection; reconnecting");
+                    break;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "event listener failed; reconnecting");

@@ -112,6 +112,7 @@ impl TaskQuery {
         #[graphql(desc = "Sort order; default UPDATED_AT DESC.")] order_by: Option<BulkTaskOrder>,
     ) -> Result<BulkTaskConnection> {
         let filter: TaskFilter = filter.map(Into::into).unwrap_or_default();
+        filter.check()?;
         let order: TaskOrder = order_by.map(Into::into).unwrap_or_default();
         let window = Window::new(
             &PageArgs {
@@ -164,6 +165,7 @@ impl TaskQuery {
         #[graphql(desc = "Which tasks.")] filter: Option<BulkTaskFilter>,
     ) -> Result<BulkTaskStats> {
         let filter: TaskFilter = filter.map(Into::into).unwrap_or_default();
+        filter.check()?;
         let (by_status, items) = tasks::stats(
             &state(ctx)?.db.read,
             authorize(ctx, Scope::TasksRead)?.organisation_id,

@@ -115,6 +115,7 @@ impl TaskSubscription {
         let who = authorize(ctx, Scope::TasksRead)?;
         let s = state(ctx)?;
         let filter: TaskFilter = filter.map(Into::into).unwrap_or_default();
+        filter.check()?;
         let (db, interval) = (s.db.clone(), Duration::from_millis(s.config.coalesce_ms));
         let rx = s.events.subscribe_all();
         let org = who.organisation_id;
@@ -185,35 +186,47 @@ impl TaskSubscription {
         let db = s.db.clone();
         let org = who.organisation_id;
         // The snapshot receiver keeps the hub alive for as long as the feed runs.
-        let start = Some((watch.items, watch.snapshots));
+        // A change of many items is read a page at a time, so a subscriber
+        // never holds more than one page in memory.
+        const PAGE: u64 = 500;
+        let start = Some((watch.items, watch.snapshots, None::<(Arc<TaskEvent>, i32)>));
         let batches = stream::unfold(start, move |held| {
             let (db, statuses) = (db.clone(), statuses.clone());
             async move {
-                let (mut rx, snapshots) = held?;
-                let event: Arc<TaskEvent> = match rx.recv().await {
-                    Ok(e) => e,
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        return Some((vec![Err(lagged().into())], None));
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return None,
+                let (mut rx, snapshots, current) = held?;
+                let (event, after) = match current {
+                    Some(paging) => paging,
+                    None => match rx.recv().await {
+                        Ok(e) if e.deleted => return None,
+                        Ok(e) => (e, -1),
+                        Err(broadcast::error::RecvError::Lagged(_)) => {
+                            return Some((vec![Err(lagged().into())], None));
+                        }
+                        Err(broadcast::error::RecvError::Closed) => return None,
+                    },
                 };
-                if event.deleted {
-                    return None;
-                }
-                let batch = match items::changed(
+                let read = items::changed(
                     &db.read,
                     org,
                     task_id,
                     event.items.as_deref(),
                     event.at,
                     statuses.as_deref(),
+                    after,
+                    PAGE,
                 )
-                .await
-                {
-                    Ok(rows) => rows.into_iter().map(|i| Ok(TaskItem::new(i))).collect(),
-                    Err(e) => vec![Err(AppError::from(e).into())],
+                .await;
+                let (batch, next) = match read {
+                    Ok(rows) => {
+                        let more = (rows.len() as u64 == PAGE)
+                            .then(|| rows.last().map(|r| r.idx))
+                            .flatten();
+                        let batch = rows.into_iter().map(|i| Ok(TaskItem::new(i))).collect();
+                        (batch, more.map(|idx| (event, idx)))
+                    }
+                    Err(e) => (vec![Err(AppError::from(e).into())], None),
                 };
-                Some((batch, Some((rx, snapshots))))
+                Some((batch, Some((rx, snapshots, next))))
             }
         });
         Ok(batches.flat_map(stream::iter))

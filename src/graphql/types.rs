@@ -326,6 +326,7 @@ impl BulkTask {
         let order = query.order;
         // Validate here so a bad cursor is this field's error, not the batch's.
         Window::new(&query.page, order.tag(), false)?;
+        query.filter.check()?;
         let key = ItemPageKey {
             task_id: self.0.id,
             query: query.clone(),

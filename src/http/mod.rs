@@ -176,7 +176,22 @@ fn parse_body(body: &[u8]) -> serde_json::Result<BatchRequest> {
     }
 }
 
-async fn graphql_post(State(http): State<Http>, headers: HeaderMap, body: Bytes) -> Response {
+async fn graphql_post(
+    State(http): State<Http>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            let limit = http.app.config.body_limit;
+            let message = format!("the request body is larger than {limit} bytes");
+            return error_response(StatusCode::PAYLOAD_TOO_LARGE, "LIMIT_EXCEEDED", &message);
+        }
+        Err(rejection) => {
+            return error_response(rejection.status(), "BAD_USER_INPUT", &rejection.body_text());
+        }
+    };
     if !is_json(&headers) {
         return error_response(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -82,7 +82,10 @@ struct Connection {
     header_auth: Option<String>,
     init_received: bool,
     auth: Option<Auth>,
-    active: HashMap<String, AbortHandle>,
+    /// Running operations by id, each with the serial number of its start,
+    /// so a late "done" of an old operation cannot remove a new one.
+    active: HashMap<String, (u64, AbortHandle)>,
+    started: u64,
 }
 
 /// How the reader loop goes on.
@@ -100,6 +103,7 @@ impl Connection {
             init_received: false,
             auth: None,
             active: HashMap::new(),
+            started: 0,
         }
     }
 
@@ -125,7 +129,10 @@ impl Connection {
             }
             let _ = sink.close().await;
         });
-        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<String>();
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(String, u64)>();
+        // Legacy clients drop a connection that sends no keep-alive for 30 s.
+        let mut keep_alive = tokio::time::interval(Duration::from_secs(15));
+        keep_alive.tick().await;
         let mut shutdown = self.http.shutdown.clone();
         let init_deadline = tokio::time::sleep(Duration::from_millis(
             self.http.app.config.ws_init_timeout_ms,
@@ -143,9 +150,14 @@ impl Connection {
                         break too_big.then_some((1009, "Message too big"));
                     }
                 },
-                Some(id) = done_rx.recv() => {
-                    self.active.remove(&id);
+                Some((id, serial)) = done_rx.recv() => {
+                    if self.active.get(&id).is_some_and(|(s, _)| *s == serial) {
+                        self.active.remove(&id);
+                    }
                     Next::Continue
+                }
+                _ = keep_alive.tick(), if self.protocol == Protocol::Legacy && self.auth.is_some() => {
+                    send(&out, json!({ "type": "ka" })).await
                 }
                 _ = &mut init_deadline, if !self.init_received => Next::Close(4408, "Connection initialisation timeout"),
                 _ = shutdown.changed() => Next::Close(1001, "The server is shutting down"),
@@ -154,7 +166,7 @@ impl Connection {
                 break Some((code, reason));
             }
         };
-        for (_, handle) in self.active.drain() {
+        for (_, (_, handle)) in self.active.drain() {
             handle.abort();
         }
         if let Some((code, reason)) = close {
@@ -168,7 +180,7 @@ impl Connection {
         &mut self,
         text: &str,
         out: &mpsc::Sender<Outgoing>,
-        done: &mpsc::UnboundedSender<String>,
+        done: &mpsc::UnboundedSender<(String, u64)>,
     ) -> Next {
         let Ok(message) = serde_json::from_str::<Value>(text) else {
             return Next::Close(4400, "Invalid message: not JSON");
@@ -194,7 +206,7 @@ impl Connection {
                 self.on_subscribe(id, message.get("payload"), out, done)
             }
             (Protocol::TransportWs, "complete") | (Protocol::Legacy, "stop") => {
-                if let Some(handle) = id.and_then(|id| self.active.remove(&id)) {
+                if let Some((_, handle)) = id.and_then(|id| self.active.remove(&id)) {
                     handle.abort();
                 }
                 Next::Continue
@@ -241,12 +253,18 @@ impl Connection {
         id: String,
         payload: Option<&Value>,
         out: &mpsc::Sender<Outgoing>,
-        done: &mpsc::UnboundedSender<String>,
+        done: &mpsc::UnboundedSender<(String, u64)>,
     ) -> Next {
         let Some(Auth::Valid(principal)) = self.auth else {
             return Next::Close(4401, "Unauthorized");
         };
-        if self.active.contains_key(&id) {
+        // An operation that has just ended frees its id, even before its
+        // "done" reached this loop.
+        if self
+            .active
+            .get(&id)
+            .is_some_and(|(_, handle)| !handle.is_finished())
+        {
             return Next::Close(4409, "Subscriber for this id already exists");
         }
         if self.active.len() >= self.http.app.config.ws_max_subscriptions {
@@ -267,12 +285,14 @@ impl Connection {
         );
         let request = request.data(Auth::Valid(principal)).data(loader);
         let stream = self.http.schema.execute_stream(request);
+        self.started += 1;
+        let serial = self.started;
         let (out, done, protocol, key) = (out.clone(), done.clone(), self.protocol, id.clone());
         let task = tokio::spawn(async move {
             forward(stream, &id, protocol, &out).await;
-            let _ = done.send(id);
+            let _ = done.send((id, serial));
         });
-        self.active.insert(key, task.abort_handle());
+        self.active.insert(key, (serial, task.abort_handle()));
         Next::Continue
     }
 }

@@ -29,6 +29,16 @@ pub struct ItemFilter {
 }
 
 impl ItemFilter {
+    /// Refuses lists too long to become bind parameters.
+    pub fn check(&self) -> AppResult<()> {
+        if self.status.as_ref().is_some_and(|l| l.len() > 100) {
+            return Err(crate::error::limit_exceeded(
+                "at most 100 statuses in a filter",
+            ));
+        }
+        Ok(())
+    }
+
     /// Whether the counters on the task row alone answer "how many match".
     pub fn counted_by_status_only(&self) -> bool {
         self.client_item_id.is_none() && self.error_code.is_none()
@@ -627,8 +637,10 @@ pub async fn failures_ndjson(
     Ok(Some(out))
 }
 
-/// Items a change touched: those at `indexes`, or when not listed, every
-/// item whose `updated_at` is the change's commit time; in index order.
+/// Up to `limit` items a change touched, after index `after`: those at
+/// `indexes`, or when not listed, every item whose `updated_at` is the
+/// change's commit time; in index order.
+#[allow(clippy::too_many_arguments)]
 pub async fn changed(
     db: &impl ConnectionTrait,
     org: Uuid,
@@ -636,11 +648,15 @@ pub async fn changed(
     indexes: Option<&[i32]>,
     at: i64,
     statuses: Option<&[ItemStatus]>,
+    after: i32,
+    limit: u64,
 ) -> Result<Vec<task_item::Model>, DbErr> {
     use sea_orm::QueryOrder;
     let mut query = Items::find()
         .filter(Column::OrganisationId.eq(org))
-        .filter(Column::TaskId.eq(task_id));
+        .filter(Column::TaskId.eq(task_id))
+        .filter(Column::Idx.gt(after))
+        .limit(limit);
     query = match indexes {
         Some([]) => return Ok(Vec::new()),
         Some(list) => query.filter(Column::Idx.is_in(list.iter().copied())),
@@ -650,4 +666,31 @@ pub async fn changed(
         query = query.filter(Column::Status.is_in(list.iter().map(|s| s.as_str())));
     }
     query.order_by_asc(Column::Idx).all(db).await
+}
+
+#[derive(Debug, FromQueryResult)]
+pub struct RejectedRow {
+    pub idx: i32,
+    pub client_item_id: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+}
+
+/// The items of a task refused at admission, in index order.
+pub async fn rejected(db: &impl ConnectionTrait, task_id: Uuid) -> Result<Vec<RejectedRow>, DbErr> {
+    use sea_orm::QueryOrder;
+    Items::find()
+        .select_only()
+        .columns([
+            Column::Idx,
+            Column::ClientItemId,
+            Column::ErrorCode,
+            Column::ErrorMessage,
+        ])
+        .filter(Column::TaskId.eq(task_id))
+        .filter(Column::Status.eq(ItemStatus::Rejected.as_str()))
+        .order_by_asc(Column::Idx)
+        .into_model()
+        .all(db)
+        .await
 }

@@ -69,7 +69,6 @@ pub async fn renew(
     org: Uuid,
     tokens: &[String],
     expires_at: i64,
-    now: i64,
 ) -> Result<Vec<String>, DbErr> {
     if tokens.is_empty() {
         return Ok(Vec::new());
@@ -77,7 +76,6 @@ pub async fn renew(
     let statement = Query::update()
         .table(Items)
         .value(Column::LeaseExpiresAt, expires_at)
-        .value(Column::UpdatedAt, now)
         .and_where(Column::OrganisationId.eq(org))
         .and_where(Column::LeaseToken.is_in(tokens.iter().cloned()))
         .and_where(Column::Status.eq(ItemStatus::Running.as_str()))

@@ -98,6 +98,20 @@ impl TaskOrder {
     }
 }
 
+impl TaskFilter {
+    /// Refuses lists too long to become bind parameters.
+    pub fn check(&self) -> AppResult<()> {
+        let listed =
+            self.status.as_ref().map_or(0, Vec::len) + self.types.as_ref().map_or(0, Vec::len);
+        if listed > 100 {
+            return Err(crate::error::limit_exceeded(
+                "at most 100 statuses and types in a filter",
+            ));
+        }
+        Ok(())
+    }
+}
+
 fn statuses(list: &[TaskStatus]) -> Vec<&'static str> {
     list.iter().map(|s| s.as_str()).collect()
 }
