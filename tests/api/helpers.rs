@@ -265,3 +265,42 @@ impl TestApp {
         );
     }
 }
+
+/// The expected `counters` object: the named statuses, the rest 0; total and finished computed.
+pub fn counters(pairs: &[(&str, i64)]) -> Value {
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| *v)
+            .unwrap_or(0)
+    };
+    for (k, _) in pairs {
+        assert!(
+            [
+                "pending",
+                "running",
+                "succeeded",
+                "failed",
+                "skipped",
+                "rejected",
+                "cancelled"
+            ]
+            .contains(k),
+            "test bug: unknown counter {k}"
+        );
+    }
+    let finished =
+        get("succeeded") + get("failed") + get("skipped") + get("rejected") + get("cancelled");
+    json!({
+        "total": get("pending") + get("running") + finished,
+        "pending": get("pending"),
+        "running": get("running"),
+        "succeeded": get("succeeded"),
+        "failed": get("failed"),
+        "skipped": get("skipped"),
+        "rejected": get("rejected"),
+        "cancelled": get("cancelled"),
+        "finished": finished,
+    })
+}

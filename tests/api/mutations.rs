@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TestApp, counters, spawn_app};
 
 // ---------------------------------------------------------------------------
 // Shared helpers of this file
@@ -53,45 +53,6 @@ fn numbered_items(n: usize) -> Vec<Value> {
     (0..n)
         .map(|i| json!({ "clientItemId": format!("item-{i}"), "payload": { "n": i } }))
         .collect()
-}
-
-/// The expected `counters` object: the named statuses, the rest 0; total and finished computed.
-fn counters(pairs: &[(&str, i64)]) -> Value {
-    let get = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| *v)
-            .unwrap_or(0)
-    };
-    for (k, _) in pairs {
-        assert!(
-            [
-                "pending",
-                "running",
-                "succeeded",
-                "failed",
-                "skipped",
-                "rejected",
-                "cancelled"
-            ]
-            .contains(k),
-            "test bug: unknown counter {k}"
-        );
-    }
-    let finished =
-        get("succeeded") + get("failed") + get("skipped") + get("rejected") + get("cancelled");
-    json!({
-        "total": get("pending") + get("running") + finished,
-        "pending": get("pending"),
-        "running": get("running"),
-        "succeeded": get("succeeded"),
-        "failed": get("failed"),
-        "skipped": get("skipped"),
-        "rejected": get("rejected"),
-        "cancelled": get("cancelled"),
-        "finished": finished,
-    })
 }
 
 fn id_of(task: &Value) -> String {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, counters, spawn_app, spawn_app_with};
 
 // ---------------------------------------------------------------------------
 // Shared helpers of this file
@@ -62,45 +62,6 @@ const CANCEL: &str = "mutation($id: ID!) { cancelBulkTask(id: $id) { status } }"
 const FAIL: &str =
     "mutation($input: FailBulkTaskInput!) { failBulkTask(input: $input) { status } }";
 const DELETE: &str = "mutation($id: ID!) { deleteBulkTask(id: $id) }";
-
-/// The expected `counters` object: the named statuses, the rest 0; total and finished computed.
-fn counters(pairs: &[(&str, i64)]) -> Value {
-    let get = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| *v)
-            .unwrap_or(0)
-    };
-    for (k, _) in pairs {
-        assert!(
-            [
-                "pending",
-                "running",
-                "succeeded",
-                "failed",
-                "skipped",
-                "rejected",
-                "cancelled"
-            ]
-            .contains(k),
-            "test bug: unknown counter {k}"
-        );
-    }
-    let finished =
-        get("succeeded") + get("failed") + get("skipped") + get("rejected") + get("cancelled");
-    json!({
-        "total": get("pending") + get("running") + finished,
-        "pending": get("pending"),
-        "running": get("running"),
-        "succeeded": get("succeeded"),
-        "failed": get("failed"),
-        "skipped": get("skipped"),
-        "rejected": get("rejected"),
-        "cancelled": get("cancelled"),
-        "finished": finished,
-    })
-}
 
 /// Creates a task of `task_type` with `n` items (`item-i`, `{"n": i}`); returns its id.
 async fn create(
