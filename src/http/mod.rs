@@ -493,10 +493,18 @@ async fn metrics(State(http): State<Http>) -> Response {
          bulkwatch_graphql_operations_total {}\n\
          # HELP bulkwatch_graphql_failed_operations_total GraphQL operations that returned errors.\n\
          # TYPE bulkwatch_graphql_failed_operations_total counter\n\
-         bulkwatch_graphql_failed_operations_total {}\n",
+         bulkwatch_graphql_failed_operations_total {}\n\
+         # HELP bulkwatch_watched_tasks Tasks with live subscribers on this instance.\n\
+         # TYPE bulkwatch_watched_tasks gauge\n\
+         bulkwatch_watched_tasks {}\n\
+         # HELP bulkwatch_websockets Open WebSocket connections.\n\
+         # TYPE bulkwatch_websockets gauge\n\
+         bulkwatch_websockets {}\n",
         http.app.db.statements(),
         m.operations.load(Ordering::Relaxed),
         m.failed_operations.load(Ordering::Relaxed),
+        http.app.events.watched_tasks(),
+        http.ws_connections.load(Ordering::Relaxed),
     );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, counters, spawn_app};
+use crate::helpers::{TestApp, assert_report, counters, spawn_app};
 
 // ---------------------------------------------------------------------------
 // Shared helpers of this file
@@ -164,38 +164,6 @@ async fn task_count(app: &TestApp) -> i64 {
     app.data(TASK_COUNT, json!({})).await["bulkTasks"]["totalCount"]
         .as_i64()
         .unwrap()
-}
-
-/// Asserts a report payload's `applied`, `duplicates` and problems as (position, code).
-fn assert_report(payload: &Value, applied: i64, duplicates: i64, problems: &[(i64, &str)]) {
-    let got: Vec<(i64, String)> = payload["problems"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no problems list: {payload:#}"))
-        .iter()
-        .map(|p| {
-            (
-                p["position"].as_i64().unwrap(),
-                p["code"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    let want: Vec<(i64, String)> = problems
-        .iter()
-        .map(|(p, c)| (*p, (*c).to_owned()))
-        .collect();
-    assert_eq!(got, want, "problems of {payload:#}");
-    for p in payload["problems"].as_array().unwrap() {
-        assert!(
-            p["message"].as_str().is_some_and(|m| !m.is_empty()),
-            "a problem without message: {p}"
-        );
-    }
-    assert_eq!(payload["applied"], json!(applied), "applied of {payload:#}");
-    assert_eq!(
-        payload["duplicates"],
-        json!(duplicates),
-        "duplicates of {payload:#}"
-    );
 }
 
 /// Asserts the `rejected` list as (index, clientItemId, code), messages non-empty.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, counters, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, assert_report, counters, spawn_app, spawn_app_with};
 
 // ---------------------------------------------------------------------------
 // Shared helpers of this file
@@ -188,38 +188,6 @@ fn time(value: &Value) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text)
         .unwrap_or_else(|e| panic!("{text}: {e}"))
         .with_timezone(&Utc)
-}
-
-/// Asserts a report payload's `applied`, `duplicates` and problems as (position, code).
-fn assert_report(payload: &Value, applied: i64, duplicates: i64, problems: &[(i64, &str)]) {
-    let got: Vec<(i64, String)> = payload["problems"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no problems list: {payload:#}"))
-        .iter()
-        .map(|p| {
-            (
-                p["position"].as_i64().unwrap(),
-                p["code"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    let want: Vec<(i64, String)> = problems
-        .iter()
-        .map(|(p, c)| (*p, (*c).to_owned()))
-        .collect();
-    assert_eq!(got, want, "problems of {payload:#}");
-    for p in payload["problems"].as_array().unwrap() {
-        assert!(
-            p["message"].as_str().is_some_and(|m| !m.is_empty()),
-            "a problem without message: {p}"
-        );
-    }
-    assert_eq!(payload["applied"], json!(applied), "applied of {payload:#}");
-    assert_eq!(
-        payload["duplicates"],
-        json!(duplicates),
-        "duplicates of {payload:#}"
-    );
 }
 
 /// A claimed item as the server shows it right after the claim.
