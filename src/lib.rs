@@ -53,8 +53,7 @@ impl Application {
     /// (port 0 picks a free port).
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         config.validate().map_err(StartupError::Config)?;
-        let db = Db::connect(&config.database_url, config.db_connections).await?;
-        db.migrate().await?;
+        let db = Db::open(&config.database_url, config.db_connections).await?;
         let first_start_key = domain::keys::first_start_key(&db)
             .await
             .map_err(|e| StartupError::Config(format!("cannot create the first API key: {e:?}")))?;

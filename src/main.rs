@@ -125,9 +125,7 @@ async fn serve(config: Config) -> Outcome {
 }
 
 async fn open(db: &Database) -> Result<Db, Box<dyn std::error::Error>> {
-    let db = Db::connect(&db.database_url, 1).await?;
-    db.migrate().await?;
-    Ok(db)
+    Ok(Db::open(&db.database_url, 1).await?)
 }
 
 fn fail(e: bulkwatch::error::AppError) -> Box<dyn std::error::Error> {
@@ -161,7 +159,7 @@ async fn manage_keys(command: KeysCommand) -> Outcome {
                 "{:<36}  {:<16}  {:<11}  {:<36}  {:<10}  status",
                 "id", "organisation", "prefix", "scopes", "last used"
             );
-            for (key, org) in bulkwatch::store::keys::list_keys(&db.read).await? {
+            for (key, org) in keys::list(&db).await.map_err(fail)? {
                 let last_used = key
                     .last_used_at
                     .map(format_ms)

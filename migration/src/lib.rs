@@ -5,8 +5,10 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_create_tables;
 mod m20261122_000002_lease_tokens;
 mod m20261122_000003_api_keys;
+mod m20261122_000004_row_level_security;
 
 pub use m20261122_000001_create_tables::DEFAULT_ORGANISATION_ID;
+pub use m20261122_000004_row_level_security::{APP_ROLE, ORGANISATION_SETTING, SYSTEM_SETTING};
 
 pub struct Migrator;
 
@@ -17,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_create_tables::Migration),
             Box::new(m20261122_000002_lease_tokens::Migration),
             Box::new(m20261122_000003_api_keys::Migration),
+            Box::new(m20261122_000004_row_level_security::Migration),
         ]
     }
 }

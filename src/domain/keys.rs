@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::{Principal, now_ms};
 use crate::error::{AppError, AppResult, bad_input, conflict, not_found};
-use crate::store::{DEFAULT_ORGANISATION_ID, Db, keys};
+use crate::store::{DEFAULT_ORGANISATION_ID, Db, Tenant, keys};
 
 /// What a key may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -102,7 +102,8 @@ const LAST_USED_RESOLUTION_MS: i64 = 60_000;
 /// The principal a presented key stands for.
 pub async fn authenticate(db: &Db, token: &str) -> AppResult<Principal> {
     let presented = hash(token);
-    let key = keys::find_key_by_hash(&db.read, &presented).await?;
+    // Before a key is known there is no organisation to scope the lookup to.
+    let key = keys::find_key_by_hash(&db.reader(Tenant::System).await?, &presented).await?;
     let valid = key.filter(|k| {
         bool::from(k.key_hash.as_bytes().ct_eq(presented.as_bytes())) && k.revoked_at.is_none()
     });
@@ -116,9 +117,9 @@ pub async fn authenticate(db: &Db, token: &str) -> AppResult<Principal> {
     {
         // Best effort, off the request's path: a busy writer must not
         // hold up (or fail) a read.
-        let (writer, id) = (db.write.clone(), key.id);
+        let (db, id) = (db.clone(), key.id);
         tokio::spawn(async move {
-            if let Err(e) = keys::touch_key(&writer, id, now).await {
+            if let Err(e) = touch(&db, id, now).await {
                 tracing::debug!(error = %e, "recording a key's last use");
             }
         });
@@ -150,12 +151,14 @@ pub async fn create_key(db: &Db, organisation_id: Uuid, scopes: Scopes) -> AppRe
         last_used_at: None,
         revoked_at: None,
     };
-    keys::insert_key(&db.write, key.clone()).await?;
+    let tx = db.begin(Tenant::System).await?;
+    keys::insert_key(&tx, key.clone()).await?;
+    tx.commit().await?;
     Ok(NewKey { key, token })
 }
 
 pub async fn organisation_named(db: &Db, name: &str) -> AppResult<organisation::Model> {
-    keys::find_org_by_name(&db.read, name)
+    keys::find_org_by_name(&db.reader(Tenant::System).await?, name)
         .await?
         .ok_or_else(|| not_found("organisation"))
 }
@@ -165,7 +168,8 @@ pub async fn create_organisation(db: &Db, name: &str) -> AppResult<organisation:
     if name.is_empty() || name.len() > 200 {
         return Err(bad_input("an organisation name is 1 to 200 bytes"));
     }
-    if keys::find_org_by_name(&db.read, name).await?.is_some() {
+    let tx = db.begin(Tenant::System).await?;
+    if keys::find_org_by_name(&tx, name).await?.is_some() {
         return Err(conflict(format!("organisation {name:?} exists")));
     }
     let org = organisation::Model {
@@ -173,22 +177,36 @@ pub async fn create_organisation(db: &Db, name: &str) -> AppResult<organisation:
         name: name.to_owned(),
         created_at: now_ms(),
     };
-    keys::insert_org(&db.write, org.clone()).await?;
+    keys::insert_org(&tx, org.clone()).await?;
+    tx.commit().await?;
     Ok(org)
 }
 
 pub async fn revoke(db: &Db, id: Uuid) -> AppResult<()> {
-    if keys::revoke_key(&db.write, id, now_ms()).await? {
+    let tx = db.begin(Tenant::System).await?;
+    if keys::revoke_key(&tx, id, now_ms()).await? {
+        tx.commit().await?;
         Ok(())
     } else {
         Err(not_found("active key"))
     }
 }
 
+/// Every key with its organisation's name, for the CLI.
+pub async fn list(db: &Db) -> AppResult<Vec<(api_key::Model, String)>> {
+    Ok(keys::list_keys(&db.reader(Tenant::System).await?).await?)
+}
+
+async fn touch(db: &Db, id: Uuid, now: i64) -> Result<(), sea_orm::DbErr> {
+    let tx = db.begin(Tenant::System).await?;
+    keys::touch_key(&tx, id, now).await?;
+    tx.commit().await
+}
+
 /// On a database without any key, makes an admin key of the default
 /// organisation so that a fresh install can be used at once.
 pub async fn first_start_key(db: &Db) -> AppResult<Option<String>> {
-    if keys::count_keys(&db.read).await? > 0 {
+    if keys::count_keys(&db.reader(Tenant::System).await?).await? > 0 {
         return Ok(None);
     }
     let org = DEFAULT_ORGANISATION_ID

@@ -2,7 +2,6 @@
 //! and the reaper takes back what a dead worker held.
 
 use entity::task_item;
-use sea_orm::TransactionTrait;
 use uuid::Uuid;
 
 use super::status::{Counters, ItemStatus};
@@ -11,7 +10,7 @@ use super::{Principal, now_ms};
 use crate::error::{AppError, AppResult, bad_input, limit_exceeded, not_found};
 use crate::events::EventBus;
 use crate::store::items::{ItemChange, ItemState};
-use crate::store::{Db, leases, tasks};
+use crate::store::{Db, Tenant, leases, tasks};
 
 pub const MAX_CLAIM: i32 = 1_000;
 pub const DEFAULT_LEASE_SECONDS: i32 = 60;
@@ -102,8 +101,13 @@ async fn claim_by_type(
     let mut claimed = Vec::new();
     let mut tried = std::collections::HashSet::new();
     loop {
-        let candidates =
-            leases::claimable_tasks(&db.read, who.organisation_id, types, TASKS_PER_CLAIM).await?;
+        let candidates = leases::claimable_tasks(
+            &db.reader(who.tenant()).await?,
+            who.organisation_id,
+            types,
+            TASKS_PER_CLAIM,
+        )
+        .await?;
         let fresh: Vec<Uuid> = candidates
             .into_iter()
             .filter(|id| tried.insert(*id))
@@ -141,7 +145,7 @@ async fn claim_from_task(
     lease: i64,
     request: &ClaimRequest,
 ) -> AppResult<Vec<Claimed>> {
-    let tx = db.write.begin().await?;
+    let tx = db.begin(who.tenant()).await?;
     let mut task = tasks::lock(&tx, who.organisation_id, task_id)
         .await?
         .ok_or_else(|| not_found("task"))?;
@@ -202,7 +206,9 @@ pub async fn renew(
     }
     let lease = lease_millis(seconds)?;
     let now = now_ms();
-    let renewed = leases::renew(&db.write, who.organisation_id, &tokens, now + lease).await?;
+    let tx = db.begin(who.tenant()).await?;
+    let renewed = leases::renew(&tx, who.organisation_id, &tokens, now + lease).await?;
+    tx.commit().await?;
     let live: std::collections::HashSet<&String> = renewed.iter().collect();
     let mut seen = std::collections::HashSet::new();
     let expired: Vec<String> = tokens
@@ -223,8 +229,12 @@ pub async fn renew(
 pub async fn reap_expired(db: &Db, events: &EventBus) -> AppResult<usize> {
     let now = now_ms();
     let mut reaped = 0;
-    for expired in leases::tasks_with_expired_leases(&db.read, now, 100).await? {
-        let tx = db.write.begin().await?;
+    let due =
+        leases::tasks_with_expired_leases(&db.reader(Tenant::System).await?, now, 100).await?;
+    for expired in due {
+        let tx = db
+            .begin(Tenant::Organisation(expired.organisation_id))
+            .await?;
         let Some(mut task) = tasks::lock(&tx, expired.organisation_id, expired.task_id).await?
         else {
             tx.rollback().await?;

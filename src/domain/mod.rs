@@ -9,12 +9,21 @@ pub mod tasks;
 
 use uuid::Uuid;
 
+use crate::store::Tenant;
+
 /// Who is calling: the organisation every read and write is scoped to, and
 /// what the caller's key may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Principal {
     pub organisation_id: Uuid,
     pub scopes: keys::Scopes,
+}
+
+impl Principal {
+    /// The rows this caller may touch.
+    pub fn tenant(&self) -> Tenant {
+        Tenant::Organisation(self.organisation_id)
+    }
 }
 
 /// Milliseconds since the Unix epoch, the unit of every stored time.

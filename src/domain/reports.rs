@@ -17,7 +17,6 @@ use crate::error::{AppResult, limit_exceeded, not_found};
 use crate::events::EventBus;
 use crate::store::items::{ItemChange, ItemState};
 use crate::store::{Db, items, tasks};
-use sea_orm::TransactionTrait;
 
 /// Most results in one report.
 pub const MAX_RESULTS_PER_CALL: usize = 10_000;
@@ -253,7 +252,7 @@ pub async fn report(
         }
     }
 
-    let tx = db.write.begin().await?;
+    let tx = db.begin(who.tenant()).await?;
     let mut task = tasks::lock(&tx, who.organisation_id, task_id)
         .await?
         .ok_or_else(|| not_found("task"))?;

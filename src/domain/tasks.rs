@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use entity::bulk_task;
-use sea_orm::{DatabaseTransaction, DbErr, SqlErr, TransactionTrait};
+use sea_orm::{DatabaseTransaction, DbErr, SqlErr};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -17,7 +17,7 @@ use crate::error::{
 };
 use crate::events::{EventBus, Staged, TaskEvent};
 use crate::store::items::{ItemChange, NewItem};
-use crate::store::{Db, items, tasks};
+use crate::store::{Db, Tenant, items, tasks};
 
 /// Largest payload, metadata or result accepted, in bytes of JSON.
 pub const MAX_JSON_BYTES: usize = 64 * 1024;
@@ -298,7 +298,10 @@ fn request_hash(input: &NewTask) -> AppResult<String> {
 /// items included, so a producer whose first response was lost learns them.
 async fn same_request(db: &Db, existing: bulk_task::Model, hash: &str) -> AppResult<Created> {
     if existing.request_hash.as_deref() == Some(hash) {
-        let rejected = items::rejected(&db.read, existing.id)
+        let reader = db
+            .reader(Tenant::Organisation(existing.organisation_id))
+            .await?;
+        let rejected = items::rejected(&reader, existing.id)
             .await?
             .into_iter()
             .map(|r| Rejection {
@@ -333,10 +336,12 @@ pub async fn create(
         None => String::new(),
     };
     let org = who.organisation_id;
-    if let Some(key) = &input.idempotency_key
-        && let Some(existing) = tasks::find_by_idempotency_key(&db.read, org, key).await?
-    {
-        return same_request(db, existing, &hash).await;
+    if let Some(key) = &input.idempotency_key {
+        let existing =
+            tasks::find_by_idempotency_key(&db.reader(who.tenant()).await?, org, key).await?;
+        if let Some(existing) = existing {
+            return same_request(db, existing, &hash).await;
+        }
     }
     let now = now_ms();
     let (rows, rejected) = admit(&input.items, 0, HashSet::new(), now)?;
@@ -380,7 +385,7 @@ pub async fn create(
     touch(&mut task, counters, now);
 
     let result: Result<Staged, DbErr> = async {
-        let tx = db.write.begin().await?;
+        let tx = db.begin(who.tenant()).await?;
         // A second create with the key may have committed since the check above.
         if let Some(key) = &input.idempotency_key
             && tasks::find_by_idempotency_key(&tx, org, key)
@@ -407,7 +412,9 @@ pub async fn create(
         }
         Err(err) if input.idempotency_key.is_some() && is_duplicate_key(&err) => {
             let key = input.idempotency_key.as_deref().unwrap_or_default();
-            match tasks::find_by_idempotency_key(&db.read, org, key).await? {
+            let existing =
+                tasks::find_by_idempotency_key(&db.reader(who.tenant()).await?, org, key).await?;
+            match existing {
                 Some(existing) => same_request(db, existing, &hash).await,
                 None => Err(AppError::from(err)),
             }
@@ -433,7 +440,7 @@ async fn with_task<T, F>(
 where
     F: AsyncFnOnce(&DatabaseTransaction, &mut bulk_task::Model) -> AppResult<T>,
 {
-    let tx = db.write.begin().await?;
+    let tx = db.begin(who.tenant()).await?;
     let mut task = tasks::lock(&tx, who.organisation_id, id)
         .await?
         .ok_or_else(|| not_found("task"))?;
@@ -632,7 +639,7 @@ pub async fn retry_failed(
 }
 
 pub async fn delete(db: &Db, events: &EventBus, who: Principal, id: Uuid) -> AppResult<()> {
-    let tx = db.write.begin().await?;
+    let tx = db.begin(who.tenant()).await?;
     let task = tasks::lock(&tx, who.organisation_id, id)
         .await?
         .ok_or_else(|| not_found("task"))?;

@@ -8,7 +8,7 @@ use tokio::sync::{Notify, broadcast, watch};
 use uuid::Uuid;
 
 use super::TaskEvent;
-use crate::store::{Db, tasks};
+use crate::store::{Db, Tenant, tasks};
 
 /// What watchers of a task see.
 #[derive(Clone, Debug)]
@@ -91,7 +91,10 @@ async fn run(db: Db, task_id: Uuid, snapshots: watch::Sender<HubState>, wake: Ar
             _ = wake.notified() => {}
             _ = snapshots.closed() => return,
         }
-        match tasks::find_any(&db.read, task_id).await {
+        // Every watcher's organisation was checked when it subscribed.
+        let found =
+            async { tasks::find_any(&db.reader(Tenant::System).await?, task_id).await }.await;
+        match found {
             Ok(Some(task)) if task.version > version => {
                 version = task.version;
                 snapshots.send_replace(HubState::Task(Arc::new(task)));

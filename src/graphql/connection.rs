@@ -9,9 +9,10 @@ use uuid::Uuid;
 
 use super::loaders::{ItemCountKey, RequestLoader};
 use super::types::{BulkTask, TaskItem};
-use super::{authorize, state};
+use super::{authorize, reader};
 use crate::domain::keys::Scope;
 use crate::domain::status::Counters;
+use crate::error::AppError;
 use crate::store::items::ItemFilter;
 use crate::store::page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page};
 use crate::store::tasks::{self, TaskFilter};
@@ -57,12 +58,10 @@ pub struct TaskCount {
 impl TaskCount {
     /// Tasks matching the filter, on every page together.
     async fn total_count(&self, ctx: &Context<'_>) -> Result<i32> {
-        let n = tasks::count(
-            &state(ctx)?.db.read,
-            authorize(ctx, Scope::TasksRead)?.organisation_id,
-            &self.filter,
-        )
-        .await?;
+        let who = authorize(ctx, Scope::TasksRead)?;
+        let n = tasks::count(&reader(ctx, &who).await?, who.organisation_id, &self.filter)
+            .await
+            .map_err(AppError::from)?;
         Ok(i32::try_from(n).unwrap_or(i32::MAX))
     }
 }

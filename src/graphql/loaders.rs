@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use entity::{bulk_task, task_item};
+use sea_orm::DatabaseExecutor;
 use uuid::Uuid;
 
 use crate::error::AppError;
 use crate::store::items::{ErrorCount, ItemFilter, ItemOrder};
 use crate::store::page::{Page, PageArgs, Window};
-use crate::store::{Db, items, tasks};
+use crate::store::{Db, Tenant, items, tasks};
 
 pub type RequestLoader = DataLoader<Loaders, HashMapCache>;
 
@@ -70,13 +71,22 @@ fn db_error(err: sea_orm::DbErr) -> Arc<AppError> {
     Arc::new(err.into())
 }
 
+impl Loaders {
+    async fn reader(&self) -> Result<DatabaseExecutor<'_>, Arc<AppError>> {
+        self.db
+            .reader(Tenant::Organisation(self.organisation_id))
+            .await
+            .map_err(db_error)
+    }
+}
+
 impl Loader<TaskKey> for Loaders {
     type Value = bulk_task::Model;
     type Error = Arc<AppError>;
 
     async fn load(&self, keys: &[TaskKey]) -> LoadResult<TaskKey, Self::Value> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        let rows = tasks::find_many(&self.db.read, self.organisation_id, &ids)
+        let rows = tasks::find_many(&self.reader().await?, self.organisation_id, &ids)
             .await
             .map_err(db_error)?;
         Ok(rows.into_iter().map(|t| (TaskKey(t.id), t)).collect())
@@ -89,7 +99,7 @@ impl Loader<ItemKey> for Loaders {
 
     async fn load(&self, keys: &[ItemKey]) -> LoadResult<ItemKey, Self::Value> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        let rows = items::find_many(&self.db.read, self.organisation_id, &ids)
+        let rows = items::find_many(&self.reader().await?, self.organisation_id, &ids)
             .await
             .map_err(db_error)?;
         Ok(rows.into_iter().map(|i| (ItemKey(i.id), i)).collect())
@@ -109,10 +119,11 @@ impl Loader<ItemPageKey> for Loaders {
                 .push(key.task_id);
         }
         let mut out = HashMap::with_capacity(keys.len());
+        let db = self.reader().await?;
         for (query, task_ids) in groups {
             let window = Window::new(&query.page, query.order.tag(), false).map_err(Arc::new)?;
             let pages = items::pages_for_tasks(
-                &self.db.read,
+                &db,
                 self.organisation_id,
                 &task_ids,
                 &query.filter,
@@ -148,11 +159,11 @@ impl Loader<ItemCountKey> for Loaders {
                 .push(key.task_id);
         }
         let mut out = HashMap::with_capacity(keys.len());
+        let db = self.reader().await?;
         for (filter, task_ids) in groups {
-            let counts =
-                items::counts_for_tasks(&self.db.read, self.organisation_id, &task_ids, &filter)
-                    .await
-                    .map_err(db_error)?;
+            let counts = items::counts_for_tasks(&db, self.organisation_id, &task_ids, &filter)
+                .await
+                .map_err(db_error)?;
             for task_id in task_ids {
                 let n = counts.get(&task_id).copied().unwrap_or(0);
                 out.insert(
@@ -174,7 +185,7 @@ impl Loader<ErrorSummaryKey> for Loaders {
 
     async fn load(&self, keys: &[ErrorSummaryKey]) -> LoadResult<ErrorSummaryKey, Self::Value> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        let rows = items::error_counts(&self.db.read, self.organisation_id, &ids)
+        let rows = items::error_counts(&self.reader().await?, self.organisation_id, &ids)
             .await
             .map_err(db_error)?;
         let mut grouped: HashMap<Uuid, Vec<ErrorCount>> =

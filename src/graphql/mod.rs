@@ -15,6 +15,7 @@ pub mod types;
 pub mod workers;
 
 use async_graphql::{Context, MergedObject, MergedSubscription, Schema, SchemaBuilder};
+use sea_orm::DatabaseExecutor;
 
 use crate::AppState;
 use crate::auth::Auth;
@@ -73,6 +74,18 @@ pub fn sdl() -> String {
 
 pub(crate) fn state<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a AppState> {
     ctx.data::<AppState>()
+}
+
+/// A read handle scoped to `who`'s organisation.
+pub(crate) async fn reader<'a>(
+    ctx: &Context<'a>,
+    who: &Principal,
+) -> async_graphql::Result<DatabaseExecutor<'a>> {
+    Ok(state(ctx)?
+        .db
+        .reader(who.tenant())
+        .await
+        .map_err(AppError::from)?)
 }
 
 /// The caller, when its key carries `scope`: every root field starts here.

@@ -8,9 +8,9 @@ use super::ids::{self, Kind};
 use super::inputs::{BulkTaskFilter, BulkTaskOrder};
 use super::loaders::{ItemKey, RequestLoader, TaskKey};
 use super::types::{BulkTask, Node, TaskCounters, TaskItem, prefetch_items};
-use super::{authorize, state};
+use super::{authorize, reader};
 use crate::domain::keys::Scope;
-use crate::error::limit_exceeded;
+use crate::error::{AppError, limit_exceeded};
 use crate::store::page::{Cursor, MAX_PAGE_SIZE, PageArgs, Window};
 use crate::store::tasks::{self, TaskFilter, TaskOrder};
 
@@ -125,9 +125,10 @@ impl TaskQuery {
             order.tag(),
             order.float_valued(),
         )?;
+        let who = authorize(ctx, Scope::TasksRead)?;
         let page = tasks::page(
-            &state(ctx)?.db.read,
-            authorize(ctx, Scope::TasksRead)?.organisation_id,
+            &reader(ctx, &who).await?,
+            who.organisation_id,
             &filter,
             order,
             &window,
@@ -166,12 +167,11 @@ impl TaskQuery {
     ) -> Result<BulkTaskStats> {
         let filter: TaskFilter = filter.map(Into::into).unwrap_or_default();
         filter.check()?;
-        let (by_status, items) = tasks::stats(
-            &state(ctx)?.db.read,
-            authorize(ctx, Scope::TasksRead)?.organisation_id,
-            &filter,
-        )
-        .await?;
+        let who = authorize(ctx, Scope::TasksRead)?;
+        let (by_status, items) =
+            tasks::stats(&reader(ctx, &who).await?, who.organisation_id, &filter)
+                .await
+                .map_err(AppError::from)?;
         let count = |n: i64| i32::try_from(n).unwrap_or(i32::MAX);
         Ok(BulkTaskStats {
             total: count(by_status.iter().map(|(_, n)| n).sum()),

@@ -14,7 +14,7 @@ use super::enums::TaskItemStatus;
 use super::ids::{self, Kind};
 use super::inputs::BulkTaskFilter;
 use super::types::{BulkTask, TaskItem};
-use super::{authorize, state};
+use super::{authorize, reader, state};
 use crate::domain::keys::Scope;
 use crate::domain::status::{ItemStatus, TaskStatus};
 use crate::error::{AppError, not_found};
@@ -96,8 +96,9 @@ impl TaskSubscription {
         let s = state(ctx)?;
         // Watch first, then read: a change in between is not missed.
         let watch = s.events.watch(task_id);
-        let task = tasks::find(&s.db.read, who.organisation_id, task_id)
-            .await?
+        let task = tasks::find(&reader(ctx, &who).await?, who.organisation_id, task_id)
+            .await
+            .map_err(AppError::from)?
             .ok_or_else(|| not_found("task"))?;
         Ok(snapshots(
             task,
@@ -118,7 +119,7 @@ impl TaskSubscription {
         filter.check()?;
         let (db, interval) = (s.db.clone(), Duration::from_millis(s.config.coalesce_ms));
         let rx = s.events.subscribe_all();
-        let org = who.organisation_id;
+        let (org, tenant) = (who.organisation_id, who.tenant());
         let batches = stream::unfold(Some(rx), move |rx| {
             let (db, filter) = (db.clone(), filter.clone());
             async move {
@@ -151,7 +152,11 @@ impl TaskSubscription {
                     }
                 }
                 let ids: Vec<_> = changed.into_iter().collect();
-                let batch = match tasks::find_matching(&db.read, org, &ids, &filter).await {
+                let found = async {
+                    tasks::find_matching(&db.reader(tenant).await?, org, &ids, &filter).await
+                }
+                .await;
+                let batch = match found {
                     Ok(mut found) => {
                         found.sort_by_key(|t| (t.updated_at, t.id));
                         found.into_iter().map(|t| Ok(BulkTask(t))).collect()
@@ -178,13 +183,14 @@ impl TaskSubscription {
         let task_id = ids::decode(Kind::BulkTask, &task_id)?;
         let s = state(ctx)?;
         let watch = s.events.watch(task_id);
-        tasks::find(&s.db.read, who.organisation_id, task_id)
-            .await?
+        tasks::find(&reader(ctx, &who).await?, who.organisation_id, task_id)
+            .await
+            .map_err(AppError::from)?
             .ok_or_else(|| not_found("task"))?;
         let statuses: Option<Vec<ItemStatus>> =
             status.map(|l| l.into_iter().map(Into::into).collect());
         let db = s.db.clone();
-        let org = who.organisation_id;
+        let (org, tenant) = (who.organisation_id, who.tenant());
         // The snapshot receiver keeps the hub alive for as long as the feed runs.
         // A change of many items is read a page at a time, so a subscriber
         // never holds more than one page in memory.
@@ -205,16 +211,19 @@ impl TaskSubscription {
                         Err(broadcast::error::RecvError::Closed) => return None,
                     },
                 };
-                let read = items::changed(
-                    &db.read,
-                    org,
-                    task_id,
-                    event.items.as_deref(),
-                    event.at,
-                    statuses.as_deref(),
-                    after,
-                    PAGE,
-                )
+                let read = async {
+                    items::changed(
+                        &db.reader(tenant).await?,
+                        org,
+                        task_id,
+                        event.items.as_deref(),
+                        event.at,
+                        statuses.as_deref(),
+                        after,
+                        PAGE,
+                    )
+                    .await
+                }
                 .await;
                 let (batch, next) = match read {
                     Ok(rows) => {

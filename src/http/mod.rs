@@ -538,9 +538,12 @@ async fn failure_report(
     let Ok(task_id) = graphql::ids::decode(graphql::ids::Kind::BulkTask, &id) else {
         return error_response(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", "not a task id");
     };
-    match crate::store::items::failures_ndjson(&http.app.db.read, who.organisation_id, task_id)
-        .await
-    {
+    let report = async {
+        let db = http.app.db.reader(who.tenant()).await?;
+        crate::store::items::failures_ndjson(&db, who.organisation_id, task_id).await
+    }
+    .await;
+    match report {
         Ok(Some(body)) => ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response(),
         Ok(None) => error_response(StatusCode::NOT_FOUND, "NOT_FOUND", "task not found"),
         Err(e) => {

@@ -522,7 +522,7 @@ pub async fn apply(
              FROM jsonb_to_recordset($2::jsonb) AS u(idx integer, status text, result text, error_code text, \
              error_message text, error_details text, attempts integer, worker_id text, lease_token text, \
              lease_expires_at bigint, started_at bigint, finished_at bigint) \
-             WHERE t.task_id = $3 AND t.idx = u.idx"
+             WHERE t.task_id = $3 AND t.idx = ANY($4::integer[]) AND t.idx = u.idx"
         }
         _ => {
             // Materialising the rows first makes SQLite loop over them and
@@ -543,8 +543,14 @@ pub async fn apply(
         }
     };
     for chunk in changes.chunks(CHUNK) {
-        let values: Vec<sea_orm::Value> =
+        let mut values: Vec<sea_orm::Value> =
             vec![now.into(), json_rows(chunk)?.into(), task_id.into()];
+        if backend == DbBackend::Postgres {
+            // The positions as an index condition: the planner then reads only
+            // the batch's rows, whatever its (often stale) estimate of the task's size.
+            let positions: Vec<String> = chunk.iter().map(|c| c.idx.to_string()).collect();
+            values.push(format!("{{{}}}", positions.join(",")).into());
+        }
         db.execute_raw(Statement::from_sql_and_values(backend, sql, values))
             .await?;
     }

@@ -11,36 +11,59 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use migration::{Migrator, MigratorTrait};
+use migration::{APP_ROLE, Migrator, MigratorTrait, ORGANISATION_SETTING, SYSTEM_SETTING};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseExecutor,
+    DatabaseTransaction, DbBackend, DbErr, Statement, TransactionTrait,
+};
+use uuid::Uuid;
 
 pub use migration::DEFAULT_ORGANISATION_ID;
 
-/// The database, as two handles: on SQLite one writer connection (SQLite
+/// Whose rows a handle may touch. On PostgreSQL this becomes the
+/// transaction's row-level security setting, the second wall behind the
+/// organisation filter every store function applies itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tenant {
+    /// One organisation's rows: every request made with an API key.
+    Organisation(Uuid),
+    /// Every organisation's rows: authentication, the lease reaper, the
+    /// event hubs and the CLI, which act before or across organisations.
+    System,
+}
+
+/// The database, as two pools: on SQLite one writer connection (SQLite
 /// allows one writer; queueing in the pool is cheaper than SQLITE_BUSY
 /// retries) and a pool of readers beside it under WAL; on PostgreSQL both are
-/// the same pool.
+/// the same pool, working as a role that row-level security applies to.
+/// Callers reach them only through `reader` and `begin`, which name a tenant.
 #[derive(Clone)]
 pub struct Db {
-    pub read: DatabaseConnection,
-    pub write: DatabaseConnection,
+    read: DatabaseConnection,
+    write: DatabaseConnection,
     statements: Arc<AtomicU64>,
 }
 
 impl Db {
-    pub async fn connect(url: &str, connections: u32) -> Result<Self, DbErr> {
+    /// Connects and applies every pending migration.
+    pub async fn open(url: &str, connections: u32) -> Result<Self, DbErr> {
         let statements = Arc::new(AtomicU64::new(0));
         let (mut read, mut write) = if url.starts_with("sqlite:") {
             let write = Database::connect(sqlite_options(url, 1)).await?;
+            Migrator::up(&write, None).await?;
             let read = Database::connect(sqlite_options(url, connections)).await?;
             (read, write)
         } else {
+            let role = migrate_postgres(url).await?;
             let mut options = ConnectOptions::new(url);
             options
                 .max_connections(connections)
                 .acquire_timeout(Duration::from_secs(5))
                 .sqlx_logging(false);
+            if let Some(role) = role {
+                options.map_sqlx_postgres_opts(move |o| o.options([("role", role)]));
+            }
             let pool = Database::connect(options).await?;
             (pool.clone(), pool)
         };
@@ -67,9 +90,32 @@ impl Db {
         self.write.get_database_backend()
     }
 
-    /// Applies every pending migration.
-    pub async fn migrate(&self) -> Result<(), DbErr> {
-        Migrator::up(&self.write, None).await
+    /// A handle for reads as `tenant`. On PostgreSQL it is a transaction
+    /// carrying the tenant's setting (dropping it ends it); on SQLite, the
+    /// reader pool.
+    pub async fn reader(&self, tenant: Tenant) -> Result<DatabaseExecutor<'_>, DbErr> {
+        if self.backend() == DbBackend::Postgres {
+            Ok(DatabaseExecutor::OwnedTransaction(
+                self.begin(tenant).await?,
+            ))
+        } else {
+            Ok(DatabaseExecutor::Connection(&self.read))
+        }
+    }
+
+    /// A write transaction as `tenant`.
+    pub async fn begin(&self, tenant: Tenant) -> Result<DatabaseTransaction, DbErr> {
+        let tx = self.write.begin().await?;
+        if self.backend() == DbBackend::Postgres {
+            // A UUID's text is hex and dashes, safe to inline; inlined, the
+            // setting costs one simple-protocol round trip and no prepare.
+            let setting = match tenant {
+                Tenant::Organisation(id) => format!("SET LOCAL {ORGANISATION_SETTING} = '{id}'"),
+                Tenant::System => format!("SET LOCAL {SYSTEM_SETTING} = 'on'"),
+            };
+            tx.execute_unprepared(&setting).await?;
+        }
+        Ok(tx)
     }
 
     /// SQL statements issued since start, for `/metrics`.
@@ -81,6 +127,27 @@ impl Db {
     pub async fn ping(&self) -> Result<(), DbErr> {
         self.read.ping().await
     }
+}
+
+/// Migrates over a connection of the login role, then names the role the
+/// server must work as: none when the login role is already subject to
+/// row-level security, else the role the migrations made for it.
+async fn migrate_postgres(url: &str) -> Result<Option<&'static str>, DbErr> {
+    let mut options = ConnectOptions::new(url);
+    options.max_connections(1).sqlx_logging(false);
+    let admin = Database::connect(options).await?;
+    Migrator::up(&admin, None).await?;
+    let bypasses = admin
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT rolsuper OR rolbypassrls AS bypasses FROM pg_roles WHERE rolname = current_user",
+        ))
+        .await?
+        .map(|row| row.try_get::<bool>("", "bypasses"))
+        .transpose()?
+        .unwrap_or(false);
+    admin.close().await?;
+    Ok(bypasses.then_some(APP_ROLE))
 }
 
 fn sqlite_options(url: &str, connections: u32) -> ConnectOptions {

@@ -6,6 +6,7 @@ mod helpers;
 mod http;
 mod mutations;
 mod queries;
+mod row_security;
 mod subscriptions;
 mod tenancy;
 mod workers;

@@ -1,0 +1,146 @@
+//! PostgreSQL's row-level security, the second wall behind the store's own
+//! organisation filters: the server's connections are subject to it, and a
+//! statement whose transaction names no organisation sees no rows at all.
+//!
+//! SQLite has no row-level security, so on SQLite these tests have nothing to
+//! prove; they run in the PostgreSQL pass of the suite.
+
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use serde_json::json;
+
+use crate::helpers::{TestApp, spawn_app};
+
+const TASK: &str = "query($id: ID!) { bulkTask(id: $id) { id } }";
+
+/// The test's own database, as the login role (which bypasses the policies).
+async fn owner(app: &TestApp) -> Option<DatabaseConnection> {
+    if !app.database_url.starts_with("postgres") {
+        return None;
+    }
+    Some(Database::connect(&app.database_url).await.expect("connect"))
+}
+
+async fn count(db: &impl ConnectionTrait, sql: &str) -> i64 {
+    db.query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
+        .await
+        .expect(sql)
+        .expect("a row")
+        .try_get_by_index::<i64>(0)
+        .expect("a count")
+}
+
+async fn exec(db: &impl ConnectionTrait, sql: &str) {
+    db.execute_unprepared(sql).await.expect(sql);
+}
+
+#[tokio::test]
+async fn a_statement_without_the_organisation_setting_sees_no_rows() {
+    let app = spawn_app().await;
+    let Some(db) = owner(&app).await else { return };
+    let other_key = app.key_for("globex", "tasks:read,tasks:write");
+    app.create_task(3).await;
+    app.post_as(
+        Some(&other_key),
+        "mutation { createBulkTask(input: { type: \"t\", items: [{}, {}] }) { task { id } } }",
+        json!({}),
+    )
+    .await;
+    let default_org = "00000000-0000-7000-8000-000000000001";
+    assert_eq!(count(&db, "SELECT count(*) FROM bulk_tasks").await, 2);
+
+    // One transaction, one connection: the role and settings hold for what follows.
+    let tx = sea_orm::TransactionTrait::begin(&db).await.unwrap();
+    exec(&tx, "SET LOCAL ROLE bulkwatch_app").await;
+    for table in ["bulk_tasks", "task_items", "api_keys", "organisations"] {
+        let sql = format!("SELECT count(*) FROM {table}");
+        assert_eq!(count(&tx, &sql).await, 0, "{table} without a setting");
+    }
+
+    exec(
+        &tx,
+        &format!("SET LOCAL bulkwatch.organisation_id = '{default_org}'"),
+    )
+    .await;
+    assert_eq!(count(&tx, "SELECT count(*) FROM bulk_tasks").await, 1);
+    assert_eq!(count(&tx, "SELECT count(*) FROM task_items").await, 3);
+    let foreign = count(
+        &tx,
+        &format!("SELECT count(*) FROM bulk_tasks WHERE organisation_id <> '{default_org}'"),
+    )
+    .await;
+    assert_eq!(foreign, 0, "another organisation's task is out of sight");
+
+    // Nor can a row be moved or written into another organisation.
+    let globex = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT id::text FROM organisations WHERE name = 'globex'",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index::<String>(0)
+        .unwrap();
+    for write in [
+        format!("UPDATE bulk_tasks SET organisation_id = '{globex}'"),
+        format!(
+            "INSERT INTO organisations (id, name, created_at) VALUES ('{}', 'elsewhere', 0)",
+            uuid::Uuid::now_v7()
+        ),
+    ] {
+        exec(&tx, "SAVEPOINT attempt").await;
+        let refused = tx.execute_unprepared(&write).await.expect_err(&write);
+        assert!(
+            refused.to_string().contains("row-level security"),
+            "{write}: {refused}"
+        );
+        exec(&tx, "ROLLBACK TO SAVEPOINT attempt").await;
+    }
+    tx.rollback().await.unwrap();
+
+    let no_role = count(
+        &db,
+        "SELECT count(*) FROM pg_roles WHERE rolname = 'bulkwatch_app' \
+         AND NOT rolbypassrls AND NOT rolsuper",
+    )
+    .await;
+    assert_eq!(no_role, 1, "the server's role is subject to the policies");
+}
+
+#[tokio::test]
+async fn the_server_itself_is_subject_to_the_policies() {
+    let app = spawn_app().await;
+    let Some(db) = owner(&app).await else { return };
+    let id = app.create_task(1).await;
+    let seen = app.data(TASK, json!({ "id": id })).await;
+    assert_eq!(seen["bulkTask"]["id"], id.as_str());
+
+    // A policy that admits nothing: a server that bypassed row-level
+    // security would still find the task through its own filters.
+    exec(
+        &db,
+        "ALTER POLICY organisation_isolation ON bulk_tasks USING (false)",
+    )
+    .await;
+    let hidden = app.post(TASK, json!({ "id": id })).await;
+    let other_path = app
+        .post(
+            "{ bulkTasks(first: 5) { totalCount nodes { id } } }",
+            json!({}),
+        )
+        .await;
+    exec(
+        &db,
+        "ALTER POLICY organisation_isolation ON bulk_tasks \
+         USING (organisation_id = nullif(current_setting('bulkwatch.organisation_id', true), '')::uuid \
+         OR current_setting('bulkwatch.system', true) = 'on')",
+    )
+    .await;
+    assert_eq!(hidden, json!({ "data": { "bulkTask": null } }));
+    assert_eq!(
+        other_path,
+        json!({ "data": { "bulkTasks": { "totalCount": 0, "nodes": [] } } })
+    );
+    let back = app.data(TASK, json!({ "id": id })).await;
+    assert_eq!(back["bulkTask"]["id"], id.as_str());
+}
