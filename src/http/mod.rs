@@ -1,6 +1,7 @@
 //! The HTTP surface: GraphQL over HTTP (POST and GET) to the
 //! GraphQL-over-HTTP spec, over WebSocket, GraphiQL, health, readiness and metrics.
 
+mod fanout;
 mod ws;
 
 use std::future::Future;
@@ -36,6 +37,8 @@ struct Http {
     /// Turns true when the server stops: open WebSockets close.
     shutdown: tokio::sync::watch::Receiver<bool>,
     ws_connections: Arc<std::sync::atomic::AtomicUsize>,
+    /// `bulkTaskUpdated` executions shared by identical subscriptions.
+    fanout: Arc<fanout::Fanout>,
 }
 
 #[derive(Default)]
@@ -91,6 +94,7 @@ pub async fn serve(
         app,
         shutdown,
         ws_connections: Arc::default(),
+        fanout: Arc::default(),
     };
     let sockets = http.ws_connections.clone();
     let mut stopping = stop.subscribe();
@@ -499,12 +503,16 @@ async fn metrics(State(http): State<Http>) -> Response {
          bulkwatch_watched_tasks {}\n\
          # HELP bulkwatch_websockets Open WebSocket connections.\n\
          # TYPE bulkwatch_websockets gauge\n\
-         bulkwatch_websockets {}\n",
+         bulkwatch_websockets {}\n\
+         # HELP bulkwatch_shared_subscriptions Task subscriptions executing once for all their identical subscribers.\n\
+         # TYPE bulkwatch_shared_subscriptions gauge\n\
+         bulkwatch_shared_subscriptions {}\n",
         http.app.db.statements(),
         m.operations.load(Ordering::Relaxed),
         m.failed_operations.load(Ordering::Relaxed),
         http.app.events.watched_tasks(),
         http.ws_connections.load(Ordering::Relaxed),
+        http.fanout.running(),
     );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }

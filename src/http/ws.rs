@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
 use super::Http;
+use super::fanout::{End, Key, Shared};
 use crate::auth::{self, Auth};
 use crate::graphql;
 
@@ -278,20 +279,31 @@ impl Connection {
                 "Invalid message: subscribe needs a GraphQL request payload",
             );
         };
-        let loader = graphql::loaders::request_loader(
-            self.http.app.db.clone(),
-            principal.organisation_id,
-            false,
-        );
-        let request = request.data(Auth::Valid(principal)).data(loader);
-        let stream = self.http.schema.execute_stream(request);
+        let shared_key = Key::of(&request, &principal);
+        let (schema, db) = (self.http.schema.clone(), self.http.app.db.clone());
+        let execute = move || {
+            let loader = graphql::loaders::request_loader(db, principal.organisation_id, false);
+            schema.execute_stream(request.data(Auth::Valid(principal)).data(loader))
+        };
         self.started += 1;
         let serial = self.started;
         let (out, done, protocol, key) = (out.clone(), done.clone(), self.protocol, id.clone());
-        let task = tokio::spawn(async move {
-            forward(stream, &id, protocol, &out).await;
-            let _ = done.send((id, serial));
-        });
+        let task = match shared_key {
+            Some(shared_key) => {
+                let shared = self.http.fanout.join(shared_key, execute);
+                tokio::spawn(async move {
+                    forward_shared(&shared, &id, protocol, &out).await;
+                    let _ = done.send((id, serial));
+                })
+            }
+            None => {
+                let stream = execute();
+                tokio::spawn(async move {
+                    forward(stream, &id, protocol, &out).await;
+                    let _ = done.send((id, serial));
+                })
+            }
+        };
         self.active.insert(key, (serial, task.abort_handle()));
         Next::Continue
     }
@@ -309,40 +321,73 @@ async fn forward(
     protocol: Protocol,
     out: &mpsc::Sender<Outgoing>,
 ) {
-    let next_type = if protocol == Protocol::Legacy {
+    while let Some(response) = stream.next().await {
+        if response.data == GqlValue::Null && !response.errors.is_empty() {
+            let errors = serde_json::to_value(&response.errors).unwrap_or_default();
+            let _ = out.send(error_frame(id, protocol, &errors)).await;
+            return;
+        }
+        let payload = serde_json::to_string(&response).unwrap_or_default();
+        if out.send(next_frame(id, protocol, &payload)).await.is_err() {
+            return;
+        }
+    }
+    let _ = out.send(complete_frame(id)).await;
+}
+
+/// Sends a shared execution's newest payloads, then how it ended.
+async fn forward_shared(
+    shared: &Shared,
+    id: &str,
+    protocol: Protocol,
+    out: &mpsc::Sender<Outgoing>,
+) {
+    let mut state = shared.watch();
+    let mut sent = 0;
+    loop {
+        let (newest, end) = {
+            let now = state.borrow_and_update();
+            let newest = (now.seq > sent).then(|| now.last.clone()).flatten();
+            (newest.map(|p| (now.seq, p)), now.end.clone())
+        };
+        if let Some((seq, payload)) = newest {
+            sent = seq;
+            if out.send(next_frame(id, protocol, &payload)).await.is_err() {
+                return;
+            }
+        }
+        let last = match end {
+            Some(End::Errors(errors)) => error_frame(id, protocol, &errors),
+            Some(End::Complete) => complete_frame(id),
+            None if state.changed().await.is_ok() => continue,
+            None => complete_frame(id),
+        };
+        let _ = out.send(last).await;
+        return;
+    }
+}
+
+fn next_frame(id: &str, protocol: Protocol, payload: &str) -> Outgoing {
+    let kind = if protocol == Protocol::Legacy {
         "data"
     } else {
         "next"
     };
-    while let Some(response) = stream.next().await {
-        if response.data == GqlValue::Null && !response.errors.is_empty() {
-            let errors = serde_json::to_value(&response.errors).unwrap_or_default();
-            let payload = if protocol == Protocol::Legacy {
-                errors[0].clone()
-            } else {
-                errors
-            };
-            let _ = out
-                .send(Outgoing::Text(
-                    json!({ "type": "error", "id": id, "payload": payload }).to_string(),
-                ))
-                .await;
-            return;
-        }
-        let payload = serde_json::to_value(&response).unwrap_or_default();
-        if out
-            .send(Outgoing::Text(
-                json!({ "type": next_type, "id": id, "payload": payload }).to_string(),
-            ))
-            .await
-            .is_err()
-        {
-            return;
-        }
-    }
-    let _ = out
-        .send(Outgoing::Text(
-            json!({ "type": "complete", "id": id }).to_string(),
-        ))
-        .await;
+    let id = Value::from(id);
+    Outgoing::Text(format!(
+        r#"{{"type":"{kind}","id":{id},"payload":{payload}}}"#
+    ))
+}
+
+fn error_frame(id: &str, protocol: Protocol, errors: &Value) -> Outgoing {
+    let payload = if protocol == Protocol::Legacy {
+        &errors[0]
+    } else {
+        errors
+    };
+    Outgoing::Text(json!({ "type": "error", "id": id, "payload": payload }).to_string())
+}
+
+fn complete_frame(id: &str) -> Outgoing {
+    Outgoing::Text(json!({ "type": "complete", "id": id }).to_string())
 }

@@ -1102,6 +1102,87 @@ async fn resubscribing_quickly_to_the_same_task_keeps_receiving_changes() {
     }
 }
 
+/// Identical `bulkTaskUpdated` subscriptions share one execution: each
+/// subscriber still gets the current state first, every later state, and
+/// its own completion; after the end, a new subscriber starts afresh.
+#[tokio::test]
+async fn identical_task_watchers_share_one_execution() {
+    let app = spawn_fast_app().await;
+    let task = create(&app, "ws.shared", 3).await;
+    let shared = async || {
+        let metrics = app.client.get(app.url("/metrics")).send().await.unwrap();
+        let text = metrics.text().await.unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("bulkwatch_shared_subscriptions "))
+            .unwrap_or_else(|| panic!("no shared subscriptions gauge:\n{text}"))
+            .to_owned();
+        line.split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+    let watch = watch_task();
+    let vars = json!({ "id": task });
+    let mut a = Ws::connect(&app, TRANSPORT).await;
+    let mut b = Ws::connect(&app, LEGACY).await;
+    a.init(&app.admin_key).await;
+    b.init(&app.admin_key).await;
+    a.subscribe("a", &watch, vars.clone()).await;
+    b.subscribe("b", &watch, vars.clone()).await;
+    let first_a = a.next_data("a").await["bulkTaskUpdated"].clone();
+    let first_b = b.next_data("b").await["bulkTaskUpdated"].clone();
+    assert_eq!(first_a, first_b);
+    assert_eq!(first_a["counters"]["pending"], json!(3));
+    // Another selection is another execution.
+    a.subscribe(
+        "v",
+        "subscription($id: ID!) { bulkTaskUpdated(id: $id) { version } }",
+        vars.clone(),
+    )
+    .await;
+    a.next_data("v").await;
+    assert_eq!(shared().await, 2);
+
+    report(&app, &task, vec![succeeded(0)]).await;
+    let done_one = |t: &Value| t["counters"]["succeeded"] == json!(1);
+    let seen_a = a.snapshots_until("a", done_one).await;
+    let seen_b = b.snapshots_until("b", done_one).await;
+    assert_eq!(seen_a.last(), seen_b.last());
+
+    // A late joiner starts from the state as it is now.
+    let mut c = Ws::connect(&app, TRANSPORT).await;
+    c.init(&app.admin_key).await;
+    c.subscribe("c", &watch, vars.clone()).await;
+    let first_c = c.next_data("c").await["bulkTaskUpdated"].clone();
+    assert_eq!(Some(&first_c), seen_a.last());
+
+    // One subscriber leaving ends nothing for the others.
+    a.stop("a").await;
+    report(&app, &task, vec![succeeded(1)]).await;
+    report(&app, &task, vec![failed(2, "BOOM")]).await;
+    let end_b = b.snapshots_until_complete("b").await;
+    let end_c = c.snapshots_until_complete("c").await;
+    let last = get_task(&app, &task).await;
+    assert_eq!(last["status"], json!("COMPLETED_WITH_FAILURES"));
+    assert_eq!(end_b.last(), Some(&last));
+    assert_eq!(end_c.last(), Some(&last));
+    b.assert_versions_increase(&end_b);
+
+    // The task moves again after a retry: a new subscriber sees that, not
+    // the state the ended execution finished with.
+    app.data(
+        "mutation($input: RetryFailedItemsInput!) { retryFailedItems(input: $input) { status } }",
+        json!({ "input": { "taskId": task } }),
+    )
+    .await;
+    c.subscribe("c2", &watch, vars).await;
+    let fresh = c.next_data("c2").await["bulkTaskUpdated"].clone();
+    assert_eq!(fresh["counters"]["pending"], json!(1), "{fresh:#}");
+    assert_eq!(fresh, get_task(&app, &task).await);
+}
+
 /// Any GraphQL operation may run over `subscribe`: a query gives one result
 /// and completes; an invalid document is an `error`.
 #[tokio::test]
