@@ -2,7 +2,7 @@
 
 use entity::bulk_task::{self, Entity as Tasks};
 use entity::task_item::{self, Column, Entity as Items};
-use sea_orm::sea_query::{LockBehavior, LockType, Query};
+use sea_orm::sea_query::{Expr, LockBehavior, LockType, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter,
     QueryOrder, QuerySelect, Select,
@@ -106,7 +106,9 @@ pub async fn tasks_with_expired_leases(
         .select_only()
         .column(Column::TaskId)
         .column(Column::OrganisationId)
-        .filter(Column::Status.eq(ItemStatus::Running.as_str()))
+        // Written out, not bound, so that the planner can use the partial
+        // index of RUNNING items' lease expiries.
+        .filter(Expr::cust("status = 'RUNNING'"))
         .filter(Column::LeaseExpiresAt.lt(now))
         .group_by(Column::TaskId)
         .group_by(Column::OrganisationId)

@@ -15,7 +15,8 @@ use migration::{APP_ROLE, Migrator, MigratorTrait, ORGANISATION_SETTING, SYSTEM_
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseExecutor,
-    DatabaseTransaction, DbBackend, DbErr, Statement, TransactionTrait,
+    DatabaseTransaction, DbBackend, DbErr, SqliteTransactionMode, Statement, TransactionOptions,
+    TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -105,7 +106,16 @@ impl Db {
 
     /// A write transaction as `tenant`.
     pub async fn begin(&self, tenant: Tenant) -> Result<DatabaseTransaction, DbErr> {
-        let tx = self.write.begin().await?;
+        // On SQLite the write lock is taken at BEGIN, where the busy timeout
+        // waits for it: a deferred transaction that read first could not
+        // upgrade once another process (the CLI, a second server) had written.
+        let tx = self
+            .write
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await?;
         if self.backend() == DbBackend::Postgres {
             // A UUID's text is hex and dashes, safe to inline; inlined, the
             // setting costs one simple-protocol round trip and no prepare.
