@@ -111,31 +111,38 @@ pub async fn report_batch(pool: &Pool, task: Uuid, batch: &[Outcome]) -> Res<u64
     let n = batch.len() as i32;
     let changed = match pool {
         Pool::Sqlite(p) => {
-            // SQLite runs statements in-process: one prepared UPDATE per row is its fastest form.
-            const ITEM: &str = "UPDATE task_items SET status = ?1, result = ?2, error_code = ?3, error_message = ?4, \
-                 attempts = attempts + 1, started_at = COALESCE(started_at, ?5), finished_at = ?5, updated_at = ?5, \
+            // One statement per batch, as for PostgreSQL: the rows arrive as
+            // one JSON array and are materialised first, so that SQLite finds
+            // each item by (task_id, idx).
+            const ITEMS: &str = "WITH u AS MATERIALIZED (SELECT CAST(value ->> 'idx' AS INTEGER) AS idx, \
+                 value ->> 'status' AS status, value ->> 'result' AS result, \
+                 value ->> 'error_code' AS error_code, value ->> 'error_message' AS error_message \
+                 FROM json_each(?1)) \
+                 UPDATE task_items SET status = u.status, result = u.result, error_code = u.error_code, \
+                 error_message = u.error_message, attempts = attempts + 1, \
+                 started_at = COALESCE(started_at, ?2), finished_at = ?2, updated_at = ?2, \
                  lease_token = NULL, lease_expires_at = NULL \
-                 WHERE task_id = ?6 AND idx = ?7 AND status IN ('PENDING', 'RUNNING')";
+                 FROM u WHERE task_items.task_id = ?3 AND task_items.idx = u.idx \
+                 AND task_items.status IN ('PENDING', 'RUNNING')";
+            let rows: Vec<serde_json::Value> = batch
+                .iter()
+                .map(|o| {
+                    if o.failed {
+                        serde_json::json!({ "idx": o.idx, "status": "FAILED",
+                            "error_code": ERROR_CODE, "error_message": ERROR_MESSAGE })
+                    } else {
+                        serde_json::json!({ "idx": o.idx, "status": "SUCCEEDED", "result": RESULT_TEXT })
+                    }
+                })
+                .collect();
             let mut tx = p.begin().await?;
-            let mut changed = 0;
-            for o in batch {
-                let (status, result, code, message) = if o.failed {
-                    ("FAILED", None, Some(ERROR_CODE), Some(ERROR_MESSAGE))
-                } else {
-                    ("SUCCEEDED", Some(RESULT_TEXT), None, None)
-                };
-                changed += sqlx::query(ITEM)
-                    .bind(status)
-                    .bind(result)
-                    .bind(code)
-                    .bind(message)
-                    .bind(now)
-                    .bind(task)
-                    .bind(o.idx)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-            }
+            let changed = sqlx::query(ITEMS)
+                .bind(serde_json::to_string(&rows)?)
+                .bind(now)
+                .bind(task)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
             sqlx::query(TASK_COUNTERS_AFTER_REPORT)
                 .bind(n)
                 .bind(n - failed)

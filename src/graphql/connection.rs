@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use async_graphql::connection::{Connection, Edge, EmptyFields};
+use async_graphql::connection::{Connection, CursorType, Edge, EmptyFields};
 use async_graphql::{Context, Object, Result};
 use uuid::Uuid;
 
@@ -12,13 +12,45 @@ use super::types::{BulkTask, TaskItem};
 use super::{authorize, reader};
 use crate::domain::keys::Scope;
 use crate::domain::status::Counters;
-use crate::error::AppError;
+use crate::error::{AppError, bad_cursor};
 use crate::store::items::ItemFilter;
-use crate::store::page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page};
+use crate::store::page::{Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, SortValue};
 use crate::store::tasks::{self, TaskFilter};
 
-pub type BulkTaskConnection = Connection<String, BulkTask, TaskCount, EmptyFields>;
-pub type TaskItemConnection = Connection<String, TaskItem, ItemCount, EmptyFields>;
+pub type BulkTaskConnection = Connection<RowCursor, BulkTask, TaskCount, EmptyFields>;
+pub type TaskItemConnection = Connection<RowCursor, TaskItem, ItemCount, EmptyFields>;
+
+/// A row's cursor, encoded only when a client selects it: a page mints one
+/// per row, and most clients read `nodes` alone.
+pub struct RowCursor {
+    order_tag: &'static str,
+    value: SortValue,
+    id: Uuid,
+}
+
+impl RowCursor {
+    pub fn new(order_tag: &'static str, value: SortValue, id: Uuid) -> Self {
+        RowCursor {
+            order_tag,
+            value,
+            id,
+        }
+    }
+}
+
+impl CursorType for RowCursor {
+    type Error = AppError;
+
+    /// Lists decode `after` and `before` themselves, with the order they
+    /// know (`Cursor::decode`); nothing decodes through this type.
+    fn decode_cursor(_: &str) -> Result<Self, AppError> {
+        Err(bad_cursor())
+    }
+
+    fn encode_cursor(&self) -> String {
+        Cursor::encode(self.order_tag, self.value, self.id)
+    }
+}
 
 /// Complexity of a list field: its children count once per row it may return.
 pub fn page_cost(first: Option<i32>, last: Option<i32>, child: usize) -> usize {
@@ -32,9 +64,9 @@ pub fn page_cost(first: Option<i32>, last: Option<i32>, child: usize) -> usize {
 pub fn connection<T, N, F>(
     page: &Page<T>,
     extra: F,
-    cursor: impl Fn(&T) -> String,
+    cursor: impl Fn(&T) -> RowCursor,
     node: impl Fn(&T) -> N,
-) -> Connection<String, N, F, EmptyFields>
+) -> Connection<RowCursor, N, F, EmptyFields>
 where
     N: async_graphql::OutputType,
     F: async_graphql::ObjectType,

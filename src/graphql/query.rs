@@ -2,7 +2,7 @@
 
 use async_graphql::{Context, ID, Object, Result, SimpleObject};
 
-use super::connection::{BulkTaskConnection, TaskCount, connection, page_cost};
+use super::connection::{BulkTaskConnection, RowCursor, TaskCount, connection, page_cost};
 use super::enums::BulkTaskStatus;
 use super::ids::{self, Kind};
 use super::inputs::{BulkTaskFilter, BulkTaskOrder};
@@ -11,7 +11,7 @@ use super::types::{BulkTask, Node, TaskCounters, TaskItem, prefetch_items};
 use super::{authorize, reader};
 use crate::domain::keys::Scope;
 use crate::error::{AppError, limit_exceeded};
-use crate::store::page::{Cursor, MAX_PAGE_SIZE, PageArgs, Window};
+use crate::store::page::{MAX_PAGE_SIZE, PageArgs, Window};
 use crate::store::tasks::{self, TaskFilter, TaskOrder};
 
 #[derive(Default)]
@@ -139,7 +139,7 @@ impl TaskQuery {
         Ok(connection(
             &page,
             TaskCount { filter },
-            |t| Cursor::encode(order.tag(), order.sort_value(t), t.id),
+            |t| RowCursor::new(order.tag(), order.sort_value(t), t.id),
             |t| BulkTask(t.clone()),
         ))
     }

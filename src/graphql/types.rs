@@ -9,7 +9,7 @@ use async_graphql::{
 use entity::{bulk_task, task_item};
 use serde_json::Value;
 
-use super::connection::{ItemCount, TaskItemConnection, connection, page_cost};
+use super::connection::{ItemCount, RowCursor, TaskItemConnection, connection, page_cost};
 use super::enums::{BulkTaskStatus, TaskItemStatus};
 use super::ids::{self, Kind};
 use super::inputs::{TaskItemFilter, TaskItemOrder};
@@ -18,7 +18,7 @@ use super::scalars::DateTime;
 use crate::domain::now_ms;
 use crate::domain::status::{Counters, ItemStatus, TaskStatus};
 use crate::error::not_found;
-use crate::store::page::{Cursor, PageArgs, Window};
+use crate::store::page::{PageArgs, Window};
 
 /// Anything with a global id; `node(id:)` resolves it.
 #[derive(Interface)]
@@ -345,7 +345,7 @@ impl BulkTask {
         Ok(connection(
             &rows,
             extra,
-            |item| Cursor::encode(order.tag(), order.sort_value(item), item.id),
+            |item| RowCursor::new(order.tag(), order.sort_value(item), item.id),
             |item| TaskItem::within(item.clone(), parent.clone()),
         ))
     }
