@@ -172,6 +172,10 @@ pub async fn pages_for_tasks(
         for c in window.conditions(&sort, &id, order.ascending) {
             page.and_where(c);
         }
+        if let Some((from, to)) = positions(filter, order, window) {
+            page.and_where(Column::Idx.gte(from))
+                .and_where(Column::Idx.lt(to));
+        }
         // SQLite allows no ORDER BY or LIMIT on a member of a compound select.
         Query::select()
             .column(Asterisk)
@@ -207,6 +211,23 @@ pub async fn pages_for_tasks(
             (*id, window.finish(rows))
         })
         .collect())
+}
+
+/// The positions a forward page in index order without a filter can hold.
+/// Positions are dense (a task's items, rejected ones included, hold 0 to
+/// total - 1, and items are never removed one by one), so the page is the
+/// `offset + size + 1` positions after the cursor. The bound keeps the scan
+/// to the page itself whatever the planner believes about the task's size;
+/// on PostgreSQL, stale statistics of a freshly imported task otherwise
+/// make it scan and sort the whole task for the first page.
+fn positions(filter: &ItemFilter, order: ItemOrder, window: &Window) -> Option<(i64, i64)> {
+    let plain = order == ItemOrder::default() && *filter == ItemFilter::default();
+    if !plain || window.backward {
+        return None;
+    }
+    let from = window.after.as_ref().map_or(0, |c| c.value.as_i64() + 1);
+    let span = i64::try_from(window.offset + window.size + 1).ok()?;
+    Some((from, from.checked_add(span)?))
 }
 
 #[derive(Debug, FromQueryResult)]
