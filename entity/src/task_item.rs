@@ -1,7 +1,8 @@
 use sea_orm::entity::prelude::*;
 
-/// One item of a bulk task and its outcome.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+/// One item of a bulk task and its outcome. Deserialisable because item
+/// pages arrive aggregated as one JSON array per task.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Deserialize)]
 #[sea_orm(table_name = "task_items")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
