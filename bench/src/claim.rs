@@ -66,14 +66,8 @@ pub async fn run(env: &Env, rig: &Rig, out: &mut Figures) -> Res<()> {
     let twice = handed - distinct.len();
     let tokens: HashSet<&String> = all.tokens.iter().collect();
     let tokens_ok = tokens.len() == all.tokens.len();
-    let data = rig
-        .gql
-        .query(
-            "query($id: ID!) { bulkTask(id: $id) { status counters { total pending running succeeded failed skipped rejected cancelled finished } } }",
-            json!({ "id": task_id }),
-        )
-        .await?;
-    let c = &data["bulkTask"]["counters"];
+    let task = client::task_counters(&rig.gql, &task_id).await?;
+    let c = &task["counters"];
     let get = |k: &str| c[k].as_i64().unwrap_or(-1);
     let failed = n.div_ceil(10) as i64;
     let mut counters_ok = get("total") == n as i64
@@ -82,7 +76,7 @@ pub async fn run(env: &Env, rig: &Rig, out: &mut Figures) -> Res<()> {
         && get("finished") == n as i64
         && get("failed") == failed
         && get("succeeded") == n as i64 - failed
-        && data["bulkTask"]["status"] == json!("COMPLETED_WITH_FAILURES");
+        && task["status"] == json!("COMPLETED_WITH_FAILURES");
     let rows = rig.pool.item_counts(task_uuid).await?;
     for (status, count) in &rows {
         counters_ok &= get(&status.to_lowercase()) == *count;

@@ -117,6 +117,18 @@ pub fn payload_text(i: usize) -> String {
     serde_json::to_string(&json!({ "sku": format!("SKU-{i:08}"), "qty": i % 7 + 1 })).expect("json")
 }
 
+/// A task's status and counters, as a check at the end of a scenario reads them.
+pub async fn task_counters(gql: &Gql, task_id: &str) -> Res<Value> {
+    let data = gql
+        .query(
+            "query($id: ID!) { bulkTask(id: $id) { status counters { total pending running \
+             succeeded failed skipped rejected cancelled finished } } }",
+            json!({ "id": task_id }),
+        )
+        .await?;
+    Ok(data["bulkTask"].clone())
+}
+
 /// Creates a sealed task with `n` items; its id and uuid.
 pub async fn create_task(gql: &Gql, task_type: &str, n: usize) -> Res<(String, Uuid)> {
     let data = gql

@@ -256,14 +256,8 @@ async fn report(env: &Env, rig: &Rig, out: &mut Figures) -> Res<()> {
         cpu(out, "report", &format!("{prefix}.raw"), &raw_usage);
 
         // Counters: the invariant, equal to the reports, and equal to the rows.
-        let data = rig
-            .gql
-            .query(
-                "query($id: ID!) { bulkTask(id: $id) { status counters { total pending running succeeded failed skipped rejected cancelled finished } } }",
-                json!({ "id": task_id }),
-            )
-            .await?;
-        let c = &data["bulkTask"]["counters"];
+        let task = client::task_counters(&rig.gql, &task_id).await?;
+        let c = &task["counters"];
         let get = |k: &str| c[k].as_i64().unwrap_or(-1);
         let mut ok = get("total") == get("pending") + get("running") + get("finished")
             && get("finished") == applied as i64

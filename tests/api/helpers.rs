@@ -190,6 +190,27 @@ impl TestApp {
         response.json().await.expect("a JSON response")
     }
 
+    /// The value of an unlabelled sample on `/metrics`.
+    pub async fn metric(&self, name: &str) -> u64 {
+        let text = self
+            .client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("/metrics answers")
+            .text()
+            .await
+            .unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"));
+        let value = line.split_whitespace().nth(1).unwrap();
+        value
+            .parse::<f64>()
+            .unwrap_or_else(|_| panic!("not a number: {line}")) as u64
+    }
+
     /// POSTs a GraphQL request that must succeed and returns its `data`.
     pub async fn data(&self, query: &str, variables: Value) -> Value {
         let body = self.post(query, variables).await;

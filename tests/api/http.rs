@@ -651,18 +651,6 @@ async fn health_endpoints_answer() {
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
 
-fn statement_count(metrics: &str) -> u64 {
-    let line = metrics
-        .lines()
-        .find(|l| l.starts_with("bulkwatch_sql_statements_total "))
-        .unwrap_or_else(|| panic!("no bulkwatch_sql_statements_total line:\n{metrics}"));
-    line.split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse::<f64>()
-        .unwrap() as u64
-}
-
 #[tokio::test]
 async fn metrics_are_prometheus_text_and_count_statements() {
     let app = spawn_app().await;
@@ -670,7 +658,7 @@ async fn metrics_are_prometheus_text_and_count_statements() {
     assert_eq!(response.status(), StatusCode::OK);
     let ct = content_type(&response);
     assert!(ct.starts_with("text/plain"), "{ct}");
-    let before = statement_count(&response.text().await.unwrap());
+    let before = app.metric("bulkwatch_sql_statements_total").await;
 
     app.create_task(3).await;
     app.data("{ bulkTasks { nodes { id } } }", json!({})).await;
@@ -684,7 +672,7 @@ async fn metrics_are_prometheus_text_and_count_statements() {
         .text()
         .await
         .unwrap();
-    let after = statement_count(&text);
+    let after = app.metric("bulkwatch_sql_statements_total").await;
     assert!(
         after > before,
         "statements were counted: {before} -> {after}"

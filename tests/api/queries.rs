@@ -1073,6 +1073,30 @@ async fn items_paging_across_ties_and_offset() {
     assert_eq!(page["pageInfo"]["hasNextPage"], true);
     assert_eq!(page["pageInfo"]["hasPreviousPage"], true);
 
+    // The default order bounds forward pages by position: walk it, skip
+    // with a cursor and an offset together, and reach the end exactly.
+    for size in [1, 7] {
+        let fwd = page_forward(&app, Some(&id), json!({}), size).await;
+        assert_eq!(fwd, ids(&all_by_index), "default order forward by {size}");
+    }
+    let cursor = &page["pageInfo"]["endCursor"];
+    let skipped = task_items(
+        &app,
+        &id,
+        json!({ "first": 3, "after": cursor, "offset": 2 }),
+    )
+    .await;
+    assert_eq!(indexes(&skipped), vec![17, 18, 19]);
+    assert_eq!(skipped["pageInfo"]["hasNextPage"], true);
+    let near_end = task_items(
+        &app,
+        &id,
+        json!({ "first": 5, "after": cursor, "offset": 12 }),
+    )
+    .await;
+    assert_eq!(indexes(&near_end), vec![27, 28, 29]);
+    assert_eq!(near_end["pageInfo"]["hasNextPage"], false);
+
     let tail = task_items(&app, &id, json!({ "last": 4 })).await;
     assert_eq!(indexes(&tail), vec![26, 27, 28, 29]);
     let before = task_items(
@@ -1786,23 +1810,7 @@ async fn error_summary_groups_failed_and_rejected_by_code() {
 // ---------------------------------------------------------------------------
 
 async fn statements(app: &TestApp) -> u64 {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("bulkwatch_sql_statements_total "))
-        .unwrap_or_else(|| panic!("no bulkwatch_sql_statements_total in /metrics:\n{text}"));
-    let value = line.split_whitespace().nth(1).unwrap();
-    value
-        .parse::<f64>()
-        .unwrap_or_else(|_| panic!("not a number: {line}")) as u64
+    app.metric("bulkwatch_sql_statements_total").await
 }
 
 /// Statements one request costs; the least of three runs, so that background

@@ -1109,20 +1109,6 @@ async fn resubscribing_quickly_to_the_same_task_keeps_receiving_changes() {
 async fn identical_task_watchers_share_one_execution() {
     let app = spawn_fast_app().await;
     let task = create(&app, "ws.shared", 3).await;
-    let shared = async || {
-        let metrics = app.client.get(app.url("/metrics")).send().await.unwrap();
-        let text = metrics.text().await.unwrap();
-        let line = text
-            .lines()
-            .find(|l| l.starts_with("bulkwatch_shared_subscriptions "))
-            .unwrap_or_else(|| panic!("no shared subscriptions gauge:\n{text}"))
-            .to_owned();
-        line.split_whitespace()
-            .nth(1)
-            .unwrap()
-            .parse::<u64>()
-            .unwrap()
-    };
     let watch = watch_task();
     let vars = json!({ "id": task });
     let mut a = Ws::connect(&app, TRANSPORT).await;
@@ -1143,7 +1129,7 @@ async fn identical_task_watchers_share_one_execution() {
     )
     .await;
     a.next_data("v").await;
-    assert_eq!(shared().await, 2);
+    assert_eq!(app.metric("bulkwatch_shared_subscriptions").await, 2);
 
     report(&app, &task, vec![succeeded(0)]).await;
     let done_one = |t: &Value| t["counters"]["succeeded"] == json!(1);
