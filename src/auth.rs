@@ -1,8 +1,10 @@
 //! Authentication: the API key a request presents, resolved to a principal
-//! once per request (HTTP) or connection (WebSocket).
+//! once per request (HTTP) or connection (WebSocket), and the one access
+//! check every root field and download route makes with it.
 
+use crate::domain::keys::Scope;
 use crate::domain::{Principal, keys};
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 use crate::store::Db;
 
 /// What the caller presented.
@@ -21,6 +23,29 @@ impl Auth {
         match self {
             Auth::Valid(p) => Some(*p),
             _ => None,
+        }
+    }
+
+    /// The caller, when its key carries `scope`; else UNAUTHENTICATED or
+    /// FORBIDDEN, and nothing else about the request.
+    pub fn require(&self, scope: Scope) -> AppResult<Principal> {
+        match self {
+            Auth::Valid(p) if p.scopes.contains(scope) => Ok(*p),
+            Auth::Valid(_) => Err(AppError::Forbidden(format!(
+                "the API key lacks the {} scope; create one with it: bulkwatch keys create --org <ORG> --scopes {}",
+                scope.as_str(),
+                scope.as_str()
+            ))),
+            Auth::Invalid => Err(AppError::Unauthenticated(
+                "the API key is not valid: send `Authorization: Bearer bw_<64 hex digits>` with a key \
+                 printed on first start or by `bulkwatch keys create` (not a placeholder); it may have been revoked"
+                    .into(),
+            )),
+            Auth::Missing => Err(AppError::Unauthenticated(
+                "an API key is required: send the header `Authorization: Bearer bw_...` \
+                 (over WebSocket, put it in the connection_init payload)"
+                    .into(),
+            )),
         }
     }
 }

@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+pub use crate::status::TaskStatus;
+
 /// A bulk task with its counters. Counters change in the same transaction as
 /// the items they count; `status` and `progress` are derived from them and
 /// stored only so that filters and orders can use indexes.
@@ -11,7 +13,7 @@ pub struct Model {
     pub organisation_id: Uuid,
     pub task_type: String,
     pub description: Option<String>,
-    pub status: String,
+    pub status: TaskStatus,
     pub sealed: bool,
     pub cancel_requested: bool,
     pub total: i32,

@@ -1,6 +1,8 @@
-//! SeaORM entities of bulkwatch: one module per table, no logic.
+//! SeaORM entities of bulkwatch: one module per table, no logic, and the
+//! value types their columns hold.
 
 pub mod api_key;
 pub mod bulk_task;
 pub mod organisation;
+pub mod status;
 pub mod task_item;

@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+pub use crate::status::ItemStatus;
+
 /// One item of a bulk task and its outcome. Deserialisable because item
 /// pages arrive aggregated as one JSON array per task.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Deserialize)]
@@ -12,7 +14,7 @@ pub struct Model {
     /// Zero-based position in the submission order.
     pub idx: i32,
     pub client_item_id: Option<String>,
-    pub status: String,
+    pub status: ItemStatus,
     /// JSON text.
     pub payload: Option<String>,
     /// JSON text.

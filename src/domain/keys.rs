@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::{Principal, now_ms};
 use crate::error::{AppError, AppResult, bad_input, conflict, not_found};
-use crate::store::{DEFAULT_ORGANISATION_ID, Db, Tenant, keys};
+use crate::store::{DEFAULT_ORGANISATION_ID, Db, keys};
 
 /// What a key may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -103,7 +103,7 @@ const LAST_USED_RESOLUTION_MS: i64 = 60_000;
 pub async fn authenticate(db: &Db, token: &str) -> AppResult<Principal> {
     let presented = hash(token);
     // Before a key is known there is no organisation to scope the lookup to.
-    let key = keys::find_key_by_hash(&db.reader(Tenant::System).await?, &presented).await?;
+    let key = keys::find_key_by_hash(&db.system_reader().await?, &presented).await?;
     let valid = key.filter(|k| {
         bool::from(k.key_hash.as_bytes().ct_eq(presented.as_bytes())) && k.revoked_at.is_none()
     });
@@ -151,14 +151,14 @@ pub async fn create_key(db: &Db, organisation_id: Uuid, scopes: Scopes) -> AppRe
         last_used_at: None,
         revoked_at: None,
     };
-    let tx = db.begin(Tenant::System).await?;
+    let tx = db.system_begin().await?;
     keys::insert_key(&tx, key.clone()).await?;
     tx.commit().await?;
     Ok(NewKey { key, token })
 }
 
 pub async fn organisation_named(db: &Db, name: &str) -> AppResult<organisation::Model> {
-    keys::find_org_by_name(&db.reader(Tenant::System).await?, name)
+    keys::find_org_by_name(&db.system_reader().await?, name)
         .await?
         .ok_or_else(|| not_found("organisation"))
 }
@@ -168,7 +168,7 @@ pub async fn create_organisation(db: &Db, name: &str) -> AppResult<organisation:
     if name.is_empty() || name.len() > 200 {
         return Err(bad_input("an organisation name is 1 to 200 bytes"));
     }
-    let tx = db.begin(Tenant::System).await?;
+    let tx = db.system_begin().await?;
     if keys::find_org_by_name(&tx, name).await?.is_some() {
         return Err(conflict(format!("organisation {name:?} exists")));
     }
@@ -183,7 +183,7 @@ pub async fn create_organisation(db: &Db, name: &str) -> AppResult<organisation:
 }
 
 pub async fn revoke(db: &Db, id: Uuid) -> AppResult<()> {
-    let tx = db.begin(Tenant::System).await?;
+    let tx = db.system_begin().await?;
     if keys::revoke_key(&tx, id, now_ms()).await? {
         tx.commit().await?;
         Ok(())
@@ -194,11 +194,11 @@ pub async fn revoke(db: &Db, id: Uuid) -> AppResult<()> {
 
 /// Every key with its organisation's name, for the CLI.
 pub async fn list(db: &Db) -> AppResult<Vec<(api_key::Model, String)>> {
-    Ok(keys::list_keys(&db.reader(Tenant::System).await?).await?)
+    Ok(keys::list_keys(&db.system_reader().await?).await?)
 }
 
 async fn touch(db: &Db, id: Uuid, now: i64) -> Result<(), sea_orm::DbErr> {
-    let tx = db.begin(Tenant::System).await?;
+    let tx = db.system_begin().await?;
     keys::touch_key(&tx, id, now).await?;
     tx.commit().await
 }
@@ -206,7 +206,7 @@ async fn touch(db: &Db, id: Uuid, now: i64) -> Result<(), sea_orm::DbErr> {
 /// On a database without any key, makes an admin key of the default
 /// organisation so that a fresh install can be used at once.
 pub async fn first_start_key(db: &Db) -> AppResult<Option<String>> {
-    if keys::count_keys(&db.reader(Tenant::System).await?).await? > 0 {
+    if keys::count_keys(&db.system_reader().await?).await? > 0 {
         return Ok(None);
     }
     let org = DEFAULT_ORGANISATION_ID

@@ -4,13 +4,13 @@
 use entity::task_item;
 use uuid::Uuid;
 
+use super::commit::{clock, commit_items};
 use super::status::{Counters, ItemStatus};
-use super::tasks::{clock, commit_items};
 use super::{Principal, now_ms};
 use crate::error::{AppError, AppResult, bad_input, limit_exceeded, not_found};
 use crate::events::EventBus;
 use crate::store::items::{ItemChange, ItemState};
-use crate::store::{Db, Tenant, leases, tasks};
+use crate::store::{Db, leases, tasks};
 
 pub const MAX_CLAIM: i32 = 1_000;
 pub const DEFAULT_LEASE_SECONDS: i32 = 60;
@@ -102,8 +102,7 @@ async fn claim_by_type(
     let mut tried = std::collections::HashSet::new();
     loop {
         let candidates = leases::claimable_tasks(
-            &db.reader(who.tenant()).await?,
-            who.organisation_id,
+            &db.reader(who.organisation_id).await?,
             types,
             TASKS_PER_CLAIM,
         )
@@ -145,8 +144,8 @@ async fn claim_from_task(
     lease: i64,
     request: &ClaimRequest,
 ) -> AppResult<Vec<Claimed>> {
-    let tx = db.begin(who.tenant()).await?;
-    let mut task = tasks::lock(&tx, who.organisation_id, task_id)
+    let tx = db.begin(who.organisation_id).await?;
+    let mut task = tasks::lock(&tx, task_id)
         .await?
         .ok_or_else(|| not_found("task"))?;
     if task.cancel_requested || task.error_code.is_some() || task.pending == 0 {
@@ -166,7 +165,7 @@ async fn claim_from_task(
     }
     let now = clock(&task);
     for item in &mut rows {
-        item.status = ItemStatus::Running.as_str().to_owned();
+        item.status = ItemStatus::Running;
         item.attempts += 1;
         item.worker_id = request.worker_id.clone();
         item.lease_token = Some(new_token());
@@ -206,8 +205,8 @@ pub async fn renew(
     }
     let lease = lease_millis(seconds)?;
     let now = now_ms();
-    let tx = db.begin(who.tenant()).await?;
-    let renewed = leases::renew(&tx, who.organisation_id, &tokens, now + lease).await?;
+    let tx = db.begin(who.organisation_id).await?;
+    let renewed = leases::renew(&tx, &tokens, now + lease).await?;
     tx.commit().await?;
     let live: std::collections::HashSet<&String> = renewed.iter().collect();
     let mut seen = std::collections::HashSet::new();
@@ -229,14 +228,11 @@ pub async fn renew(
 pub async fn reap_expired(db: &Db, events: &EventBus) -> AppResult<usize> {
     let now = now_ms();
     let mut reaped = 0;
-    let due =
-        leases::tasks_with_expired_leases(&db.reader(Tenant::System).await?, now, 100).await?;
+    // The scan crosses organisations; each task is then handled as its own.
+    let due = leases::tasks_with_expired_leases(&db.system_reader().await?, now, 100).await?;
     for expired in due {
-        let tx = db
-            .begin(Tenant::Organisation(expired.organisation_id))
-            .await?;
-        let Some(mut task) = tasks::lock(&tx, expired.organisation_id, expired.task_id).await?
-        else {
+        let tx = db.begin(expired.organisation_id).await?;
+        let Some(mut task) = tasks::lock(&tx, expired.task_id).await? else {
             tx.rollback().await?;
             continue;
         };
@@ -257,7 +253,7 @@ pub async fn reap_expired(db: &Db, events: &EventBus) -> AppResult<usize> {
                 ItemStatus::Pending
             };
             counters.shift(ItemStatus::Running, next, 1);
-            item.status = next.as_str().to_owned();
+            item.status = next;
             item.error_code = Some(LEASE_EXPIRED.to_owned());
             item.error_message = Some("the worker's lease ran out before it reported".to_owned());
             item.error_details = None;

@@ -1,6 +1,9 @@
 //! The rules of bulkwatch: no GraphQL and no HTTP in here. Every public
 //! function is one transaction, and publishes its change after the commit.
 
+pub mod admission;
+mod commit;
+pub mod create;
 pub mod keys;
 pub mod leases;
 pub mod reports;
@@ -9,21 +12,12 @@ pub mod tasks;
 
 use uuid::Uuid;
 
-use crate::store::Tenant;
-
 /// Who is calling: the organisation every read and write is scoped to, and
 /// what the caller's key may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Principal {
     pub organisation_id: Uuid,
     pub scopes: keys::Scopes,
-}
-
-impl Principal {
-    /// The rows this caller may touch.
-    pub fn tenant(&self) -> Tenant {
-        Tenant::Organisation(self.organisation_id)
-    }
 }
 
 /// Milliseconds since the Unix epoch, the unit of every stored time.

@@ -11,8 +11,9 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::Principal;
+use super::admission::MAX_JSON_BYTES;
+use super::commit::{clock, commit_items};
 use super::status::{Counters, ItemStatus};
-use super::tasks::{MAX_JSON_BYTES, clock, commit_items};
 use crate::error::{AppResult, limit_exceeded, not_found};
 use crate::events::EventBus;
 use crate::store::items::{ItemChange, ItemState};
@@ -144,9 +145,7 @@ struct TaskRules {
 }
 
 fn transition(item: &mut ItemState, r: &Prepared, rules: &TaskRules, now: i64) -> Verdict {
-    let Some(current) = ItemStatus::parse(&item.status) else {
-        return Verdict::Problem("INTERNAL", "the item has an unknown status".into());
-    };
+    let current = item.status;
     if current.is_final() {
         let same = current == r.outcome.status()
             && item.result == r.result
@@ -188,7 +187,7 @@ fn transition(item: &mut ItemState, r: &Prepared, rules: &TaskRules, now: i64) -
     match r.outcome {
         Outcome::Running if current == ItemStatus::Running => Verdict::Duplicate,
         Outcome::Running => {
-            item.status = ItemStatus::Running.as_str().into();
+            item.status = ItemStatus::Running;
             item.attempts = attempts;
             item.started_at = Some(now);
             // Without a claim there is no lease to renew; the item still
@@ -203,7 +202,7 @@ fn transition(item: &mut ItemState, r: &Prepared, rules: &TaskRules, now: i64) -
                 (true, true) => ItemStatus::Cancelled,
                 (false, _) => outcome.status(),
             };
-            item.status = next.as_str().into();
+            item.status = next;
             item.attempts = attempts;
             item.result = r.result.clone();
             (item.error_code, item.error_message, item.error_details) = match &r.error {
@@ -252,8 +251,8 @@ pub async fn report(
         }
     }
 
-    let tx = db.begin(who.tenant()).await?;
-    let mut task = tasks::lock(&tx, who.organisation_id, task_id)
+    let tx = db.begin(who.organisation_id).await?;
+    let mut task = tasks::lock(&tx, task_id)
         .await?
         .ok_or_else(|| not_found("task"))?;
     let loaded = items::states(&tx, task.id, &ids, &indexes, &client_ids).await?;
@@ -288,7 +287,7 @@ pub async fn report(
             });
             continue;
         };
-        let before = ItemStatus::parse(&item.status).unwrap_or(ItemStatus::Pending);
+        let before = item.status;
         match transition(item, r, &rules, now) {
             Verdict::Applied(after) => {
                 counters.shift(before, after, 1);

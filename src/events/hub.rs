@@ -8,7 +8,7 @@ use tokio::sync::{Notify, broadcast, watch};
 use uuid::Uuid;
 
 use super::TaskEvent;
-use crate::store::{Db, Tenant, tasks};
+use crate::store::{Db, tasks};
 
 /// What watchers of a task see.
 #[derive(Clone, Debug)]
@@ -35,12 +35,12 @@ pub(super) struct Hub {
 impl Hub {
     /// Starts a hub with its first watcher (subscribed before the hub runs,
     /// so it cannot find itself without watchers and stop).
-    pub(super) fn start(db: Db, task_id: Uuid, capacity: usize) -> (Hub, TaskWatch) {
+    pub(super) fn start(db: Db, org: Uuid, task_id: Uuid, capacity: usize) -> (Hub, TaskWatch) {
         let (snapshots, first) = watch::channel(HubState::Loading);
         let (items, first_items) = broadcast::channel(capacity);
         let wake = Arc::new(Notify::new());
         wake.notify_one();
-        let task = tokio::spawn(run(db, task_id, snapshots.clone(), wake.clone()));
+        let task = tokio::spawn(run(db, org, task_id, snapshots.clone(), wake.clone()));
         (
             Hub {
                 snapshots,
@@ -62,7 +62,11 @@ impl Hub {
         self.wake.notify_one();
     }
 
-    pub(super) fn reload(&self) {
+    /// Reloads the task and tells item feeds to read again since `notice.at`.
+    pub(super) fn resync(&self, notice: Arc<TaskEvent>) {
+        if self.items.receiver_count() > 0 {
+            let _ = self.items.send(notice);
+        }
         self.wake.notify_one();
     }
 
@@ -84,16 +88,20 @@ impl Drop for Hub {
     }
 }
 
-async fn run(db: Db, task_id: Uuid, snapshots: watch::Sender<HubState>, wake: Arc<Notify>) {
+async fn run(
+    db: Db,
+    org: Uuid,
+    task_id: Uuid,
+    snapshots: watch::Sender<HubState>,
+    wake: Arc<Notify>,
+) {
     let mut version = -1;
     loop {
         tokio::select! {
             _ = wake.notified() => {}
             _ = snapshots.closed() => return,
         }
-        // Every watcher's organisation was checked when it subscribed.
-        let found =
-            async { tasks::find_any(&db.reader(Tenant::System).await?, task_id).await }.await;
+        let found = async { tasks::find(&db.reader(org).await?, task_id).await }.await;
         match found {
             Ok(Some(task)) if task.version > version => {
                 version = task.version;

@@ -7,20 +7,29 @@
 //! Watchers of one task share a hub that reloads the task once per change,
 //! so a change costs O(watchers of that task), not O(all subscribers).
 
+mod dashboard;
 mod hub;
+mod item_feed;
 mod postgres;
+mod snapshots;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, Statement};
+use sea_orm::{DbBackend, DbErr};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
+pub use dashboard::task_changes;
 pub use hub::{HubState, TaskWatch};
+pub use item_feed::item_changes;
+pub use snapshots::task_snapshots;
 
-use crate::store::Db;
+use crate::domain::now_ms;
+use crate::error::AppError;
+use crate::store::{Db, Writer, notify};
 
 /// Name of the PostgreSQL channel every instance listens on.
 pub const CHANNEL: &str = "bulkwatch_events";
@@ -46,6 +55,33 @@ pub struct TaskEvent {
     /// The task is gone.
     #[serde(rename = "d", default)]
     pub deleted: bool,
+    /// Not a change but a notice, local to this instance: the bus lost
+    /// events, and every change since `at` must be read again.
+    #[serde(skip)]
+    pub resync: bool,
+}
+
+impl TaskEvent {
+    fn resync(task_id: Uuid, since: i64) -> TaskEvent {
+        TaskEvent {
+            organisation_id: Uuid::nil(),
+            task_id,
+            version: 0,
+            at: since,
+            items: None,
+            deleted: false,
+            resync: true,
+        }
+    }
+}
+
+/// How far back a resync reads before the last change this instance saw:
+/// instances' clocks (which stamp `updated_at`) may disagree by this much.
+const RESYNC_MARGIN_MS: i64 = 5_000;
+
+/// The error a subscriber gets when it fell too far behind.
+pub(crate) fn lagged() -> AppError {
+    AppError::Lagged("the subscriber fell too far behind; subscribe again".into())
 }
 
 #[derive(Clone)]
@@ -56,8 +92,12 @@ pub struct EventBus {
 struct Inner {
     db: Db,
     all: broadcast::Sender<Arc<TaskEvent>>,
-    hubs: Mutex<HashMap<Uuid, hub::Hub>>,
+    /// Hubs by organisation and task: a watcher of another organisation's
+    /// task id finds nothing and cannot end a hub that others use.
+    hubs: Mutex<HashMap<(Uuid, Uuid), hub::Hub>>,
     item_feed_capacity: usize,
+    /// Commit time of the newest change delivered, where a resync starts.
+    last_at: AtomicI64,
 }
 
 /// An event staged in a transaction, delivered by `dispatch` after the commit.
@@ -83,6 +123,7 @@ impl EventBus {
                 all: broadcast::channel(4096).0,
                 hubs: Mutex::new(HashMap::new()),
                 item_feed_capacity: item_feed_capacity.max(1),
+                last_at: AtomicI64::new(now_ms()),
             }),
         };
         if bus.inner.db.backend() == DbBackend::Postgres {
@@ -92,12 +133,8 @@ impl EventBus {
     }
 
     /// Stages `event` in `tx`.
-    pub async fn stage(
-        &self,
-        tx: &DatabaseTransaction,
-        mut event: TaskEvent,
-    ) -> Result<Staged, DbErr> {
-        if tx.get_database_backend() != DbBackend::Postgres {
+    pub async fn stage(&self, tx: &Writer, mut event: TaskEvent) -> Result<Staged, DbErr> {
+        if tx.backend() != DbBackend::Postgres {
             return Ok(Staged {
                 local: Some((self.clone(), event)),
             });
@@ -107,30 +144,32 @@ impl EventBus {
             event.items = None;
             payload = serde_json::to_string(&event).unwrap_or_default();
         }
-        tx.execute_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT pg_notify($1, $2)",
-            [CHANNEL.into(), payload.into()],
-        ))
-        .await?;
+        notify::notify(tx, CHANNEL, payload).await?;
         Ok(Staged { local: None })
     }
 
     /// Hands a committed change to this instance's subscribers.
     fn deliver(&self, event: Arc<TaskEvent>) {
+        self.inner.last_at.fetch_max(event.at, Ordering::Relaxed);
         let _ = self.inner.all.send(event.clone());
         let hubs = self.inner.hubs.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(hub) = hubs.get(&event.task_id) {
+        if let Some(hub) = hubs.get(&(event.organisation_id, event.task_id)) {
             hub.notify(event);
         }
     }
 
-    /// After a lost LISTEN connection: every hub reloads its task, so
-    /// watchers get a fresh snapshot of whatever they missed.
+    /// After a lost LISTEN connection: every hub reloads its task, and every
+    /// feed reads again what changed since shortly before the last change
+    /// this instance saw, so no subscriber misses a commit made meanwhile.
     fn resync(&self) {
+        let since = self.inner.last_at.load(Ordering::Relaxed) - RESYNC_MARGIN_MS;
+        let _ = self
+            .inner
+            .all
+            .send(Arc::new(TaskEvent::resync(Uuid::nil(), since)));
         let hubs = self.inner.hubs.lock().unwrap_or_else(|e| e.into_inner());
-        for hub in hubs.values() {
-            hub.reload();
+        for ((_, task_id), hub) in hubs.iter() {
+            hub.resync(Arc::new(TaskEvent::resync(*task_id, since)));
         }
     }
 
@@ -139,24 +178,30 @@ impl EventBus {
         self.inner.all.subscribe()
     }
 
-    /// Follows one task: its latest snapshot and its item changes.
-    pub fn watch(&self, task_id: Uuid) -> TaskWatch {
+    /// Follows one task of `org`: its latest snapshot and its item changes.
+    pub fn watch(&self, org: Uuid, task_id: Uuid) -> TaskWatch {
         let mut hubs = self.inner.hubs.lock().unwrap_or_else(|e| e.into_inner());
         hubs.retain(|_, hub| !hub.is_finished());
-        if let Some(hub) = hubs.get(&task_id) {
+        if let Some(hub) = hubs.get(&(org, task_id)) {
             return hub.watch();
         }
         let (hub, watch) = hub::Hub::start(
             self.inner.db.clone(),
+            org,
             task_id,
             self.inner.item_feed_capacity,
         );
-        hubs.insert(task_id, hub);
+        hubs.insert((org, task_id), hub);
         watch
     }
 
-    /// Hubs alive, for `/metrics`.
+    /// Tasks with live watchers, for `/metrics`: a hub whose watchers all
+    /// left (or were refused) has ended and is not counted.
     pub fn watched_tasks(&self) -> usize {
-        self.inner.hubs.lock().map(|h| h.len()).unwrap_or_default()
+        self.inner
+            .hubs
+            .lock()
+            .map(|h| h.values().filter(|hub| !hub.is_finished()).count())
+            .unwrap_or_default()
     }
 }

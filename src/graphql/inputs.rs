@@ -9,8 +9,8 @@ use super::enums::{
 };
 use super::ids::{self, Kind};
 use super::scalars::DateTime;
+use crate::domain::admission::{NewTask, NewTaskItem as DomainItem};
 use crate::domain::reports::{ItemError, ItemRef, ItemResult};
-use crate::domain::tasks::{NewTask, NewTaskItem as DomainItem};
 use crate::store::items::{ItemFilter, ItemOrder};
 use crate::store::tasks::{TaskFilter, TaskOrder};
 

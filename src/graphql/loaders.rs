@@ -7,13 +7,12 @@ use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use entity::{bulk_task, task_item};
-use sea_orm::DatabaseExecutor;
 use uuid::Uuid;
 
 use crate::error::AppError;
 use crate::store::items::{ErrorCount, ItemFilter, ItemOrder};
 use crate::store::page::{Page, PageArgs, Window};
-use crate::store::{Db, Tenant, items, tasks};
+use crate::store::{Db, Reader, items, tasks};
 
 pub type RequestLoader = DataLoader<Loaders, HashMapCache>;
 
@@ -72,11 +71,8 @@ fn db_error(err: sea_orm::DbErr) -> Arc<AppError> {
 }
 
 impl Loaders {
-    async fn reader(&self) -> Result<DatabaseExecutor<'_>, Arc<AppError>> {
-        self.db
-            .reader(Tenant::Organisation(self.organisation_id))
-            .await
-            .map_err(db_error)
+    async fn reader(&self) -> Result<Reader<'_>, Arc<AppError>> {
+        self.db.reader(self.organisation_id).await.map_err(db_error)
     }
 }
 
@@ -86,7 +82,7 @@ impl Loader<TaskKey> for Loaders {
 
     async fn load(&self, keys: &[TaskKey]) -> LoadResult<TaskKey, Self::Value> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        let rows = tasks::find_many(&self.reader().await?, self.organisation_id, &ids)
+        let rows = tasks::find_many(&self.reader().await?, &ids)
             .await
             .map_err(db_error)?;
         Ok(rows.into_iter().map(|t| (TaskKey(t.id), t)).collect())
@@ -99,7 +95,7 @@ impl Loader<ItemKey> for Loaders {
 
     async fn load(&self, keys: &[ItemKey]) -> LoadResult<ItemKey, Self::Value> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        let rows = items::find_many(&self.reader().await?, self.organisation_id, &ids)
+        let rows = items::find_many(&self.reader().await?, &ids)
             .await
             .map_err(db_error)?;
         Ok(rows.into_iter().map(|i| (ItemKey(i.id), i)).collect())
@@ -122,16 +118,9 @@ impl Loader<ItemPageKey> for Loaders {
         let db = self.reader().await?;
         for (query, task_ids) in groups {
             let window = Window::new(&query.page, query.order.tag(), false).map_err(Arc::new)?;
-            let pages = items::pages_for_tasks(
-                &db,
-                self.organisation_id,
-                &task_ids,
-                &query.filter,
-                query.order,
-                &window,
-            )
-            .await
-            .map_err(Arc::new)?;
+            let pages = items::pages_for_tasks(&db, &task_ids, &query.filter, query.order, &window)
+                .await
+                .map_err(Arc::new)?;
             for (task_id, page) in pages {
                 out.insert(
                     ItemPageKey {
@@ -161,7 +150,7 @@ impl Loader<ItemCountKey> for Loaders {
         let mut out = HashMap::with_capacity(keys.len());
         let db = self.reader().await?;
         for (filter, task_ids) in groups {
-            let counts = items::counts_for_tasks(&db, self.organisation_id, &task_ids, &filter)
+            let counts = items::counts_for_tasks(&db, &task_ids, &filter)
                 .await
                 .map_err(db_error)?;
             for task_id in task_ids {
@@ -185,7 +174,7 @@ impl Loader<ErrorSummaryKey> for Loaders {
 
     async fn load(&self, keys: &[ErrorSummaryKey]) -> LoadResult<ErrorSummaryKey, Self::Value> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        let rows = items::error_counts(&self.reader().await?, self.organisation_id, &ids)
+        let rows = items::error_counts(&self.reader().await?, &ids)
             .await
             .map_err(db_error)?;
         let mut grouped: HashMap<Uuid, Vec<ErrorCount>> =

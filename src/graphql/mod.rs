@@ -14,8 +14,7 @@ pub mod subscription;
 pub mod types;
 pub mod workers;
 
-use async_graphql::{Context, MergedObject, MergedSubscription, Schema, SchemaBuilder};
-use sea_orm::DatabaseExecutor;
+use async_graphql::{Context, Guard, MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
 use crate::AppState;
 use crate::auth::Auth;
@@ -23,6 +22,7 @@ use crate::config::Config;
 use crate::domain::Principal;
 use crate::domain::keys::Scope;
 use crate::error::AppError;
+use crate::store::Reader;
 
 #[derive(MergedObject, Default)]
 pub struct Query(query::TaskQuery);
@@ -76,31 +76,32 @@ pub(crate) fn state<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a AppState
     ctx.data::<AppState>()
 }
 
-/// A read handle scoped to `who`'s organisation.
-pub(crate) async fn reader<'a>(
-    ctx: &Context<'a>,
-    who: &Principal,
-) -> async_graphql::Result<DatabaseExecutor<'a>> {
-    Ok(state(ctx)?
-        .db
-        .reader(who.tenant())
-        .await
-        .map_err(AppError::from)?)
+/// The guard on every root field: the caller's key must carry the scope.
+/// It runs before the resolver, so a caller without access learns nothing
+/// about its arguments.
+pub(crate) struct Need(pub Scope);
+
+impl Guard for Need {
+    async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
+        ctx.data::<Auth>()?.require(self.0)?;
+        Ok(())
+    }
 }
 
-/// The caller, when its key carries `scope`: every root field starts here.
-pub(crate) fn authorize(ctx: &Context<'_>, scope: Scope) -> async_graphql::Result<Principal> {
-    match ctx.data::<Auth>()? {
-        Auth::Valid(p) if p.scopes.contains(scope) => Ok(*p),
-        Auth::Valid(_) => Err(AppError::Forbidden(format!(
-            "the API key lacks the {} scope",
-            scope.as_str()
-        ))
-        .into()),
-        Auth::Invalid => Err(AppError::Unauthenticated("the API key is not valid".into()).into()),
-        Auth::Missing => Err(AppError::Unauthenticated(
-            "an API key is required: send Authorization: Bearer <key>".into(),
-        )
-        .into()),
-    }
+/// The caller, once a field's guard has let it in.
+pub(crate) fn caller(ctx: &Context<'_>) -> async_graphql::Result<Principal> {
+    Ok(ctx
+        .data::<Auth>()?
+        .principal()
+        .ok_or_else(|| AppError::Unauthenticated("an API key is required".into()))?)
+}
+
+/// A read handle scoped to the caller's organisation.
+pub(crate) async fn reader<'a>(ctx: &Context<'a>) -> async_graphql::Result<Reader<'a>> {
+    let who = caller(ctx)?;
+    Ok(state(ctx)?
+        .db
+        .reader(who.organisation_id)
+        .await
+        .map_err(AppError::from)?)
 }

@@ -8,9 +8,10 @@ use super::inputs::{
     RetryFailedItemsInput,
 };
 use super::types::BulkTask;
-use super::{authorize, state};
+use super::{Need, caller, state};
+use crate::domain::admission::Rejection;
 use crate::domain::keys::Scope;
-use crate::domain::{reports, tasks};
+use crate::domain::{create, reports, tasks};
 
 #[derive(Default)]
 pub struct TaskMutation;
@@ -28,7 +29,7 @@ pub struct RejectedItem {
     pub message: String,
 }
 
-fn rejected(list: Vec<tasks::Rejection>) -> Vec<RejectedItem> {
+fn rejected(list: Vec<Rejection>) -> Vec<RejectedItem> {
     list.into_iter()
         .map(|r| RejectedItem {
             index: r.index,
@@ -90,19 +91,14 @@ fn task_id(id: &ID) -> Result<uuid::Uuid> {
 #[Object]
 impl TaskMutation {
     /// Creates a task with its items in one call.
+    #[graphql(guard = "Need(Scope::TasksWrite)")]
     async fn create_bulk_task(
         &self,
         ctx: &Context<'_>,
         input: CreateBulkTaskInput,
     ) -> Result<CreateBulkTaskPayload> {
         let s = state(ctx)?;
-        let out = tasks::create(
-            &s.db,
-            &s.events,
-            authorize(ctx, Scope::TasksWrite)?,
-            input.into(),
-        )
-        .await?;
+        let out = create::create(&s.db, &s.events, caller(ctx)?, input.into()).await?;
         Ok(CreateBulkTaskPayload {
             task: BulkTask(out.task),
             created: out.created,
@@ -111,6 +107,7 @@ impl TaskMutation {
     }
 
     /// Adds items to an unsealed task, and seals it when asked.
+    #[graphql(guard = "Need(Scope::TasksWrite)")]
     async fn append_task_items(
         &self,
         ctx: &Context<'_>,
@@ -122,7 +119,7 @@ impl TaskMutation {
         let out = tasks::append(
             &s.db,
             &s.events,
-            authorize(ctx, Scope::TasksWrite)?,
+            caller(ctx)?,
             id,
             items,
             input.seal.unwrap_or(false),
@@ -135,6 +132,7 @@ impl TaskMutation {
     }
 
     /// Declares that no more items will come.
+    #[graphql(guard = "Need(Scope::TasksWrite)")]
     async fn seal_bulk_task(
         &self,
         ctx: &Context<'_>,
@@ -142,17 +140,12 @@ impl TaskMutation {
     ) -> Result<BulkTask> {
         let s = state(ctx)?;
         Ok(BulkTask(
-            tasks::seal(
-                &s.db,
-                &s.events,
-                authorize(ctx, Scope::TasksWrite)?,
-                task_id(&id)?,
-            )
-            .await?,
+            tasks::seal(&s.db, &s.events, caller(ctx)?, task_id(&id)?).await?,
         ))
     }
 
     /// Applies a batch of item outcomes in one transaction.
+    #[graphql(guard = "Need(Scope::ItemsReport)")]
     async fn report_item_results(
         &self,
         ctx: &Context<'_>,
@@ -161,14 +154,7 @@ impl TaskMutation {
         let s = state(ctx)?;
         let id = task_id(&input.task_id)?;
         let results = input.results.into_iter().map(Into::into).collect();
-        let out = reports::report(
-            &s.db,
-            &s.events,
-            authorize(ctx, Scope::ItemsReport)?,
-            id,
-            results,
-        )
-        .await?;
+        let out = reports::report(&s.db, &s.events, caller(ctx)?, id, results).await?;
         Ok(ReportItemResultsPayload {
             task: BulkTask(out.task),
             applied: out.applied,
@@ -186,6 +172,7 @@ impl TaskMutation {
     }
 
     /// Cancels a task: pending items become CANCELLED; running ones may finish.
+    #[graphql(guard = "Need(Scope::TasksWrite)")]
     async fn cancel_bulk_task(
         &self,
         ctx: &Context<'_>,
@@ -193,17 +180,12 @@ impl TaskMutation {
     ) -> Result<BulkTask> {
         let s = state(ctx)?;
         Ok(BulkTask(
-            tasks::cancel(
-                &s.db,
-                &s.events,
-                authorize(ctx, Scope::TasksWrite)?,
-                task_id(&id)?,
-            )
-            .await?,
+            tasks::cancel(&s.db, &s.events, caller(ctx)?, task_id(&id)?).await?,
         ))
     }
 
     /// Sends FAILED items back to PENDING with a fresh round of attempts.
+    #[graphql(guard = "Need(Scope::TasksWrite)")]
     async fn retry_failed_items(
         &self,
         ctx: &Context<'_>,
@@ -222,7 +204,7 @@ impl TaskMutation {
         let task = tasks::retry_failed(
             &s.db,
             &s.events,
-            authorize(ctx, Scope::TasksWrite)?,
+            caller(ctx)?,
             id,
             item_ids,
             input.error_codes,
@@ -232,6 +214,7 @@ impl TaskMutation {
     }
 
     /// Aborts a task with a task-level error; pending items become CANCELLED.
+    #[graphql(guard = "Need(Scope::TasksWrite)")]
     async fn fail_bulk_task(
         &self,
         ctx: &Context<'_>,
@@ -245,31 +228,19 @@ impl TaskMutation {
             details: input.details,
         };
         Ok(BulkTask(
-            tasks::fail(
-                &s.db,
-                &s.events,
-                authorize(ctx, Scope::TasksWrite)?,
-                id,
-                error,
-            )
-            .await?,
+            tasks::fail(&s.db, &s.events, caller(ctx)?, id, error).await?,
         ))
     }
 
     /// Deletes a task and its items; returns its id.
+    #[graphql(guard = "Need(Scope::TasksWrite)")]
     async fn delete_bulk_task(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The task.")] id: ID,
     ) -> Result<ID> {
         let s = state(ctx)?;
-        tasks::delete(
-            &s.db,
-            &s.events,
-            authorize(ctx, Scope::TasksWrite)?,
-            task_id(&id)?,
-        )
-        .await?;
+        tasks::delete(&s.db, &s.events, caller(ctx)?, task_id(&id)?).await?;
         Ok(id)
     }
 }

@@ -8,7 +8,7 @@ use super::ids::{self, Kind};
 use super::inputs::{BulkTaskFilter, BulkTaskOrder};
 use super::loaders::{ItemKey, RequestLoader, TaskKey};
 use super::types::{BulkTask, Node, TaskCounters, TaskItem, prefetch_items};
-use super::{authorize, reader};
+use super::{Need, reader};
 use crate::domain::keys::Scope;
 use crate::error::{AppError, limit_exceeded};
 use crate::store::page::{MAX_PAGE_SIZE, PageArgs, Window};
@@ -37,57 +37,71 @@ pub struct BulkTaskStats {
     pub items: TaskCounters,
 }
 
-async fn load_node(ctx: &Context<'_>, id: &str) -> Result<Option<Node>> {
-    authorize(ctx, Scope::TasksRead)?;
+/// Objects by global id, one statement per kind however many ids.
+async fn load_nodes(ctx: &Context<'_>, ids: &[ID]) -> Result<Vec<Option<Node>>> {
+    let decoded = ids
+        .iter()
+        .map(|id| ids::decode_any(id))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let of_kind = |kind: Kind| {
+        decoded
+            .iter()
+            .filter(move |(k, _)| *k == kind)
+            .map(|(_, uuid)| *uuid)
+    };
     let loader = ctx.data::<RequestLoader>()?;
-    Ok(match ids::decode_any(id)? {
-        (Kind::BulkTask, uuid) => loader
-            .load_one(TaskKey(uuid))
-            .await?
-            .map(|t| Node::BulkTask(BulkTask(t))),
-        (Kind::TaskItem, uuid) => loader
-            .load_one(ItemKey(uuid))
-            .await?
-            .map(|i| Node::TaskItem(TaskItem::new(i))),
-    })
+    let (tasks, items) = futures_util::try_join!(
+        loader.load_many(of_kind(Kind::BulkTask).map(TaskKey)),
+        loader.load_many(of_kind(Kind::TaskItem).map(ItemKey)),
+    )?;
+    Ok(decoded
+        .iter()
+        .map(|(kind, uuid)| match kind {
+            Kind::BulkTask => tasks
+                .get(&TaskKey(*uuid))
+                .map(|t| Node::BulkTask(BulkTask(t.clone()))),
+            Kind::TaskItem => items
+                .get(&ItemKey(*uuid))
+                .map(|i| Node::TaskItem(TaskItem::new(i.clone()))),
+        })
+        .collect())
 }
 
 #[Object]
 impl TaskQuery {
     /// Any object by its global id; null when there is none.
+    #[graphql(guard = "Need(Scope::TasksRead)")]
     async fn node(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "A global id.")] id: ID,
     ) -> Result<Option<Node>> {
-        load_node(ctx, &id).await
+        Ok(load_nodes(ctx, &[id]).await?.pop().flatten())
     }
 
     /// Objects by their global ids, in the same order; null where there is none.
-    #[graphql(complexity = "1 + ids.len() * child_complexity")]
+    #[graphql(
+        guard = "Need(Scope::TasksRead)",
+        complexity = "1 + ids.len() * child_complexity"
+    )]
     async fn nodes(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "At most 100 global ids.")] ids: Vec<ID>,
     ) -> Result<Vec<Option<Node>>> {
-        authorize(ctx, Scope::TasksRead)?;
         if ids.len() > MAX_PAGE_SIZE as usize {
             return Err(limit_exceeded(format!("at most {MAX_PAGE_SIZE} ids")).into());
         }
-        let mut out = Vec::with_capacity(ids.len());
-        for id in &ids {
-            out.push(load_node(ctx, id).await?);
-        }
-        Ok(out)
+        load_nodes(ctx, &ids).await
     }
 
     /// A bulk task by id; null when there is none.
+    #[graphql(guard = "Need(Scope::TasksRead)")]
     async fn bulk_task(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The task's global id.")] id: ID,
     ) -> Result<Option<BulkTask>> {
-        authorize(ctx, Scope::TasksRead)?;
         let uuid = ids::decode(Kind::BulkTask, &id)?;
         Ok(ctx
             .data::<RequestLoader>()?
@@ -98,7 +112,10 @@ impl TaskQuery {
 
     /// Bulk tasks, a page at a time; default order UPDATED_AT DESC.
     #[allow(clippy::too_many_arguments)]
-    #[graphql(complexity = "page_cost(first, last, child_complexity)")]
+    #[graphql(
+        guard = "Need(Scope::TasksRead)",
+        complexity = "page_cost(first, last, child_complexity)"
+    )]
     async fn bulk_tasks(
         &self,
         ctx: &Context<'_>,
@@ -125,15 +142,7 @@ impl TaskQuery {
             order.tag(),
             order.float_valued(),
         )?;
-        let who = authorize(ctx, Scope::TasksRead)?;
-        let page = tasks::page(
-            &reader(ctx, &who).await?,
-            who.organisation_id,
-            &filter,
-            order,
-            &window,
-        )
-        .await?;
+        let page = tasks::page(&reader(ctx).await?, &filter, order, &window).await?;
         let ids: Vec<_> = page.rows.iter().map(|t| t.id).collect();
         prefetch_items(ctx, &ids).await;
         Ok(connection(
@@ -145,12 +154,12 @@ impl TaskQuery {
     }
 
     /// An item by id; null when there is none.
+    #[graphql(guard = "Need(Scope::TasksRead)")]
     async fn task_item(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The item's global id.")] id: ID,
     ) -> Result<Option<TaskItem>> {
-        authorize(ctx, Scope::TasksRead)?;
         let uuid = ids::decode(Kind::TaskItem, &id)?;
         Ok(ctx
             .data::<RequestLoader>()?
@@ -160,6 +169,7 @@ impl TaskQuery {
     }
 
     /// Task and item figures over the tasks matching the filter.
+    #[graphql(guard = "Need(Scope::TasksRead)")]
     async fn bulk_task_stats(
         &self,
         ctx: &Context<'_>,
@@ -167,11 +177,9 @@ impl TaskQuery {
     ) -> Result<BulkTaskStats> {
         let filter: TaskFilter = filter.map(Into::into).unwrap_or_default();
         filter.check()?;
-        let who = authorize(ctx, Scope::TasksRead)?;
-        let (by_status, items) =
-            tasks::stats(&reader(ctx, &who).await?, who.organisation_id, &filter)
-                .await
-                .map_err(AppError::from)?;
+        let (by_status, items) = tasks::stats(&reader(ctx).await?, &filter)
+            .await
+            .map_err(AppError::from)?;
         let count = |n: i64| i32::try_from(n).unwrap_or(i32::MAX);
         Ok(BulkTaskStats {
             total: count(by_status.iter().map(|(_, n)| n).sum()),

@@ -16,7 +16,7 @@ use super::inputs::{TaskItemFilter, TaskItemOrder};
 use super::loaders::{ErrorSummaryKey, ItemPageKey, ItemsQuery, RequestLoader, TaskKey};
 use super::scalars::DateTime;
 use crate::domain::now_ms;
-use crate::domain::status::{Counters, ItemStatus, TaskStatus};
+use crate::domain::status::Counters;
 use crate::error::not_found;
 use crate::store::page::{PageArgs, Window};
 
@@ -181,7 +181,7 @@ pub struct BulkTask(pub bulk_task::Model);
 /// that has not started, has finished, or has been quiet for a minute.
 fn throughput(task: &bulk_task::Model, now: i64) -> Option<f64> {
     let started = task.started_at?;
-    let status = TaskStatus::parse(&task.status)?;
+    let status = task.status;
     let worked = f64::from(task.succeeded + task.failed + task.skipped);
     if status.is_terminal() || now - task.updated_at > 60_000 || worked == 0.0 {
         return None;
@@ -210,9 +210,7 @@ impl BulkTask {
 
     /// Lifecycle status, derived from the counters.
     async fn status(&self) -> BulkTaskStatus {
-        TaskStatus::parse(&self.0.status)
-            .unwrap_or(TaskStatus::Queued)
-            .into()
+        self.0.status.into()
     }
 
     /// False while the producer may still append items.
@@ -439,9 +437,7 @@ impl TaskItem {
 
     /// Lifecycle status.
     async fn status(&self) -> TaskItemStatus {
-        ItemStatus::parse(&self.item.status)
-            .unwrap_or(ItemStatus::Pending)
-            .into()
+        self.item.status.into()
     }
 
     /// What the producer submitted.

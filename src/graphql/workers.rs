@@ -4,7 +4,7 @@ use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 
 use super::ids::{self, Kind};
 use super::types::TaskItem;
-use super::{authorize, state};
+use super::{Need, caller, state};
 use crate::domain::keys::Scope;
 use crate::domain::leases::{self, ClaimRequest};
 
@@ -63,6 +63,7 @@ pub struct RenewLeasesPayload {
 #[Object]
 impl WorkerMutation {
     /// Claims pending items: each becomes RUNNING under a lease with a fresh token.
+    #[graphql(guard = "Need(Scope::ItemsReport)")]
     async fn claim_task_items(
         &self,
         ctx: &Context<'_>,
@@ -79,13 +80,7 @@ impl WorkerMutation {
             lease_seconds: input.lease_seconds,
             worker_id: input.worker_id,
         };
-        let claimed = leases::claim(
-            &s.db,
-            &s.events,
-            authorize(ctx, Scope::ItemsReport)?,
-            request,
-        )
-        .await?;
+        let claimed = leases::claim(&s.db, &s.events, caller(ctx)?, request).await?;
         Ok(ClaimTaskItemsPayload {
             items: claimed
                 .into_iter()
@@ -98,19 +93,15 @@ impl WorkerMutation {
     }
 
     /// Extends live leases, and names the ones that are gone.
+    #[graphql(guard = "Need(Scope::ItemsReport)")]
     async fn renew_leases(
         &self,
         ctx: &Context<'_>,
         input: RenewLeasesInput,
     ) -> Result<RenewLeasesPayload> {
         let s = state(ctx)?;
-        let out = leases::renew(
-            &s.db,
-            authorize(ctx, Scope::ItemsReport)?,
-            input.lease_tokens,
-            input.lease_seconds,
-        )
-        .await?;
+        let out =
+            leases::renew(&s.db, caller(ctx)?, input.lease_tokens, input.lease_seconds).await?;
         Ok(RenewLeasesPayload {
             renewed: out.renewed,
             expired: out.expired,

@@ -547,8 +547,8 @@ async fn failure_report(
         return error_response(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", "not a task id");
     };
     let report = async {
-        let db = http.app.db.reader(who.tenant()).await?;
-        crate::store::items::failures_ndjson(&db, who.organisation_id, task_id).await
+        let db = http.app.db.reader(who.organisation_id).await?;
+        crate::store::items::failures_ndjson(&db, task_id).await
     }
     .await;
     match report {

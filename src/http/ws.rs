@@ -95,6 +95,10 @@ enum Next {
     Close(u16, &'static str),
 }
 
+/// Why a connection was refused, and what to send instead.
+const FORBIDDEN: &str =
+    "Forbidden: send a valid key as {\"Authorization\": \"Bearer bw_...\"} in connection_init";
+
 impl Connection {
     fn new(http: Http, protocol: Protocol, header_auth: Option<String>) -> Self {
         Connection {
@@ -217,6 +221,7 @@ impl Connection {
         }
     }
 
+    /// A close reason is at most 123 bytes: room for the next step only.
     async fn on_init(&mut self, payload: Option<&Value>, out: &mpsc::Sender<Outgoing>) -> Next {
         if self.init_received {
             return Next::Close(4429, "Too many initialisation requests");
@@ -238,9 +243,13 @@ impl Connection {
             }
             Ok(_) => {
                 if self.protocol == Protocol::Legacy {
-                    let _ = send(out, json!({ "type": "connection_error", "payload": { "message": "Forbidden" } })).await;
+                    let _ = send(
+                        out,
+                        json!({ "type": "connection_error", "payload": { "message": FORBIDDEN } }),
+                    )
+                    .await;
                 }
-                Next::Close(4403, "Forbidden")
+                Next::Close(4403, FORBIDDEN)
             }
             Err(e) => {
                 tracing::error!(error = ?e, "authenticating a WebSocket");

@@ -13,6 +13,7 @@ use sea_orm::{
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::Scoped;
 use super::page::{Page, SortValue, Window};
 use crate::domain::status::ItemStatus;
 use crate::error::AppResult;
@@ -116,28 +117,26 @@ impl ItemOrder {
 }
 
 pub async fn find(
-    db: &impl ConnectionTrait,
-    org: Uuid,
+    db: &Scoped<impl ConnectionTrait>,
     id: Uuid,
 ) -> Result<Option<task_item::Model>, DbErr> {
     Items::find_by_id(id)
-        .filter(Column::OrganisationId.eq(org))
-        .one(db)
+        .filter(Column::OrganisationId.eq(db.org()))
+        .one(db.conn())
         .await
 }
 
 pub async fn find_many(
-    db: &impl ConnectionTrait,
-    org: Uuid,
+    db: &Scoped<impl ConnectionTrait>,
     ids: &[Uuid],
 ) -> Result<Vec<task_item::Model>, DbErr> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     Items::find()
-        .filter(Column::OrganisationId.eq(org))
+        .filter(Column::OrganisationId.eq(db.org()))
         .filter(Column::Id.is_in(ids.iter().copied()))
-        .all(db)
+        .all(db.conn())
         .await
 }
 
@@ -145,8 +144,7 @@ pub async fn find_many(
 /// `UNION ALL` of one index-ordered, limited branch per task, so each page
 /// costs what its rows cost, however many items follow it.
 pub async fn pages_for_tasks(
-    db: &impl ConnectionTrait,
-    org: Uuid,
+    db: &Scoped<impl ConnectionTrait>,
     task_ids: &[Uuid],
     filter: &ItemFilter,
     order: ItemOrder,
@@ -158,12 +156,12 @@ pub async fn pages_for_tasks(
     let sort = order.sort_expr();
     let id = Expr::col((Items, Column::Id));
     let direction = window.fetch_order(order.ascending);
-    let backend = db.get_database_backend();
+    let backend = db.backend();
     let branch = |n: usize, task_id: Uuid| {
         let mut page = Query::select();
         page.column(Asterisk)
             .from(Items)
-            .and_where(Column::OrganisationId.eq(org))
+            .and_where(Column::OrganisationId.eq(db.org()))
             .and_where(Column::TaskId.eq(task_id))
             .cond_where(filter.condition())
             .order_by_expr(sort.clone(), direction.clone())
@@ -197,7 +195,10 @@ pub async fn pages_for_tasks(
     let rows = match backend {
         DbBackend::Sqlite => {
             let mut rows = Vec::new();
-            for page in ItemsJson::find_by_statement(statement).all(db).await? {
+            for page in ItemsJson::find_by_statement(statement)
+                .all(db.conn())
+                .await?
+            {
                 let items: Vec<task_item::Model> = serde_json::from_str(&page.items)?;
                 rows.extend(items);
             }
@@ -205,7 +206,7 @@ pub async fn pages_for_tasks(
         }
         _ => {
             task_item::Model::find_by_statement(statement)
-                .all(db)
+                .all(db.conn())
                 .await?
         }
     };
@@ -278,8 +279,7 @@ struct TaskCount {
 
 /// How many items of each task match a filter the counters cannot answer.
 pub async fn counts_for_tasks(
-    db: &impl ConnectionTrait,
-    org: Uuid,
+    db: &Scoped<impl ConnectionTrait>,
     task_ids: &[Uuid],
     filter: &ItemFilter,
 ) -> Result<HashMap<Uuid, i64>, DbErr> {
@@ -287,12 +287,12 @@ pub async fn counts_for_tasks(
         .select_only()
         .column(Column::TaskId)
         .column_as(Expr::cust("COUNT(*)"), "n")
-        .filter(Column::OrganisationId.eq(org))
+        .filter(Column::OrganisationId.eq(db.org()))
         .filter(Column::TaskId.is_in(task_ids.iter().copied()))
         .filter(filter.condition())
         .group_by(Column::TaskId)
         .into_model::<TaskCount>()
-        .all(db)
+        .all(db.conn())
         .await?;
     Ok(rows.into_iter().map(|r| (r.task_id, r.n)).collect())
 }
@@ -307,8 +307,7 @@ pub struct ErrorCount {
 
 /// FAILED and REJECTED items grouped by error code, for several tasks.
 pub async fn error_counts(
-    db: &impl ConnectionTrait,
-    org: Uuid,
+    db: &Scoped<impl ConnectionTrait>,
     task_ids: &[Uuid],
 ) -> Result<Vec<ErrorCount>, DbErr> {
     Items::find()
@@ -329,13 +328,13 @@ pub async fn error_counts(
             ])),
             "sample",
         )
-        .filter(Column::OrganisationId.eq(org))
+        .filter(Column::OrganisationId.eq(db.org()))
         .filter(Column::TaskId.is_in(task_ids.iter().copied()))
         .filter(Column::Status.is_in([ItemStatus::Failed.as_str(), ItemStatus::Rejected.as_str()]))
         .group_by(Column::TaskId)
         .group_by(Column::ErrorCode)
         .into_model::<ErrorCount>()
-        .all(db)
+        .all(db.conn())
         .await
 }
 
@@ -345,7 +344,7 @@ pub struct NewItem {
     pub id: String,
     pub idx: i32,
     pub client_item_id: Option<String>,
-    pub status: &'static str,
+    pub status: ItemStatus,
     pub payload: Option<String>,
     pub error_code: Option<&'static str>,
     pub error_message: Option<String>,
@@ -363,13 +362,12 @@ fn json_rows<T: Serialize>(rows: &[T]) -> Result<String, DbErr> {
 }
 
 pub async fn insert(
-    db: &impl ConnectionTrait,
-    org: Uuid,
+    db: &Scoped<impl ConnectionTrait>,
     task_id: Uuid,
     now: i64,
     items: &[NewItem],
 ) -> Result<(), DbErr> {
-    let backend = db.get_database_backend();
+    let backend = db.backend();
     let sql = match backend {
         DbBackend::Postgres => {
             "INSERT INTO task_items (id, organisation_id, task_id, idx, client_item_id, status, payload, \
@@ -389,12 +387,13 @@ pub async fn insert(
     };
     for chunk in items.chunks(CHUNK) {
         let values: Vec<sea_orm::Value> = vec![
-            org.into(),
+            db.org().into(),
             task_id.into(),
             now.into(),
             json_rows(chunk)?.into(),
         ];
-        db.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+        db.conn()
+            .execute_raw(Statement::from_sql_and_values(backend, sql, values))
             .await?;
     }
     Ok(())
@@ -406,7 +405,7 @@ pub struct ItemState {
     pub id: Uuid,
     pub idx: i32,
     pub client_item_id: Option<String>,
-    pub status: String,
+    pub status: ItemStatus,
     pub result: Option<String>,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
@@ -442,9 +441,7 @@ impl ItemState {
     pub fn change(&self) -> ItemChange {
         ItemChange {
             idx: self.idx,
-            status: ItemStatus::parse(&self.status)
-                .map(|s| s.as_str())
-                .unwrap_or("PENDING"),
+            status: self.status,
             result: self.result.clone(),
             error_code: self.error_code.clone(),
             error_message: self.error_message.clone(),
@@ -465,7 +462,7 @@ impl From<&task_item::Model> for ItemState {
             id: m.id,
             idx: m.idx,
             client_item_id: m.client_item_id.clone(),
-            status: m.status.clone(),
+            status: m.status,
             result: m.result.clone(),
             error_code: m.error_code.clone(),
             error_message: m.error_message.clone(),
@@ -482,7 +479,7 @@ impl From<&task_item::Model> for ItemState {
 
 /// The items of one task named by id, index or client id.
 pub async fn states(
-    db: &impl ConnectionTrait,
+    db: &Scoped<impl ConnectionTrait>,
     task_id: Uuid,
     ids: &[Uuid],
     indexes: &[i32],
@@ -493,13 +490,14 @@ pub async fn states(
         Items::find()
             .select_only()
             .columns(STATE_COLUMNS)
+            .filter(Column::OrganisationId.eq(db.org()))
             .filter(Column::TaskId.eq(task_id))
     };
     for chunk in ids.chunks(CHUNK) {
         let rows = select()
             .filter(Column::Id.is_in(chunk.iter().copied()))
             .into_model()
-            .all(db)
+            .all(db.conn())
             .await?;
         out.extend(rows);
     }
@@ -507,7 +505,7 @@ pub async fn states(
         let rows = select()
             .filter(Column::Idx.is_in(chunk.iter().copied()))
             .into_model()
-            .all(db)
+            .all(db.conn())
             .await?;
         out.extend(rows);
     }
@@ -516,7 +514,7 @@ pub async fn states(
             .filter(Column::ClientItemId.is_in(chunk.iter().cloned()))
             .filter(Column::Status.ne(ItemStatus::Rejected.as_str()))
             .into_model()
-            .all(db)
+            .all(db.conn())
             .await?;
         out.extend(rows);
     }
@@ -525,7 +523,7 @@ pub async fn states(
 
 /// Client ids among `candidates` that accepted items of the task already use.
 pub async fn taken_client_ids(
-    db: &impl ConnectionTrait,
+    db: &Scoped<impl ConnectionTrait>,
     task_id: Uuid,
     candidates: &[String],
 ) -> Result<Vec<String>, DbErr> {
@@ -538,11 +536,12 @@ pub async fn taken_client_ids(
         let rows: Vec<Row> = Items::find()
             .select_only()
             .column(Column::ClientItemId)
+            .filter(Column::OrganisationId.eq(db.org()))
             .filter(Column::TaskId.eq(task_id))
             .filter(Column::ClientItemId.is_in(chunk.iter().cloned()))
             .filter(Column::Status.ne(ItemStatus::Rejected.as_str()))
             .into_model()
-            .all(db)
+            .all(db.conn())
             .await?;
         out.extend(rows.into_iter().filter_map(|r| r.client_item_id));
     }
@@ -553,7 +552,7 @@ pub async fn taken_client_ids(
 #[derive(Debug, Serialize)]
 pub struct ItemChange {
     pub idx: i32,
-    pub status: &'static str,
+    pub status: ItemStatus,
     pub result: Option<String>,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
@@ -568,12 +567,12 @@ pub struct ItemChange {
 
 /// Writes many item changes of one task in one statement per chunk.
 pub async fn apply(
-    db: &impl ConnectionTrait,
+    db: &Scoped<impl ConnectionTrait>,
     task_id: Uuid,
     now: i64,
     changes: &[ItemChange],
 ) -> Result<(), DbErr> {
-    let backend = db.get_database_backend();
+    let backend = db.backend();
     let sql = match backend {
         DbBackend::Postgres => {
             "UPDATE task_items AS t SET status = u.status, result = u.result, error_code = u.error_code, \
@@ -583,7 +582,8 @@ pub async fn apply(
              FROM jsonb_to_recordset($2::jsonb) AS u(idx integer, status text, result text, error_code text, \
              error_message text, error_details text, attempts integer, worker_id text, lease_token text, \
              lease_expires_at bigint, started_at bigint, finished_at bigint) \
-             WHERE t.task_id = $3 AND t.idx = ANY($4::integer[]) AND t.idx = u.idx"
+             WHERE t.organisation_id = $4 AND t.task_id = $3 AND t.idx = ANY($5::integer[]) \
+             AND t.idx = u.idx"
         }
         _ => {
             // Materialising the rows first makes SQLite loop over them and
@@ -600,19 +600,25 @@ pub async fn apply(
              error_message = u.error_message, error_details = u.error_details, attempts = u.attempts, \
              worker_id = u.worker_id, lease_token = u.lease_token, lease_expires_at = u.lease_expires_at, \
              started_at = u.started_at, finished_at = u.finished_at, updated_at = ?1 \
-             FROM u WHERE task_items.task_id = ?3 AND task_items.idx = u.idx"
+             FROM u WHERE task_items.organisation_id = ?4 AND task_items.task_id = ?3 \
+             AND task_items.idx = u.idx"
         }
     };
     for chunk in changes.chunks(CHUNK) {
-        let mut values: Vec<sea_orm::Value> =
-            vec![now.into(), json_rows(chunk)?.into(), task_id.into()];
+        let mut values: Vec<sea_orm::Value> = vec![
+            now.into(),
+            json_rows(chunk)?.into(),
+            task_id.into(),
+            db.org().into(),
+        ];
         if backend == DbBackend::Postgres {
             // The positions as an index condition: the planner then reads only
             // the batch's rows, whatever its (often stale) estimate of the task's size.
             let positions: Vec<String> = chunk.iter().map(|c| c.idx.to_string()).collect();
             values.push(format!("{{{}}}", positions.join(",")).into());
         }
-        db.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+        db.conn()
+            .execute_raw(Statement::from_sql_and_values(backend, sql, values))
             .await?;
     }
     Ok(())
@@ -620,7 +626,7 @@ pub async fn apply(
 
 /// Marks every PENDING item of a task CANCELLED; returns how many.
 pub async fn cancel_pending(
-    db: &impl ConnectionTrait,
+    db: &Scoped<impl ConnectionTrait>,
     task_id: Uuid,
     now: i64,
 ) -> Result<i32, DbErr> {
@@ -628,9 +634,10 @@ pub async fn cancel_pending(
         .col_expr(Column::Status, Expr::val(ItemStatus::Cancelled.as_str()))
         .col_expr(Column::UpdatedAt, Expr::val(now))
         .col_expr(Column::FinishedAt, Expr::val(now))
+        .filter(Column::OrganisationId.eq(db.org()))
         .filter(Column::TaskId.eq(task_id))
         .filter(Column::Status.eq(ItemStatus::Pending.as_str()))
-        .exec(db)
+        .exec(db.conn())
         .await?;
     Ok(result.rows_affected as i32)
 }
@@ -638,7 +645,7 @@ pub async fn cancel_pending(
 /// Returns FAILED items of a task (all, or those with the given ids or error
 /// codes) to PENDING with a fresh round of attempts; returns how many.
 pub async fn retry_failed(
-    db: &impl ConnectionTrait,
+    db: &Scoped<impl ConnectionTrait>,
     task_id: Uuid,
     ids: Option<&[Uuid]>,
     codes: Option<&[String]>,
@@ -651,6 +658,7 @@ pub async fn retry_failed(
         .col_expr(Column::Attempts, Expr::val(0))
         .col_expr(Column::LeaseToken, Expr::val(Option::<String>::None))
         .col_expr(Column::LeaseExpiresAt, Expr::val(Option::<i64>::None))
+        .filter(Column::OrganisationId.eq(db.org()))
         .filter(Column::TaskId.eq(task_id))
         .filter(Column::Status.eq(ItemStatus::Failed.as_str()));
     if let Some(ids) = ids {
@@ -659,24 +667,23 @@ pub async fn retry_failed(
     if let Some(codes) = codes {
         query = query.filter(Column::ErrorCode.is_in(codes.iter().cloned()));
     }
-    Ok(query.exec(db).await?.rows_affected as i32)
+    Ok(query.exec(db.conn()).await?.rows_affected as i32)
 }
 
 /// FAILED and REJECTED items of a task as NDJSON, or None when there is no such task.
 pub async fn failures_ndjson(
-    db: &impl ConnectionTrait,
-    org: Uuid,
+    db: &Scoped<impl ConnectionTrait>,
     task_id: Uuid,
 ) -> Result<Option<String>, DbErr> {
     use sea_orm::QueryOrder;
-    if super::tasks::find(db, org, task_id).await?.is_none() {
+    if super::tasks::find(db, task_id).await?.is_none() {
         return Ok(None);
     }
     let mut out = String::new();
     let mut after = -1;
     loop {
         let rows = Items::find()
-            .filter(Column::OrganisationId.eq(org))
+            .filter(Column::OrganisationId.eq(db.org()))
             .filter(Column::TaskId.eq(task_id))
             .filter(
                 Column::Status.is_in([ItemStatus::Failed.as_str(), ItemStatus::Rejected.as_str()]),
@@ -684,7 +691,7 @@ pub async fn failures_ndjson(
             .filter(Column::Idx.gt(after))
             .order_by_asc(Column::Idx)
             .limit(1000)
-            .all(db)
+            .all(db.conn())
             .await?;
         let Some(last) = rows.last() else { break };
         after = last.idx;
@@ -704,35 +711,42 @@ pub async fn failures_ndjson(
     Ok(Some(out))
 }
 
-/// Up to `limit` items a change touched, after index `after`: those at
-/// `indexes`, or when not listed, every item whose `updated_at` is the
-/// change's commit time; in index order.
-#[allow(clippy::too_many_arguments)]
+/// Which items a change touched.
+#[derive(Clone, Copy, Debug)]
+pub enum Touched<'a> {
+    /// These positions.
+    Listed(&'a [i32]),
+    /// Every item written at the change's commit time (too many to list).
+    At(i64),
+    /// Every item written since a time: after the change bus lost events.
+    Since(i64),
+}
+
+/// Up to `limit` items a change touched, after index `after`, in index order.
 pub async fn changed(
-    db: &impl ConnectionTrait,
-    org: Uuid,
+    db: &Scoped<impl ConnectionTrait>,
     task_id: Uuid,
-    indexes: Option<&[i32]>,
-    at: i64,
+    touched: Touched<'_>,
     statuses: Option<&[ItemStatus]>,
     after: i32,
     limit: u64,
 ) -> Result<Vec<task_item::Model>, DbErr> {
     use sea_orm::QueryOrder;
     let mut query = Items::find()
-        .filter(Column::OrganisationId.eq(org))
+        .filter(Column::OrganisationId.eq(db.org()))
         .filter(Column::TaskId.eq(task_id))
         .filter(Column::Idx.gt(after))
         .limit(limit);
-    query = match indexes {
-        Some([]) => return Ok(Vec::new()),
-        Some(list) => query.filter(Column::Idx.is_in(list.iter().copied())),
-        None => query.filter(Column::UpdatedAt.eq(at)),
+    query = match touched {
+        Touched::Listed([]) => return Ok(Vec::new()),
+        Touched::Listed(list) => query.filter(Column::Idx.is_in(list.iter().copied())),
+        Touched::At(at) => query.filter(Column::UpdatedAt.eq(at)),
+        Touched::Since(at) => query.filter(Column::UpdatedAt.gte(at)),
     };
     if let Some(list) = statuses {
-        query = query.filter(Column::Status.is_in(list.iter().map(|s| s.as_str())));
+        query = query.filter(Column::Status.is_in(list.iter().copied()));
     }
-    query.order_by_asc(Column::Idx).all(db).await
+    query.order_by_asc(Column::Idx).all(db.conn()).await
 }
 
 #[derive(Debug, FromQueryResult)]
@@ -744,7 +758,10 @@ pub struct RejectedRow {
 }
 
 /// The items of a task refused at admission, in index order.
-pub async fn rejected(db: &impl ConnectionTrait, task_id: Uuid) -> Result<Vec<RejectedRow>, DbErr> {
+pub async fn rejected(
+    db: &Scoped<impl ConnectionTrait>,
+    task_id: Uuid,
+) -> Result<Vec<RejectedRow>, DbErr> {
     use sea_orm::QueryOrder;
     Items::find()
         .select_only()
@@ -754,10 +771,11 @@ pub async fn rejected(db: &impl ConnectionTrait, task_id: Uuid) -> Result<Vec<Re
             Column::ErrorCode,
             Column::ErrorMessage,
         ])
+        .filter(Column::OrganisationId.eq(db.org()))
         .filter(Column::TaskId.eq(task_id))
         .filter(Column::Status.eq(ItemStatus::Rejected.as_str()))
         .order_by_asc(Column::Idx)
         .into_model()
-        .all(db)
+        .all(db.conn())
         .await
 }

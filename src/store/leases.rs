@@ -10,12 +10,13 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::items::{self, ItemState};
+use super::{Scoped, System};
 use crate::domain::status::{ItemStatus, TaskStatus};
 
 /// On PostgreSQL, rows another transaction holds are skipped rather than
 /// waited for, so concurrent claimers and reapers never take the same item.
-fn skip_locked<E: EntityTrait>(db: &impl ConnectionTrait, query: Select<E>) -> Select<E> {
-    match db.get_database_backend() {
+fn skip_locked<E: EntityTrait>(db: &Scoped<impl ConnectionTrait>, query: Select<E>) -> Select<E> {
+    match db.backend() {
         DbBackend::Postgres => query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked),
         _ => query,
     }
@@ -23,8 +24,7 @@ fn skip_locked<E: EntityTrait>(db: &impl ConnectionTrait, query: Select<E>) -> S
 
 /// Unfinished tasks of these types that have pending items, oldest first.
 pub async fn claimable_tasks(
-    db: &impl ConnectionTrait,
-    org: Uuid,
+    db: &Scoped<impl ConnectionTrait>,
     types: &[String],
     limit: u64,
 ) -> Result<Vec<Uuid>, DbErr> {
@@ -32,7 +32,7 @@ pub async fn claimable_tasks(
     let tasks = Tasks::find()
         .select_only()
         .column(bulk_task::Column::Id)
-        .filter(bulk_task::Column::OrganisationId.eq(org))
+        .filter(bulk_task::Column::OrganisationId.eq(db.org()))
         .filter(bulk_task::Column::TaskType.is_in(types.iter().cloned()))
         .filter(bulk_task::Column::Status.is_not_in(terminal))
         .filter(bulk_task::Column::CancelRequested.eq(false))
@@ -42,31 +42,31 @@ pub async fn claimable_tasks(
         .order_by_asc(bulk_task::Column::Id)
         .limit(limit)
         .into_tuple::<Uuid>()
-        .all(db)
+        .all(db.conn())
         .await?;
     Ok(tasks)
 }
 
 /// The oldest pending items of a task, locked for the claim.
 pub async fn pending_items(
-    db: &impl ConnectionTrait,
+    db: &Scoped<impl ConnectionTrait>,
     task_id: Uuid,
     limit: u64,
 ) -> Result<Vec<task_item::Model>, DbErr> {
     let query = Items::find()
+        .filter(Column::OrganisationId.eq(db.org()))
         .filter(Column::TaskId.eq(task_id))
-        .filter(Column::Status.eq(ItemStatus::Pending.as_str()))
+        .filter(Column::Status.eq(ItemStatus::Pending))
         .order_by_asc(Column::Idx)
         .limit(limit);
-    skip_locked(db, query).all(db).await
+    skip_locked(db, query).all(db.conn()).await
 }
 
 /// Extends the leases among `tokens` whose items are still held (a lease
 /// that ran out stays valid until the reaper takes the item back, exactly
 /// as reports with it are still accepted); returns the tokens it extended.
 pub async fn renew(
-    db: &impl ConnectionTrait,
-    org: Uuid,
+    db: &Scoped<impl ConnectionTrait>,
     tokens: &[String],
     expires_at: i64,
 ) -> Result<Vec<String>, DbErr> {
@@ -76,13 +76,14 @@ pub async fn renew(
     let statement = Query::update()
         .table(Items)
         .value(Column::LeaseExpiresAt, expires_at)
-        .and_where(Column::OrganisationId.eq(org))
+        .and_where(Column::OrganisationId.eq(db.org()))
         .and_where(Column::LeaseToken.is_in(tokens.iter().cloned()))
         .and_where(Column::Status.eq(ItemStatus::Running.as_str()))
         .returning_col(Column::LeaseToken)
         .to_owned();
     let rows = db
-        .query_all_raw(db.get_database_backend().build(&statement))
+        .conn()
+        .query_all_raw(db.backend().build(&statement))
         .await?;
     Ok(rows
         .iter()
@@ -98,7 +99,7 @@ pub struct ExpiredTask {
 
 /// Tasks that hold at least one expired lease.
 pub async fn tasks_with_expired_leases(
-    db: &impl ConnectionTrait,
+    db: &System<impl ConnectionTrait>,
     now: i64,
     limit: u64,
 ) -> Result<Vec<ExpiredTask>, DbErr> {
@@ -114,21 +115,22 @@ pub async fn tasks_with_expired_leases(
         .group_by(Column::OrganisationId)
         .limit(limit)
         .into_model::<ExpiredTask>()
-        .all(db)
+        .all(db.conn())
         .await
 }
 
 /// The expired items of a task, locked for the reaper.
 pub async fn expired_items(
-    db: &impl ConnectionTrait,
+    db: &Scoped<impl ConnectionTrait>,
     task_id: Uuid,
     now: i64,
 ) -> Result<Vec<ItemState>, DbErr> {
     let query = Items::find()
         .select_only()
         .columns(items::STATE_COLUMNS)
+        .filter(Column::OrganisationId.eq(db.org()))
         .filter(Column::TaskId.eq(task_id))
         .filter(Column::Status.eq(ItemStatus::Running.as_str()))
         .filter(Column::LeaseExpiresAt.lt(now));
-    skip_locked(db, query).into_model().all(db).await
+    skip_locked(db, query).into_model().all(db.conn()).await
 }

@@ -1,9 +1,11 @@
-//! Every SQL statement of bulkwatch lives under this module; callers pass the
-//! caller's organisation and never see a query builder.
+//! Every SQL statement of bulkwatch lives under this module; callers hold a
+//! handle scoped to an organisation and never see a query builder.
 
+mod handle;
 pub mod items;
 pub mod keys;
 pub mod leases;
+pub mod notify;
 pub mod page;
 pub mod tasks;
 
@@ -20,17 +22,15 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+pub use handle::{Reader, Scoped, System, Writer};
 pub use migration::DEFAULT_ORGANISATION_ID;
 
-/// Whose rows a handle may touch. On PostgreSQL this becomes the
+/// Whose rows a transaction may see. On PostgreSQL this becomes the
 /// transaction's row-level security setting, the second wall behind the
 /// organisation filter every store function applies itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Tenant {
-    /// One organisation's rows: every request made with an API key.
+enum Tenant {
     Organisation(Uuid),
-    /// Every organisation's rows: authentication, the lease reaper, the
-    /// event hubs and the CLI, which act before or across organisations.
     System,
 }
 
@@ -91,21 +91,45 @@ impl Db {
         self.write.get_database_backend()
     }
 
-    /// A handle for reads as `tenant`. On PostgreSQL it is a transaction
-    /// carrying the tenant's setting (dropping it ends it); on SQLite, the
+    /// Reads as organisation `org`. On PostgreSQL a transaction carrying
+    /// the organisation's setting (dropping it ends it); on SQLite, the
     /// reader pool.
-    pub async fn reader(&self, tenant: Tenant) -> Result<DatabaseExecutor<'_>, DbErr> {
+    pub async fn reader(&self, org: Uuid) -> Result<Reader<'_>, DbErr> {
+        Ok(Scoped::new(
+            self.executor(Tenant::Organisation(org)).await?,
+            org,
+        ))
+    }
+
+    /// A write transaction as organisation `org`.
+    pub async fn begin(&self, org: Uuid) -> Result<Writer, DbErr> {
+        Ok(Scoped::new(
+            self.transaction(Tenant::Organisation(org)).await?,
+            org,
+        ))
+    }
+
+    /// Reads across organisations: authentication, the reaper's scan, the CLI.
+    pub async fn system_reader(&self) -> Result<System<DatabaseExecutor<'_>>, DbErr> {
+        Ok(System::new(self.executor(Tenant::System).await?))
+    }
+
+    /// A write transaction across organisations: key management from the CLI.
+    pub async fn system_begin(&self) -> Result<System<DatabaseTransaction>, DbErr> {
+        Ok(System::new(self.transaction(Tenant::System).await?))
+    }
+
+    async fn executor(&self, tenant: Tenant) -> Result<DatabaseExecutor<'_>, DbErr> {
         if self.backend() == DbBackend::Postgres {
             Ok(DatabaseExecutor::OwnedTransaction(
-                self.begin(tenant).await?,
+                self.transaction(tenant).await?,
             ))
         } else {
             Ok(DatabaseExecutor::Connection(&self.read))
         }
     }
 
-    /// A write transaction as `tenant`.
-    pub async fn begin(&self, tenant: Tenant) -> Result<DatabaseTransaction, DbErr> {
+    async fn transaction(&self, tenant: Tenant) -> Result<DatabaseTransaction, DbErr> {
         // On SQLite the write lock is taken at BEGIN, where the busy timeout
         // waits for it: a deferred transaction that read first could not
         // upgrade once another process (the CLI, a second server) had written.

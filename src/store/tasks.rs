@@ -9,6 +9,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::Scoped;
 use super::page::{Page, SortValue, Window};
 use crate::domain::status::{Counters, TaskStatus};
 use crate::error::AppResult;
@@ -166,68 +167,63 @@ fn filter_condition(org: Uuid, f: &TaskFilter) -> Condition {
 }
 
 pub async fn find(
-    db: &impl ConnectionTrait,
-    org: Uuid,
+    db: &Scoped<impl ConnectionTrait>,
     id: Uuid,
 ) -> Result<Option<bulk_task::Model>, DbErr> {
     Tasks::find_by_id(id)
-        .filter(Column::OrganisationId.eq(org))
-        .one(db)
+        .filter(Column::OrganisationId.eq(db.org()))
+        .one(db.conn())
         .await
 }
 
 /// Reads a task for an update, locking its row on PostgreSQL so that
 /// concurrent writers to one task serialise (SQLite has a single writer).
 pub async fn lock(
-    db: &impl ConnectionTrait,
-    org: Uuid,
+    db: &Scoped<impl ConnectionTrait>,
     id: Uuid,
 ) -> Result<Option<bulk_task::Model>, DbErr> {
-    let query = Tasks::find_by_id(id).filter(Column::OrganisationId.eq(org));
-    match db.get_database_backend() {
-        DbBackend::Postgres => query.lock_exclusive().one(db).await,
-        _ => query.one(db).await,
+    let query = Tasks::find_by_id(id).filter(Column::OrganisationId.eq(db.org()));
+    match db.backend() {
+        DbBackend::Postgres => query.lock_exclusive().one(db.conn()).await,
+        _ => query.one(db.conn()).await,
     }
 }
 
 pub async fn find_many(
-    db: &impl ConnectionTrait,
-    org: Uuid,
+    db: &Scoped<impl ConnectionTrait>,
     ids: &[Uuid],
 ) -> Result<Vec<bulk_task::Model>, DbErr> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     Tasks::find()
-        .filter(Column::OrganisationId.eq(org))
+        .filter(Column::OrganisationId.eq(db.org()))
         .filter(Column::Id.is_in(ids.iter().copied()))
-        .all(db)
+        .all(db.conn())
         .await
 }
 
 pub async fn find_by_idempotency_key(
-    db: &impl ConnectionTrait,
-    org: Uuid,
+    db: &Scoped<impl ConnectionTrait>,
     key: &str,
 ) -> Result<Option<bulk_task::Model>, DbErr> {
     Tasks::find()
-        .filter(Column::OrganisationId.eq(org))
+        .filter(Column::OrganisationId.eq(db.org()))
         .filter(Column::IdempotencyKey.eq(key))
-        .one(db)
+        .one(db.conn())
         .await
 }
 
 /// One page of tasks.
 pub async fn page(
-    db: &impl ConnectionTrait,
-    org: Uuid,
+    db: &Scoped<impl ConnectionTrait>,
     filter: &TaskFilter,
     order: TaskOrder,
     window: &Window,
 ) -> AppResult<Page<bulk_task::Model>> {
     let sort = order.sort_expr();
     let id = Expr::col((Tasks, Column::Id));
-    let mut query = Tasks::find().filter(filter_condition(org, filter));
+    let mut query = Tasks::find().filter(filter_condition(db.org(), filter));
     for c in window.conditions(&sort, &id, order.ascending) {
         query = query.filter(c);
     }
@@ -237,26 +233,22 @@ pub async fn page(
         .order_by(Column::Id, direction)
         .offset(window.offset)
         .limit(window.size + 1)
-        .all(db)
+        .all(db.conn())
         .await?;
     Ok(window.finish(rows))
 }
 
-pub async fn count(
-    db: &impl ConnectionTrait,
-    org: Uuid,
-    filter: &TaskFilter,
-) -> Result<u64, DbErr> {
+pub async fn count(db: &Scoped<impl ConnectionTrait>, filter: &TaskFilter) -> Result<u64, DbErr> {
     use sea_orm::PaginatorTrait;
     Tasks::find()
-        .filter(filter_condition(org, filter))
-        .count(db)
+        .filter(filter_condition(db.org(), filter))
+        .count(db.conn())
         .await
 }
 
 #[derive(Debug, FromQueryResult)]
 struct StatusRow {
-    status: String,
+    status: TaskStatus,
     tasks: i64,
     total: Option<i64>,
     pending: Option<i64>,
@@ -270,8 +262,7 @@ struct StatusRow {
 
 /// Tasks per status and item counters summed over the filtered tasks, in one statement.
 pub async fn stats(
-    db: &impl ConnectionTrait,
-    org: Uuid,
+    db: &Scoped<impl ConnectionTrait>,
     filter: &TaskFilter,
 ) -> Result<(Vec<(TaskStatus, i64)>, Counters), DbErr> {
     let sum = |c: Column| Expr::cust(format!("CAST(SUM({}) AS BIGINT)", c.as_str()));
@@ -287,18 +278,16 @@ pub async fn stats(
         .column_as(sum(Column::Skipped), "skipped")
         .column_as(sum(Column::Rejected), "rejected")
         .column_as(sum(Column::Cancelled), "cancelled")
-        .filter(filter_condition(org, filter))
+        .filter(filter_condition(db.org(), filter))
         .group_by(Column::Status)
         .into_model::<StatusRow>()
-        .all(db)
+        .all(db.conn())
         .await?;
     let mut by_status = Vec::new();
     let mut items = Counters::default();
     let n = |v: Option<i64>| i32::try_from(v.unwrap_or(0)).unwrap_or(i32::MAX);
     for row in rows {
-        if let Some(status) = TaskStatus::parse(&row.status) {
-            by_status.push((status, row.tasks));
-        }
+        by_status.push((row.status, row.tasks));
         items.total += n(row.total);
         items.pending += n(row.pending);
         items.running += n(row.running);
@@ -312,57 +301,52 @@ pub async fn stats(
     Ok((by_status, items))
 }
 
-pub async fn insert(db: &impl ConnectionTrait, task: bulk_task::Model) -> Result<(), DbErr> {
-    Tasks::insert(task.into_active_model())
-        .exec_without_returning(db)
+pub async fn insert(
+    db: &Scoped<impl ConnectionTrait>,
+    task: bulk_task::Model,
+) -> Result<(), DbErr> {
+    let mut task = task.into_active_model();
+    task.organisation_id = sea_orm::ActiveValue::Set(db.org());
+    Tasks::insert(task)
+        .exec_without_returning(db.conn())
         .await?;
     Ok(())
 }
 
 /// Writes back a task whose state the domain changed.
-pub async fn save(db: &impl ConnectionTrait, task: &bulk_task::Model) -> Result<(), DbErr> {
+pub async fn save(db: &Scoped<impl ConnectionTrait>, task: &bulk_task::Model) -> Result<(), DbErr> {
     let mut active = task.clone().into_active_model();
     active = active.reset_all();
     active.id = sea_orm::ActiveValue::Unchanged(task.id);
-    active.organisation_id = sea_orm::ActiveValue::Unchanged(task.organisation_id);
+    active.organisation_id = sea_orm::ActiveValue::Unchanged(db.org());
     Tasks::update_many()
         .set(active)
         .filter(Column::Id.eq(task.id))
-        .filter(Column::OrganisationId.eq(task.organisation_id))
-        .exec(db)
+        .filter(Column::OrganisationId.eq(db.org()))
+        .exec(db.conn())
         .await?;
     Ok(())
 }
 
-pub async fn delete(db: &impl ConnectionTrait, org: Uuid, id: Uuid) -> Result<bool, DbErr> {
+pub async fn delete(db: &Scoped<impl ConnectionTrait>, id: Uuid) -> Result<bool, DbErr> {
     // Items go first: SQLite enforces the cascade only with foreign keys on,
     // and an explicit delete costs the same.
     entity::task_item::Entity::delete_many()
         .filter(entity::task_item::Column::TaskId.eq(id))
-        .filter(entity::task_item::Column::OrganisationId.eq(org))
-        .exec(db)
+        .filter(entity::task_item::Column::OrganisationId.eq(db.org()))
+        .exec(db.conn())
         .await?;
     let result = Tasks::delete_many()
         .filter(Column::Id.eq(id))
-        .filter(Column::OrganisationId.eq(org))
-        .exec(db)
+        .filter(Column::OrganisationId.eq(db.org()))
+        .exec(db.conn())
         .await?;
     Ok(result.rows_affected > 0)
 }
 
-/// A task by id whatever its organisation: only for the event hubs, which
-/// serve watchers whose organisation was checked when they subscribed.
-pub async fn find_any(
-    db: &impl ConnectionTrait,
-    id: Uuid,
-) -> Result<Option<bulk_task::Model>, DbErr> {
-    Tasks::find_by_id(id).one(db).await
-}
-
 /// The tasks among `ids` that match `filter`.
 pub async fn find_matching(
-    db: &impl ConnectionTrait,
-    org: Uuid,
+    db: &Scoped<impl ConnectionTrait>,
     ids: &[Uuid],
     filter: &TaskFilter,
 ) -> Result<Vec<bulk_task::Model>, DbErr> {
@@ -370,8 +354,25 @@ pub async fn find_matching(
         return Ok(Vec::new());
     }
     Tasks::find()
-        .filter(filter_condition(org, filter))
+        .filter(filter_condition(db.org(), filter))
         .filter(Column::Id.is_in(ids.iter().copied()))
-        .all(db)
+        .all(db.conn())
+        .await
+}
+
+/// Tasks matching `filter` changed at or after `since`, oldest change first.
+pub async fn changed_since(
+    db: &Scoped<impl ConnectionTrait>,
+    filter: &TaskFilter,
+    since: i64,
+    limit: u64,
+) -> Result<Vec<bulk_task::Model>, DbErr> {
+    Tasks::find()
+        .filter(filter_condition(db.org(), filter))
+        .filter(Column::UpdatedAt.gte(since))
+        .order_by_asc(Column::UpdatedAt)
+        .order_by_asc(Column::Id)
+        .limit(limit)
+        .all(db.conn())
         .await
 }
