@@ -45,9 +45,13 @@ pub struct Config {
     #[arg(long, env = "BULKWATCH_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub introspection: bool,
 
-    /// Serve GraphiQL at `/`.
+    /// Serve GraphiQL at `/graphiql`.
     #[arg(long, env = "BULKWATCH_GRAPHIQL", default_value_t = true, action = clap::ArgAction::Set)]
     pub graphiql: bool,
+
+    /// Serve the web dashboard at `/`.
+    #[arg(long, env = "BULKWATCH_DASHBOARD", default_value_t = true, action = clap::ArgAction::Set)]
+    pub dashboard: bool,
 
     /// Connections in the database pool (readers, on SQLite; the writer is one more).
     #[arg(long, env = "BULKWATCH_DB_CONNECTIONS", default_value_t = 8)]

@@ -1,15 +1,27 @@
-//! The one error type of bulkwatch, and its codes.
+//! The one error type of bulkwatch, its codes, and its HTTP answer.
 //!
 //! It is mapped to `extensions.code` in one place (`graphql::errors`), which
-//! finds it as the source of any `async_graphql::Error` made with `?`.
+//! finds it as the source of any `async_graphql::Error` made with `?`, and
+//! to an HTTP response in one place (`IntoResponse` below).
 
-use sea_orm::DbErr;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use sea_orm::{DbErr, RuntimeErr};
 
 /// What went wrong, in terms a client can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("{0}")]
     BadUserInput(String),
+    /// Bad input that HTTP names apart: a body over the limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// A method the route does not serve.
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// A body of a type the route does not read.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -38,18 +50,69 @@ impl AppError {
     /// The value of `extensions.code`.
     pub fn code(&self) -> &'static str {
         match self {
-            AppError::BadUserInput(_) => "BAD_USER_INPUT",
+            AppError::BadUserInput(_)
+            | AppError::MethodNotAllowed(_)
+            | AppError::UnsupportedMediaType(_) => "BAD_USER_INPUT",
             AppError::NotFound(_) => "NOT_FOUND",
             AppError::Unauthenticated(_) => "UNAUTHENTICATED",
             AppError::Forbidden(_) => "FORBIDDEN",
             AppError::Conflict(_) => "CONFLICT",
             AppError::InvalidState(_) => "INVALID_STATE",
             AppError::BadCursor(_) => "BAD_CURSOR",
-            AppError::LimitExceeded(_) => "LIMIT_EXCEEDED",
+            AppError::LimitExceeded(_) | AppError::TooLarge(_) => "LIMIT_EXCEEDED",
             AppError::DatabaseUnavailable(_) => "DATABASE_UNAVAILABLE",
             AppError::Lagged(_) => "SUBSCRIBER_LAGGED",
             AppError::Internal(_) => "INTERNAL",
         }
+    }
+
+    /// The HTTP status of a response that is this error alone.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::BadUserInput(_)
+            | AppError::BadCursor(_)
+            | AppError::LimitExceeded(_)
+            | AppError::InvalidState(_)
+            | AppError::Lagged(_) => StatusCode::BAD_REQUEST,
+            AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// A GraphQL-shaped error body with the code, and the status from it.
+/// Causes a client must not see are logged here and replaced.
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        match &self {
+            AppError::Internal(cause) => tracing::error!(%cause, "internal error"),
+            AppError::DatabaseUnavailable(cause) => {
+                tracing::error!(%cause, "database unavailable")
+            }
+            _ => {}
+        }
+        let body = serde_json::json!({
+            "errors": [{ "message": self.to_string(), "extensions": { "code": self.code() } }]
+        });
+        let mut response = (
+            self.status(),
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response();
+        if matches!(self, AppError::MethodNotAllowed(_)) {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+        }
+        response
     }
 }
 
@@ -77,30 +140,65 @@ pub fn limit_exceeded(message: impl Into<String>) -> AppError {
     AppError::LimitExceeded(message.into())
 }
 
+/// What a database error means for the client, by the database's own code.
+enum Class {
+    /// Worth a retry: the database is unreachable, restarting, or chose
+    /// this transaction as a deadlock or serialisation victim.
+    Unavailable,
+    /// Text PostgreSQL cannot store (a NUL character).
+    NulInText,
+    Other,
+}
+
+/// PostgreSQL SQLSTATEs and SQLite primary result codes.
+fn classify_code(code: &str) -> Class {
+    match code {
+        // serialization_failure, deadlock_detected, connection exceptions,
+        // too_many_connections, operator intervention (shutdown, crash recovery)
+        "40001" | "40P01" | "53300" | "57P01" | "57P02" | "57P03" => Class::Unavailable,
+        c if c.starts_with("08") => Class::Unavailable,
+        // character_not_in_repertoire, untranslatable_character
+        "22021" | "22P05" => Class::NulInText,
+        // SQLite: BUSY, LOCKED, IOERR, CANTOPEN, FULL, READONLY (primary code
+        // is the low byte of an extended one).
+        c => match c.parse::<i32>().map(|n| n & 0xff) {
+            Ok(5 | 6 | 10 | 13 | 14 | 8) => Class::Unavailable,
+            _ => Class::Other,
+        },
+    }
+}
+
+fn class(err: &DbErr) -> Class {
+    use sea_orm::sqlx::Error as Sqlx;
+    let runtime = match err {
+        DbErr::ConnectionAcquire(_) => return Class::Unavailable,
+        DbErr::Conn(_) => return Class::Unavailable,
+        DbErr::Exec(r) | DbErr::Query(r) => r,
+        _ => return Class::Other,
+    };
+    let RuntimeErr::SqlxError(sqlx) = runtime else {
+        return Class::Other;
+    };
+    match sqlx.as_ref() {
+        Sqlx::Database(db) => db.code().map_or(Class::Other, |c| classify_code(&c)),
+        Sqlx::Io(_)
+        | Sqlx::Tls(_)
+        | Sqlx::PoolTimedOut
+        | Sqlx::PoolClosed
+        | Sqlx::WorkerCrashed
+        | Sqlx::Protocol(_) => Class::Unavailable,
+        _ => Class::Other,
+    }
+}
+
 impl From<DbErr> for AppError {
     fn from(err: DbErr) -> Self {
-        match &err {
-            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => AppError::DatabaseUnavailable(err),
-            // PostgreSQL text cannot hold NUL; SQLite can, so only one backend says so.
-            _ if ["invalid byte sequence", "unsupported Unicode escape"]
-                .iter()
-                .any(|m| err.to_string().contains(m)) =>
-            {
+        match class(&err) {
+            Class::Unavailable => AppError::DatabaseUnavailable(err),
+            Class::NulInText => {
                 AppError::BadUserInput("text must not contain NUL characters".into())
             }
-            // Worth a retry by the client, like an unreachable database.
-            _ if [
-                "deadlock detected",
-                "could not serialize",
-                "connection reset",
-                "broken pipe",
-            ]
-            .iter()
-            .any(|m| err.to_string().contains(m)) =>
-            {
-                AppError::DatabaseUnavailable(err)
-            }
-            _ => AppError::Internal(err.to_string()),
+            Class::Other => AppError::Internal(err.to_string()),
         }
     }
 }

@@ -9,6 +9,8 @@ pub mod error;
 pub mod events;
 pub mod graphql;
 pub mod http;
+pub mod logging;
+mod state;
 pub mod store;
 pub mod worker_demo;
 
@@ -18,6 +20,7 @@ use std::net::SocketAddr;
 use tokio::net::TcpListener;
 
 pub use config::Config;
+pub use state::AppState;
 
 use crate::events::EventBus;
 use crate::store::Db;
@@ -31,14 +34,6 @@ pub enum StartupError {
     Database(#[from] sea_orm::DbErr),
     #[error("cannot listen: {0}")]
     Io(#[from] std::io::Error),
-}
-
-/// The state every request shares.
-#[derive(Clone)]
-pub struct AppState {
-    pub db: Db,
-    pub events: EventBus,
-    pub config: Config,
 }
 
 /// A migrated database and a bound listener, ready to serve.

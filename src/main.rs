@@ -84,7 +84,7 @@ type Outcome = Result<(), Box<dyn std::error::Error>>;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    bulkwatch::http::init_tracing();
+    bulkwatch::logging::init();
     let command = match Cli::parse().command {
         Some(command) => command,
         None => Cli::parse_from(["bulkwatch", "serve"])

@@ -1,23 +1,11 @@
-//! Relay connections: async-graphql's `Connection` with a lazily counted
-//! `totalCount`, and the cost model that bounds a page's complexity.
-
-use std::sync::Arc;
+//! Relay connections: async-graphql's `Connection` over a store page, lazy
+//! cursors, and the cost model that bounds a page's complexity.
 
 use async_graphql::connection::{Connection, CursorType, Edge, EmptyFields};
-use async_graphql::{Context, Object, Result};
 use uuid::Uuid;
 
-use super::loaders::{ItemCountKey, RequestLoader};
-use super::reader;
-use super::types::{BulkTask, TaskItem};
-use crate::domain::status::Counters;
 use crate::error::{AppError, bad_cursor};
-use crate::store::items::ItemFilter;
 use crate::store::page::{Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, SortValue};
-use crate::store::tasks::{self, TaskFilter};
-
-pub type BulkTaskConnection = Connection<RowCursor, BulkTask, TaskCount, EmptyFields>;
-pub type TaskItemConnection = Connection<RowCursor, TaskItem, ItemCount, EmptyFields>;
 
 /// A row's cursor, encoded only when a client selects it: a page mints one
 /// per row, and most clients read `nodes` alone.
@@ -78,54 +66,4 @@ where
             .map(|row| Edge::new(cursor(row), node(row))),
     );
     c
-}
-
-/// The `totalCount` of a task list, counted only when asked for.
-pub struct TaskCount {
-    pub filter: TaskFilter,
-}
-
-#[Object]
-impl TaskCount {
-    /// Tasks matching the filter, on every page together.
-    async fn total_count(&self, ctx: &Context<'_>) -> Result<i32> {
-        let n = tasks::count(&reader(ctx).await?, &self.filter)
-            .await
-            .map_err(AppError::from)?;
-        Ok(i32::try_from(n).unwrap_or(i32::MAX))
-    }
-}
-
-/// The `totalCount` of a task's items: from the task's counters when the
-/// filter is by status alone, else counted.
-pub struct ItemCount {
-    pub task_id: Uuid,
-    pub counters: Counters,
-    pub filter: ItemFilter,
-}
-
-#[Object]
-impl ItemCount {
-    /// Items matching the filter, on every page together.
-    async fn total_count(&self, ctx: &Context<'_>) -> Result<i32> {
-        if self.filter.counted_by_status_only() {
-            return Ok(match &self.filter.status {
-                None => self.counters.total,
-                Some(list) => {
-                    let distinct: std::collections::HashSet<_> = list.iter().collect();
-                    distinct.into_iter().map(|s| self.counters.get(*s)).sum()
-                }
-            });
-        }
-        let key = ItemCountKey {
-            task_id: self.task_id,
-            filter: Arc::new(self.filter.clone()),
-        };
-        let n = ctx
-            .data::<RequestLoader>()?
-            .load_one(key)
-            .await?
-            .unwrap_or(0);
-        Ok(i32::try_from(n).unwrap_or(i32::MAX))
-    }
 }

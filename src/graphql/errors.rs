@@ -5,8 +5,8 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextSubscribe,
-    NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextResolve,
+    NextSubscribe, NextValidation, ResolveInfo,
 };
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Variables};
@@ -14,6 +14,8 @@ use futures_util::FutureExt;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
+use crate::auth::Auth;
+use crate::domain::keys::Scope;
 use crate::error::AppError;
 
 pub struct ErrorCodes;
@@ -85,6 +87,32 @@ fn is_limit(message: &str) -> bool {
 
 #[async_trait::async_trait]
 impl Extension for ErrorCodesExtension {
+    /// A caller without a valid key reaches no root field but introspection:
+    /// refused before the field's arguments are even read, it learns nothing
+    /// from them. (Field guards then check the scope of valid keys.)
+    async fn resolve(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        info: ResolveInfo<'_>,
+        next: NextResolve<'_>,
+    ) -> ServerResult<Option<async_graphql::Value>> {
+        let root = info.path_node.parent.is_none() && !info.is_for_introspection;
+        let unauthenticated = ctx.data::<Auth>().ok().filter(|a| a.principal().is_none());
+        if root
+            && info.name != "__typename"
+            && let Some(auth) = unauthenticated
+            && let Err(refused) = auth.require(Scope::TasksRead)
+        {
+            let mut err = async_graphql::Error::from(refused).into_server_error(Default::default());
+            err.locations.clear();
+            err.path = vec![async_graphql::PathSegment::Field(
+                info.alias.unwrap_or(info.name).to_owned(),
+            )];
+            return Err(err);
+        }
+        next.run(ctx, info).await
+    }
+
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let response = match AssertUnwindSafe(next.run(ctx)).catch_unwind().await {
             Ok(response) => response,

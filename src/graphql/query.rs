@@ -2,12 +2,14 @@
 
 use async_graphql::{Context, ID, Object, Result, SimpleObject};
 
-use super::connection::{BulkTaskConnection, RowCursor, TaskCount, connection, page_cost};
+use super::connection::{RowCursor, connection, page_cost};
 use super::enums::BulkTaskStatus;
 use super::ids::{self, Kind};
 use super::inputs::{BulkTaskFilter, BulkTaskOrder};
 use super::loaders::{ItemKey, RequestLoader, TaskKey};
-use super::types::{BulkTask, Node, TaskCounters, TaskItem, prefetch_items};
+use super::types::{
+    BulkTask, BulkTaskConnection, Node, TaskCount, TaskCounters, TaskItem, prefetch_items,
+};
 use super::{Need, reader};
 use crate::domain::keys::Scope;
 use crate::error::{AppError, limit_exceeded};

@@ -111,20 +111,22 @@ pub struct Window {
     pub before: Option<Cursor>,
 }
 
+/// A list size argument, checked like every list's: 0 to `MAX_PAGE_SIZE`.
+pub fn page_size(name: &str, n: Option<i32>) -> AppResult<Option<u64>> {
+    match n {
+        None => Ok(None),
+        Some(n) if n < 0 => Err(bad_input(format!("`{name}` must not be negative"))),
+        Some(n) if n > MAX_PAGE_SIZE => Err(limit_exceeded(format!(
+            "`{name}` must be at most {MAX_PAGE_SIZE}"
+        ))),
+        Some(n) => Ok(Some(n as u64)),
+    }
+}
+
 impl Window {
     pub fn new(args: &PageArgs, order_tag: &str, float_value: bool) -> AppResult<Window> {
-        let check = |name: &str, n: Option<i32>| -> AppResult<Option<u64>> {
-            match n {
-                None => Ok(None),
-                Some(n) if n < 0 => Err(bad_input(format!("`{name}` must not be negative"))),
-                Some(n) if n > MAX_PAGE_SIZE => Err(limit_exceeded(format!(
-                    "`{name}` must be at most {MAX_PAGE_SIZE}"
-                ))),
-                Some(n) => Ok(Some(n as u64)),
-            }
-        };
-        let first = check("first", args.first)?;
-        let last = check("last", args.last)?;
+        let first = page_size("first", args.first)?;
+        let last = page_size("last", args.last)?;
         if first.is_some() && last.is_some() {
             return Err(bad_input("pass `first` or `last`, not both"));
         }

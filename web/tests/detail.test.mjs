@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
 import { BASE_URL, SHOTS, close, countTraffic, createTask, gql, launch, openPage, report, unique } from './helpers.mjs';
 
@@ -68,6 +69,39 @@ test('the detail groups failures by code, and retrying one code changes the coun
   const after = await counters(id);
   assert.equal(after.failed, 6);
   assert.equal(after.pending, 12); // 10 never reported + 2 retried
+
+  // The failure report comes with the key, saved as a file.
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('button', { name: /Failure report/ }).click(),
+  ]);
+  const lines = (await readFile(await download.path(), 'utf8')).trim().split('\n');
+  assert.equal(lines.length, 6);
+  assert.match(lines[0], /HLR_TIMEOUT/);
+  await close(session);
+});
+
+test('a task is failed with a reason, then deleted', async () => {
+  const description = unique('To be failed');
+  const id = await createTask({ description, items: 5 });
+  const session = await openPage(browser);
+  const { page } = session;
+  await page.goto(`${BASE_URL}/#/tasks/${encodeURIComponent(id)}`);
+  await page.getByRole('button', { name: 'Fail task…' }).click();
+  const dialog = page.getByRole('dialog');
+  await dialog.getByLabel('Code').fill('UPSTREAM_GONE');
+  await dialog.getByLabel('Reason').fill('the upstream API was switched off');
+  await dialog.getByRole('button', { name: 'Fail task' }).click();
+  await page.getByRole('status').filter({ hasText: 'Task failed with UPSTREAM_GONE.' }).waitFor();
+  await page.locator('.task-header').getByText('the upstream API was switched off').waitFor();
+  assert.equal((await counters(id)).status, 'FAILED');
+
+  await page.getByRole('button', { name: 'Delete' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+  await page.getByRole('heading', { name: 'Bulk tasks' }).waitFor();
+  await page.getByRole('status').filter({ hasText: `Deleted the task “${description}”.` }).waitFor();
+  const { bulkTask } = await gql(`query($id: ID!) { bulkTask(id: $id) { id } }`, { id });
+  assert.equal(bulkTask, null);
   await close(session);
 });
 

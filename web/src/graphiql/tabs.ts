@@ -1,8 +1,12 @@
 // The README's tour, one tab each, instead of the generic welcome text.
 
-const CREATE = `# Create a task with three items. The duplicate client id is rejected at
-# admission and kept as a REJECTED item. Every data field needs an API key:
-# open Headers below and paste {"Authorization": "Bearer bw_..."}.
+const CREATE = `# Create a task with three items. The duplicate
+# client id is rejected at admission and kept as a
+# REJECTED item.
+#
+# Every data field needs an API key: open Headers
+# below and paste
+#   {"Authorization": "Bearer bw_..."}
 mutation CreateTask {
   createBulkTask(input: {
     type: "sims.bulk_provision"
@@ -21,8 +25,9 @@ mutation CreateTask {
 }
 `;
 
-const REPORT = `# Report outcomes, naming items by client id, index or id.
-# Put the task id from the first tab into Variables.
+const REPORT = `# Report outcomes, naming items by client id,
+# index or id. Put the task id from the first tab
+# into Variables.
 mutation ReportResults($task: ID!) {
   reportItemResults(input: {
     taskId: $task
@@ -38,7 +43,8 @@ mutation ReportResults($task: ID!) {
 }
 `;
 
-const PAGE = `# A page of tasks with their failed items nested, and the dashboard figures.
+const PAGE = `# A page of tasks with their failed items nested,
+# and the figures of the dashboard.
 query TasksWithFailures {
   bulkTasks(first: 10, filter: { hasFailures: true }, orderBy: { field: UPDATED_AT, direction: DESC }) {
     totalCount
@@ -55,8 +61,9 @@ query TasksWithFailures {
 }
 `;
 
-const WATCH = `# Watch a task move: the current state first, then every change until the
-# terminal state. Runs over the WebSocket on /graphql (graphql-transport-ws);
+const WATCH = `# Watch a task move: the current state first, then
+# every change until the terminal state. Runs over
+# the WebSocket on /graphql (graphql-transport-ws);
 # the Headers are sent in connection_init.
 subscription WatchTask($task: ID!) {
   bulkTaskUpdated(id: $task) { status progress version counters { pending running succeeded failed } }

@@ -74,7 +74,7 @@ export function TaskActions({ task, pending, onPending, onTask }: Props) {
         <button type="button" className="btn btn-danger-ghost" onClick={() => onPending({ kind: 'delete' })}>
           Delete
         </button>
-        <button type="button" className="btn btn-ghost" disabled={!task.failureReportUrl} onClick={download}>
+        <button type="button" className="btn btn-ghost btn-link" disabled={!task.failureReportUrl} onClick={download}>
           ⤓ Failure report
         </button>
       </div>

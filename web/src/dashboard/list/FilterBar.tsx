@@ -48,29 +48,29 @@ export function FilterBar({ params, onChange }: Props) {
         Filters{active ? ` (${active})` : ''}
       </button>
       <div className="filters-more" id="more-filters">
-      <label className="field field-type">
-        <span>Type</span>
-        <input type="text" placeholder="e.g. sims.bulk_provision" value={type} onChange={(e) => setType(e.target.value)} />
-      </label>
-      <label className="field">
-        <span>Failures</span>
-        <select
-          value={failures}
-          onChange={(e) => onChange({ hasFailures: e.target.value === 'any' ? null : e.target.value === 'yes' })}
-        >
-          <option value="any">Any</option>
-          <option value="yes">With failures</option>
-          <option value="no">Without failures</option>
-        </select>
-      </label>
-      <label className="field field-date">
-        <span>Created from</span>
-        <input type="date" value={params.createdAfter} onChange={(e) => onChange({ createdAfter: e.target.value })} />
-      </label>
-      <label className="field field-date">
-        <span>Created to</span>
-        <input type="date" value={params.createdBefore} onChange={(e) => onChange({ createdBefore: e.target.value })} />
-      </label>
+        <label className="field field-type">
+          <span>Type</span>
+          <input type="text" placeholder="e.g. sims.bulk_provision" value={type} onChange={(e) => setType(e.target.value)} />
+        </label>
+        <label className="field">
+          <span>Failures</span>
+          <select
+            value={failures}
+            onChange={(e) => onChange({ hasFailures: e.target.value === 'any' ? null : e.target.value === 'yes' })}
+          >
+            <option value="any">Any</option>
+            <option value="yes">With failures</option>
+            <option value="no">Without failures</option>
+          </select>
+        </label>
+        <label className="field field-date">
+          <span>Created from</span>
+          <input type="date" value={params.createdAfter} onChange={(e) => onChange({ createdAfter: e.target.value })} />
+        </label>
+        <label className="field field-date">
+          <span>Created to</span>
+          <input type="date" value={params.createdBefore} onChange={(e) => onChange({ createdBefore: e.target.value })} />
+        </label>
       </div>
       <label className="field field-sort">
         <span>Sort</span>

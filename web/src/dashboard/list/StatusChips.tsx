@@ -19,7 +19,7 @@ export function StatusChips({ stats, selected, onSelect }: Props) {
         <button
           key={s}
           type="button"
-          className={`chip chip-${s.toLowerCase()}`}
+          className={`chip chip-${s.toLowerCase()}${stats && count(s) === 0 ? ' is-empty' : ''}`}
           aria-pressed={selected === s}
           onClick={() => onSelect(selected === s ? null : s)}
           data-status={s}

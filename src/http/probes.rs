@@ -1,0 +1,50 @@
+//! What operators and load balancers ask: readiness and metrics.
+
+use std::sync::atomic::Ordering;
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::Http;
+
+pub(super) async fn readyz(State(http): State<Http>) -> Response {
+    match http.app.db.ping().await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+        }
+    }
+}
+
+pub(super) async fn metrics(State(http): State<Http>) -> Response {
+    let m = &http.metrics;
+    let body = format!(
+        "# HELP bulkwatch_sql_statements_total SQL statements issued.\n\
+         # TYPE bulkwatch_sql_statements_total counter\n\
+         bulkwatch_sql_statements_total {}\n\
+         # HELP bulkwatch_graphql_operations_total GraphQL operations executed.\n\
+         # TYPE bulkwatch_graphql_operations_total counter\n\
+         bulkwatch_graphql_operations_total {}\n\
+         # HELP bulkwatch_graphql_failed_operations_total GraphQL operations that returned errors.\n\
+         # TYPE bulkwatch_graphql_failed_operations_total counter\n\
+         bulkwatch_graphql_failed_operations_total {}\n\
+         # HELP bulkwatch_watched_tasks Tasks with live subscribers on this instance.\n\
+         # TYPE bulkwatch_watched_tasks gauge\n\
+         bulkwatch_watched_tasks {}\n\
+         # HELP bulkwatch_websockets Open WebSocket connections.\n\
+         # TYPE bulkwatch_websockets gauge\n\
+         bulkwatch_websockets {}\n\
+         # HELP bulkwatch_shared_subscriptions Task subscriptions executing once for all their identical subscribers.\n\
+         # TYPE bulkwatch_shared_subscriptions gauge\n\
+         bulkwatch_shared_subscriptions {}\n",
+        http.app.db.statements(),
+        m.operations.load(Ordering::Relaxed),
+        m.failed_operations.load(Ordering::Relaxed),
+        http.app.events.watched_tasks(),
+        http.ws_connections.load(Ordering::Relaxed),
+        http.fanout.running(),
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}

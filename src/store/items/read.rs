@@ -1,0 +1,287 @@
+//! Reads of items: by id, counts, error summaries, report lookups, feeds.
+
+use std::collections::HashMap;
+
+use entity::task_item::{self, Column, Entity as Items};
+use sea_orm::sea_query::{Expr, ExprTrait, Func};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
+};
+use uuid::Uuid;
+
+use crate::domain::status::ItemStatus;
+use crate::store::Scoped;
+
+use super::{CHUNK, ItemFilter, ItemState, STATE_COLUMNS};
+
+pub async fn find(
+    db: &Scoped<impl ConnectionTrait>,
+    id: Uuid,
+) -> Result<Option<task_item::Model>, DbErr> {
+    Items::find_by_id(id)
+        .filter(Column::OrganisationId.eq(db.org()))
+        .one(db.conn())
+        .await
+}
+
+pub async fn find_many(
+    db: &Scoped<impl ConnectionTrait>,
+    ids: &[Uuid],
+) -> Result<Vec<task_item::Model>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Items::find()
+        .filter(Column::OrganisationId.eq(db.org()))
+        .filter(Column::Id.is_in(ids.iter().copied()))
+        .all(db.conn())
+        .await
+}
+
+#[derive(Debug, FromQueryResult)]
+struct TaskCount {
+    task_id: Uuid,
+    n: i64,
+}
+
+/// How many items of each task match a filter the counters cannot answer.
+pub async fn counts_for_tasks(
+    db: &Scoped<impl ConnectionTrait>,
+    task_ids: &[Uuid],
+    filter: &ItemFilter,
+) -> Result<HashMap<Uuid, i64>, DbErr> {
+    let rows = Items::find()
+        .select_only()
+        .column(Column::TaskId)
+        .column_as(Expr::cust("COUNT(*)"), "n")
+        .filter(Column::OrganisationId.eq(db.org()))
+        .filter(Column::TaskId.is_in(task_ids.iter().copied()))
+        .filter(filter.condition())
+        .group_by(Column::TaskId)
+        .into_model::<TaskCount>()
+        .all(db.conn())
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.task_id, r.n)).collect())
+}
+
+#[derive(Debug, FromQueryResult)]
+pub struct ErrorCount {
+    pub task_id: Uuid,
+    pub code: String,
+    pub n: i64,
+    pub sample: String,
+}
+
+/// FAILED and REJECTED items grouped by error code, for several tasks.
+pub async fn error_counts(
+    db: &Scoped<impl ConnectionTrait>,
+    task_ids: &[Uuid],
+) -> Result<Vec<ErrorCount>, DbErr> {
+    Items::find()
+        .select_only()
+        .column(Column::TaskId)
+        .column_as(
+            Expr::expr(Func::coalesce([
+                Expr::col(Column::ErrorCode),
+                Expr::val("UNKNOWN"),
+            ])),
+            "code",
+        )
+        .column_as(Expr::cust("COUNT(*)"), "n")
+        .column_as(
+            Expr::expr(Func::coalesce([
+                Expr::col(Column::ErrorMessage).min(),
+                Expr::val(""),
+            ])),
+            "sample",
+        )
+        .filter(Column::OrganisationId.eq(db.org()))
+        .filter(Column::TaskId.is_in(task_ids.iter().copied()))
+        .filter(Column::Status.is_in([ItemStatus::Failed.as_str(), ItemStatus::Rejected.as_str()]))
+        .group_by(Column::TaskId)
+        .group_by(Column::ErrorCode)
+        .into_model::<ErrorCount>()
+        .all(db.conn())
+        .await
+}
+
+/// The items of one task named by id, index or client id.
+pub async fn states(
+    db: &Scoped<impl ConnectionTrait>,
+    task_id: Uuid,
+    ids: &[Uuid],
+    indexes: &[i32],
+    client_ids: &[String],
+) -> Result<Vec<ItemState>, DbErr> {
+    let mut out = Vec::new();
+    let select = || {
+        Items::find()
+            .select_only()
+            .columns(STATE_COLUMNS)
+            .filter(Column::OrganisationId.eq(db.org()))
+            .filter(Column::TaskId.eq(task_id))
+    };
+    for chunk in ids.chunks(CHUNK) {
+        let rows = select()
+            .filter(Column::Id.is_in(chunk.iter().copied()))
+            .into_model()
+            .all(db.conn())
+            .await?;
+        out.extend(rows);
+    }
+    for chunk in indexes.chunks(CHUNK) {
+        let rows = select()
+            .filter(Column::Idx.is_in(chunk.iter().copied()))
+            .into_model()
+            .all(db.conn())
+            .await?;
+        out.extend(rows);
+    }
+    for chunk in client_ids.chunks(CHUNK) {
+        let rows = select()
+            .filter(Column::ClientItemId.is_in(chunk.iter().cloned()))
+            .filter(Column::Status.ne(ItemStatus::Rejected.as_str()))
+            .into_model()
+            .all(db.conn())
+            .await?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
+/// Client ids among `candidates` that accepted items of the task already use.
+pub async fn taken_client_ids(
+    db: &Scoped<impl ConnectionTrait>,
+    task_id: Uuid,
+    candidates: &[String],
+) -> Result<Vec<String>, DbErr> {
+    #[derive(FromQueryResult)]
+    struct Row {
+        client_item_id: Option<String>,
+    }
+    let mut out = Vec::new();
+    for chunk in candidates.chunks(CHUNK) {
+        let rows: Vec<Row> = Items::find()
+            .select_only()
+            .column(Column::ClientItemId)
+            .filter(Column::OrganisationId.eq(db.org()))
+            .filter(Column::TaskId.eq(task_id))
+            .filter(Column::ClientItemId.is_in(chunk.iter().cloned()))
+            .filter(Column::Status.ne(ItemStatus::Rejected.as_str()))
+            .into_model()
+            .all(db.conn())
+            .await?;
+        out.extend(rows.into_iter().filter_map(|r| r.client_item_id));
+    }
+    Ok(out)
+}
+
+/// FAILED and REJECTED items of a task as NDJSON, or None when there is no such task.
+pub async fn failures_ndjson(
+    db: &Scoped<impl ConnectionTrait>,
+    task_id: Uuid,
+) -> Result<Option<String>, DbErr> {
+    use sea_orm::QueryOrder;
+    if crate::store::tasks::find(db, task_id).await?.is_none() {
+        return Ok(None);
+    }
+    let mut out = String::new();
+    let mut after = -1;
+    loop {
+        let rows = Items::find()
+            .filter(Column::OrganisationId.eq(db.org()))
+            .filter(Column::TaskId.eq(task_id))
+            .filter(
+                Column::Status.is_in([ItemStatus::Failed.as_str(), ItemStatus::Rejected.as_str()]),
+            )
+            .filter(Column::Idx.gt(after))
+            .order_by_asc(Column::Idx)
+            .limit(1000)
+            .all(db.conn())
+            .await?;
+        let Some(last) = rows.last() else { break };
+        after = last.idx;
+        for item in &rows {
+            let line = serde_json::json!({
+                "index": item.idx,
+                "clientItemId": item.client_item_id,
+                "status": item.status,
+                "errorCode": item.error_code,
+                "errorMessage": item.error_message,
+                "attempts": item.attempts,
+            });
+            out.push_str(&line.to_string());
+            out.push('\n');
+        }
+    }
+    Ok(Some(out))
+}
+
+/// Which items a change touched.
+#[derive(Clone, Copy, Debug)]
+pub enum Touched<'a> {
+    /// These positions.
+    Listed(&'a [i32]),
+    /// Every item written at the change's commit time (too many to list).
+    At(i64),
+    /// Every item written since a time: after the change bus lost events.
+    Since(i64),
+}
+
+/// Up to `limit` items a change touched, after index `after`, in index order.
+pub async fn changed(
+    db: &Scoped<impl ConnectionTrait>,
+    task_id: Uuid,
+    touched: Touched<'_>,
+    statuses: Option<&[ItemStatus]>,
+    after: i32,
+    limit: u64,
+) -> Result<Vec<task_item::Model>, DbErr> {
+    use sea_orm::QueryOrder;
+    let mut query = Items::find()
+        .filter(Column::OrganisationId.eq(db.org()))
+        .filter(Column::TaskId.eq(task_id))
+        .filter(Column::Idx.gt(after))
+        .limit(limit);
+    query = match touched {
+        Touched::Listed([]) => return Ok(Vec::new()),
+        Touched::Listed(list) => query.filter(Column::Idx.is_in(list.iter().copied())),
+        Touched::At(at) => query.filter(Column::UpdatedAt.eq(at)),
+        Touched::Since(at) => query.filter(Column::UpdatedAt.gte(at)),
+    };
+    if let Some(list) = statuses {
+        query = query.filter(Column::Status.is_in(list.iter().copied()));
+    }
+    query.order_by_asc(Column::Idx).all(db.conn()).await
+}
+
+#[derive(Debug, FromQueryResult)]
+pub struct RejectedRow {
+    pub idx: i32,
+    pub client_item_id: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+}
+
+/// The items of a task refused at admission, in index order.
+pub async fn rejected(
+    db: &Scoped<impl ConnectionTrait>,
+    task_id: Uuid,
+) -> Result<Vec<RejectedRow>, DbErr> {
+    use sea_orm::QueryOrder;
+    Items::find()
+        .select_only()
+        .columns([
+            Column::Idx,
+            Column::ClientItemId,
+            Column::ErrorCode,
+            Column::ErrorMessage,
+        ])
+        .filter(Column::OrganisationId.eq(db.org()))
+        .filter(Column::TaskId.eq(task_id))
+        .filter(Column::Status.eq(ItemStatus::Rejected.as_str()))
+        .order_by_asc(Column::Idx)
+        .into_model()
+        .all(db.conn())
+        .await
+}

@@ -1,0 +1,276 @@
+//! Writes of items: admission inserts, batched state changes, cancel and retry.
+
+use entity::task_item::{self, Column, Entity as Items};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter,
+    Statement,
+};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::domain::status::ItemStatus;
+use crate::store::Scoped;
+
+use super::CHUNK;
+
+/// An item as admission decided it.
+#[derive(Debug, Serialize)]
+pub struct NewItem {
+    pub id: String,
+    pub idx: i32,
+    pub client_item_id: Option<String>,
+    pub status: ItemStatus,
+    pub payload: Option<String>,
+    pub error_code: Option<&'static str>,
+    pub error_message: Option<String>,
+    pub finished_at: Option<i64>,
+}
+
+impl NewItem {
+    pub fn new_id() -> String {
+        Uuid::now_v7().simple().to_string()
+    }
+}
+
+fn json_rows<T: Serialize>(rows: &[T]) -> Result<String, DbErr> {
+    serde_json::to_string(rows).map_err(|e| DbErr::Custom(format!("encoding rows: {e}")))
+}
+
+pub async fn insert(
+    db: &Scoped<impl ConnectionTrait>,
+    task_id: Uuid,
+    now: i64,
+    items: &[NewItem],
+) -> Result<(), DbErr> {
+    let backend = db.backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "INSERT INTO task_items (id, organisation_id, task_id, idx, client_item_id, status, payload, \
+             error_code, error_message, attempts, created_at, updated_at, finished_at) \
+             SELECT u.id, $1, $2, u.idx, u.client_item_id, u.status, u.payload, u.error_code, \
+             u.error_message, 0, $3, $3, u.finished_at \
+             FROM jsonb_to_recordset($4::jsonb) AS u(id uuid, idx integer, client_item_id text, \
+             status text, payload text, error_code text, error_message text, finished_at bigint)"
+        }
+        _ => {
+            "INSERT INTO task_items (id, organisation_id, task_id, idx, client_item_id, status, payload, \
+             error_code, error_message, attempts, created_at, updated_at, finished_at) \
+             SELECT unhex(value ->> 'id'), ?1, ?2, value ->> 'idx', value ->> 'client_item_id', \
+             value ->> 'status', value ->> 'payload', value ->> 'error_code', value ->> 'error_message', \
+             0, ?3, ?3, value ->> 'finished_at' FROM json_each(?4)"
+        }
+    };
+    for chunk in items.chunks(CHUNK) {
+        let values: Vec<sea_orm::Value> = vec![
+            db.org().into(),
+            task_id.into(),
+            now.into(),
+            json_rows(chunk)?.into(),
+        ];
+        db.conn()
+            .execute_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?;
+    }
+    Ok(())
+}
+
+/// What a report needs to know about an item; payloads stay in the table.
+#[derive(Clone, Debug, FromQueryResult)]
+pub struct ItemState {
+    pub id: Uuid,
+    pub idx: i32,
+    pub client_item_id: Option<String>,
+    pub status: ItemStatus,
+    pub result: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub error_details: Option<String>,
+    pub attempts: i32,
+    pub worker_id: Option<String>,
+    pub lease_token: Option<String>,
+    pub lease_expires_at: Option<i64>,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+}
+
+/// The columns of an `ItemState`.
+pub const STATE_COLUMNS: [Column; 14] = [
+    Column::Id,
+    Column::Idx,
+    Column::ClientItemId,
+    Column::Status,
+    Column::Result,
+    Column::ErrorCode,
+    Column::ErrorMessage,
+    Column::ErrorDetails,
+    Column::Attempts,
+    Column::WorkerId,
+    Column::LeaseToken,
+    Column::LeaseExpiresAt,
+    Column::StartedAt,
+    Column::FinishedAt,
+];
+
+impl ItemState {
+    /// The write that stores this state.
+    pub fn change(&self) -> ItemChange {
+        ItemChange {
+            idx: self.idx,
+            status: self.status,
+            result: self.result.clone(),
+            error_code: self.error_code.clone(),
+            error_message: self.error_message.clone(),
+            error_details: self.error_details.clone(),
+            attempts: self.attempts,
+            worker_id: self.worker_id.clone(),
+            lease_token: self.lease_token.clone(),
+            lease_expires_at: self.lease_expires_at,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+        }
+    }
+}
+
+impl From<&task_item::Model> for ItemState {
+    fn from(m: &task_item::Model) -> Self {
+        ItemState {
+            id: m.id,
+            idx: m.idx,
+            client_item_id: m.client_item_id.clone(),
+            status: m.status,
+            result: m.result.clone(),
+            error_code: m.error_code.clone(),
+            error_message: m.error_message.clone(),
+            error_details: m.error_details.clone(),
+            attempts: m.attempts,
+            worker_id: m.worker_id.clone(),
+            lease_token: m.lease_token.clone(),
+            lease_expires_at: m.lease_expires_at,
+            started_at: m.started_at,
+            finished_at: m.finished_at,
+        }
+    }
+}
+
+/// The new state of an item after a report, a claim or an expiry.
+#[derive(Debug, Serialize)]
+pub struct ItemChange {
+    pub idx: i32,
+    pub status: ItemStatus,
+    pub result: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub error_details: Option<String>,
+    pub attempts: i32,
+    pub worker_id: Option<String>,
+    pub lease_token: Option<String>,
+    pub lease_expires_at: Option<i64>,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+}
+
+/// Writes many item changes of one task in one statement per chunk.
+pub async fn apply(
+    db: &Scoped<impl ConnectionTrait>,
+    task_id: Uuid,
+    now: i64,
+    changes: &[ItemChange],
+) -> Result<(), DbErr> {
+    let backend = db.backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "UPDATE task_items AS t SET status = u.status, result = u.result, error_code = u.error_code, \
+             error_message = u.error_message, error_details = u.error_details, attempts = u.attempts, \
+             worker_id = u.worker_id, lease_token = u.lease_token, lease_expires_at = u.lease_expires_at, \
+             started_at = u.started_at, finished_at = u.finished_at, updated_at = $1 \
+             FROM jsonb_to_recordset($2::jsonb) AS u(idx integer, status text, result text, error_code text, \
+             error_message text, error_details text, attempts integer, worker_id text, lease_token text, \
+             lease_expires_at bigint, started_at bigint, finished_at bigint) \
+             WHERE t.organisation_id = $4 AND t.task_id = $3 AND t.idx = ANY($5::integer[]) \
+             AND t.idx = u.idx"
+        }
+        _ => {
+            // Materialising the rows first makes SQLite loop over them and
+            // look each item up by (task_id, idx), instead of scanning the
+            // whole task once per row.
+            "WITH u AS MATERIALIZED (SELECT CAST(value ->> 'idx' AS INTEGER) AS idx, \
+             value ->> 'status' AS status, value ->> 'result' AS result, \
+             value ->> 'error_code' AS error_code, value ->> 'error_message' AS error_message, \
+             value ->> 'error_details' AS error_details, value ->> 'attempts' AS attempts, \
+             value ->> 'worker_id' AS worker_id, value ->> 'lease_token' AS lease_token, \
+             value ->> 'lease_expires_at' AS lease_expires_at, value ->> 'started_at' AS started_at, \
+             value ->> 'finished_at' AS finished_at FROM json_each(?2)) \
+             UPDATE task_items SET status = u.status, result = u.result, error_code = u.error_code, \
+             error_message = u.error_message, error_details = u.error_details, attempts = u.attempts, \
+             worker_id = u.worker_id, lease_token = u.lease_token, lease_expires_at = u.lease_expires_at, \
+             started_at = u.started_at, finished_at = u.finished_at, updated_at = ?1 \
+             FROM u WHERE task_items.organisation_id = ?4 AND task_items.task_id = ?3 \
+             AND task_items.idx = u.idx"
+        }
+    };
+    for chunk in changes.chunks(CHUNK) {
+        let mut values: Vec<sea_orm::Value> = vec![
+            now.into(),
+            json_rows(chunk)?.into(),
+            task_id.into(),
+            db.org().into(),
+        ];
+        if backend == DbBackend::Postgres {
+            // The positions as an index condition: the planner then reads only
+            // the batch's rows, whatever its (often stale) estimate of the task's size.
+            let positions: Vec<String> = chunk.iter().map(|c| c.idx.to_string()).collect();
+            values.push(format!("{{{}}}", positions.join(",")).into());
+        }
+        db.conn()
+            .execute_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Marks every PENDING item of a task CANCELLED; returns how many.
+pub async fn cancel_pending(
+    db: &Scoped<impl ConnectionTrait>,
+    task_id: Uuid,
+    now: i64,
+) -> Result<i32, DbErr> {
+    let result = Items::update_many()
+        .col_expr(Column::Status, Expr::val(ItemStatus::Cancelled.as_str()))
+        .col_expr(Column::UpdatedAt, Expr::val(now))
+        .col_expr(Column::FinishedAt, Expr::val(now))
+        .filter(Column::OrganisationId.eq(db.org()))
+        .filter(Column::TaskId.eq(task_id))
+        .filter(Column::Status.eq(ItemStatus::Pending.as_str()))
+        .exec(db.conn())
+        .await?;
+    Ok(result.rows_affected as i32)
+}
+
+/// Returns FAILED items of a task (all, or those with the given ids or error
+/// codes) to PENDING with a fresh round of attempts; returns how many.
+pub async fn retry_failed(
+    db: &Scoped<impl ConnectionTrait>,
+    task_id: Uuid,
+    ids: Option<&[Uuid]>,
+    codes: Option<&[String]>,
+    now: i64,
+) -> Result<i32, DbErr> {
+    let mut query = Items::update_many()
+        .col_expr(Column::Status, Expr::val(ItemStatus::Pending.as_str()))
+        .col_expr(Column::UpdatedAt, Expr::val(now))
+        .col_expr(Column::FinishedAt, Expr::val(Option::<i64>::None))
+        .col_expr(Column::Attempts, Expr::val(0))
+        .col_expr(Column::LeaseToken, Expr::val(Option::<String>::None))
+        .col_expr(Column::LeaseExpiresAt, Expr::val(Option::<i64>::None))
+        .filter(Column::OrganisationId.eq(db.org()))
+        .filter(Column::TaskId.eq(task_id))
+        .filter(Column::Status.eq(ItemStatus::Failed.as_str()));
+    if let Some(ids) = ids {
+        query = query.filter(Column::Id.is_in(ids.iter().copied()));
+    }
+    if let Some(codes) = codes {
+        query = query.filter(Column::ErrorCode.is_in(codes.iter().cloned()));
+    }
+    Ok(query.exec(db.conn()).await?.rows_affected as i32)
+}
