@@ -5,6 +5,7 @@ mod crash;
 mod helpers;
 mod http;
 mod mutations;
+mod ops;
 mod queries;
 mod row_security;
 mod subscriptions;
