@@ -11,3 +11,4 @@ mod row_security;
 mod subscriptions;
 mod tenancy;
 mod workers;
+mod ws;
