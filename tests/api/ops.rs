@@ -142,6 +142,7 @@ impl TestApp {
         let payload = self
             .create(json!({ "type": task_type, "items": numbered_items(n) }))
             .await;
+        assert_eq!(payload["created"], true, "{payload:#}");
         id_of(&payload["task"])
     }
 

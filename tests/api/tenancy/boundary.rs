@@ -447,6 +447,23 @@ fn report_input(task: &str, result: Value) -> Value {
 
 /// Runs every row of `ATTEMPTS` as `attacker` against `victim`.
 async fn try_every_attempt(app: &TestApp, attacker: &Org, victim: &Org, who: &str) {
+    // The table reaches every root field that names one object by id.
+    let fields: HashSet<&str> = ATTEMPTS.iter().map(|a| a.field).collect();
+    for field in [
+        "bulkTask",
+        "node",
+        "taskItem",
+        "appendTaskItems",
+        "sealBulkTask",
+        "reportItemResults",
+        "claimTaskItems",
+        "cancelBulkTask",
+        "failBulkTask",
+        "retryFailedItems",
+        "deleteBulkTask",
+    ] {
+        assert!(fields.contains(field), "no attempt uses {field}");
+    }
     let key = Some(attacker.key.as_str());
     for attempt in ATTEMPTS {
         let Attempt {
