@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, client_with_key, fresh_database};
+use crate::ops::id_of;
 
 const ITEMS: usize = 20_000;
 const WORKERS: usize = 4;
@@ -90,15 +91,9 @@ async fn sigkilled_server_loses_and_double_counts_nothing() {
         .map(|i| json!({ "clientItemId": format!("c{i}") }))
         .collect();
     let created = app
-        .data(
-            "mutation($input: CreateBulkTaskInput!) { createBulkTask(input: $input) { task { id } } }",
-            json!({ "input": { "type": "crash.test", "maxAttempts": 5, "items": items } }),
-        )
+        .create(json!({ "type": "crash.test", "maxAttempts": 5, "items": items }))
         .await;
-    let task_id = created["createBulkTask"]["task"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let task_id = id_of(&created["task"]);
 
     let logs: Vec<_> = (0..WORKERS)
         .map(|i| dir.path().join(format!("acks-{i}.log")))
@@ -156,13 +151,8 @@ async fn sigkilled_server_loses_and_double_counts_nothing() {
         }
     }
 
-    let task = app
-        .data(
-            "query($id: ID!) { bulkTask(id: $id) { status counters { total pending running succeeded failed finished } } }",
-            json!({ "id": task_id }),
-        )
-        .await;
-    let counters = &task["bulkTask"]["counters"];
+    let task = app.task(&task_id).await;
+    let counters = &task["counters"];
     assert_eq!(counters["total"], json!(ITEMS), "{task:#}");
     assert_eq!(
         counters["finished"],

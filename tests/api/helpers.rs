@@ -151,6 +151,12 @@ impl TestApp {
         String::from_utf8(output.stdout).unwrap()
     }
 
+    /// The same server seen by a client holding `key`: every typed operation
+    /// of `ops` then runs as that key.
+    pub fn as_key(&self, key: &str) -> TestApp {
+        TestApp::attach(&self.address, key, &self.database_url)
+    }
+
     /// Makes an organisation and a key with `scopes`; returns the key.
     pub fn key_for(&self, org: &str, scopes: &str) -> String {
         if org != "default" && !self.cli(&["keys", "list"]).contains(&format!(" {org} ")) {
@@ -218,30 +224,22 @@ impl TestApp {
         body["data"].clone()
     }
 
+    /// Like `data`, as `key`.
+    pub async fn data_as(&self, key: &str, query: &str, variables: Value) -> Value {
+        let body = self.post_as(Some(key), query, variables).await;
+        assert!(
+            body.get("errors").is_none(),
+            "unexpected errors for {query}: {body:#}"
+        );
+        body["data"].clone()
+    }
+
     /// POSTs a GraphQL request that must fail and returns the code of its first error.
     pub async fn error_code(&self, query: &str, variables: Value) -> String {
         let body = self.post(query, variables).await;
         body["errors"][0]["extensions"]["code"]
             .as_str()
             .unwrap_or_else(|| panic!("expected a coded error: {body:#}"))
-            .to_owned()
-    }
-
-    /// Creates a sealed task with `n` items whose payloads are `{"n": i}` and
-    /// client ids `item-i`; returns the task id.
-    pub async fn create_task(&self, n: usize) -> String {
-        let items: Vec<Value> = (0..n)
-            .map(|i| json!({ "clientItemId": format!("item-{i}"), "payload": { "n": i } }))
-            .collect();
-        let data = self
-            .data(
-                "mutation($input: CreateBulkTaskInput!) { createBulkTask(input: $input) { task { id } } }",
-                json!({ "input": { "type": "test.items", "items": items } }),
-            )
-            .await;
-        data["createBulkTask"]["task"]["id"]
-            .as_str()
-            .unwrap()
             .to_owned()
     }
 
@@ -285,6 +283,14 @@ impl TestApp {
             "stored counters differ from the item rows of {task_id}"
         );
     }
+}
+
+/// The id of `key` in the output of `keys list`, found by its prefix.
+pub fn key_id(list: &str, key: &str) -> String {
+    let prefix = &key[..11];
+    let lines: Vec<&str> = list.lines().filter(|l| l.contains(prefix)).collect();
+    assert_eq!(lines.len(), 1, "the prefix {prefix} names one key:\n{list}");
+    lines[0].split_whitespace().next().unwrap().to_owned()
 }
 
 /// The expected `counters` object: the named statuses, the rest 0; total and finished computed.

@@ -90,12 +90,6 @@ fn first_code(body: &Value) -> &str {
         .unwrap_or_else(|| panic!("expected a coded error: {body:#}"))
 }
 
-async fn task_count(app: &TestApp) -> i64 {
-    app.data("{ bulkTasks { totalCount } }", json!({})).await["bulkTasks"]["totalCount"]
-        .as_i64()
-        .unwrap()
-}
-
 // ---------------------------------------------------------------------------
 // GET /graphql
 // ---------------------------------------------------------------------------
@@ -142,7 +136,7 @@ async fn get_refuses_mutations_with_405() {
     let (status, _, text) = get_graphql(&app, &[("query", mutation)]).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{text}");
     assert_eq!(
-        task_count(&app).await,
+        app.task_count().await,
         0,
         "a mutation over GET changed nothing"
     );
@@ -154,7 +148,7 @@ async fn get_refuses_mutations_with_405() {
     );
     let (status, _, text) = get_graphql(&app, &[("query", &doc), ("operationName", "M")]).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{text}");
-    assert_eq!(task_count(&app).await, 0);
+    assert_eq!(app.task_count().await, 0);
     let (status, _, text) = get_graphql(&app, &[("query", &doc), ("operationName", "Q")]).await;
     assert_eq!(status, StatusCode::OK, "{text}");
     assert_eq!(parse(&text)["data"]["bulkTasks"]["totalCount"], 0);
@@ -194,7 +188,7 @@ async fn post_with_a_non_json_content_type_is_415() {
     )
     .await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    assert_eq!(task_count(&app).await, 0);
+    assert_eq!(app.task_count().await, 0);
 
     // application/json works.
     let (status, _, text) = post_raw(&app, body, &[("content-type", "application/json")]).await;
@@ -239,7 +233,7 @@ async fn bodies_over_the_limit_are_413() {
     )
     .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{text}");
-    assert_eq!(task_count(&app).await, 0);
+    assert_eq!(app.task_count().await, 0);
 }
 
 #[tokio::test]
@@ -258,7 +252,7 @@ async fn batches_are_refused_when_max_batch_is_zero() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
     let body = parse(&text);
     assert_eq!(first_code(&body), "BAD_USER_INPUT", "{body:#}");
-    assert_eq!(task_count(&app).await, 0, "nothing of a refused batch ran");
+    assert_eq!(app.task_count().await, 0, "nothing of a refused batch ran");
 }
 
 #[tokio::test]
@@ -631,7 +625,7 @@ async fn graphiql_and_introspection_can_be_turned_off() {
         "{body:#}"
     );
     // Ordinary queries still run.
-    assert_eq!(task_count(&app).await, 0);
+    assert_eq!(app.task_count().await, 0);
 }
 
 #[tokio::test]

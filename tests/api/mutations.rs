@@ -5,62 +5,13 @@
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, assert_report, counters, spawn_app};
+use crate::ops::{
+    APPEND, CANCEL, CREATE, DELETE, FAIL, REPORT, RETRY, SEAL, id_of, numbered_items,
+};
 
 // ---------------------------------------------------------------------------
-// Shared helpers of this file
+// Shared helpers of this file (the operations themselves are in `ops`)
 // ---------------------------------------------------------------------------
-
-/// Appends the `T` fragment (every scalar of a task) to an operation.
-macro_rules! with_task {
-    ($q:literal) => {
-        concat!(
-            $q,
-            "\nfragment T on BulkTask { id type description status sealed cancelRequested version progress \
-             metadata idempotencyKey maxAttempts createdAt updatedAt startedAt finishedAt \
-             error { code message details } \
-             counters { total pending running succeeded failed skipped rejected cancelled finished } }"
-        )
-    };
-}
-
-const CREATE: &str = with_task!(
-    "mutation($input: CreateBulkTaskInput!) { createBulkTask(input: $input) { \
-     created task { ...T } rejected { index clientItemId code message } } }"
-);
-const APPEND: &str = with_task!(
-    "mutation($input: AppendTaskItemsInput!) { appendTaskItems(input: $input) { \
-     task { ...T } rejected { index clientItemId code message } } }"
-);
-const SEAL: &str = with_task!("mutation($id: ID!) { sealBulkTask(id: $id) { ...T } }");
-const REPORT: &str = with_task!(
-    "mutation($input: ReportItemResultsInput!) { reportItemResults(input: $input) { \
-     task { ...T } applied duplicates problems { position code message } } }"
-);
-const CANCEL: &str = with_task!("mutation($id: ID!) { cancelBulkTask(id: $id) { ...T } }");
-const RETRY: &str = with_task!(
-    "mutation($input: RetryFailedItemsInput!) { retryFailedItems(input: $input) { ...T } }"
-);
-const FAIL: &str =
-    with_task!("mutation($input: FailBulkTaskInput!) { failBulkTask(input: $input) { ...T } }");
-const DELETE: &str = "mutation($id: ID!) { deleteBulkTask(id: $id) }";
-const TASK: &str = with_task!("query($id: ID!) { bulkTask(id: $id) { ...T } }");
-const ITEMS: &str = "query($id: ID!) { bulkTask(id: $id) { items(first: 100) { totalCount nodes { \
-     id index clientItemId status payload result error { code message details } attempts startedAt finishedAt } } } }";
-const TASK_COUNT: &str = "query { bulkTasks { totalCount } }";
-
-/// `n` items with client ids `item-i` and payloads `{"n": i}`, like `TestApp::create_task`.
-fn numbered_items(n: usize) -> Vec<Value> {
-    (0..n)
-        .map(|i| json!({ "clientItemId": format!("item-{i}"), "payload": { "n": i } }))
-        .collect()
-}
-
-fn id_of(task: &Value) -> String {
-    task["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no id in {task:#}"))
-        .to_owned()
-}
 
 fn version(task: &Value) -> i64 {
     task["version"]
@@ -96,74 +47,12 @@ fn statuses(items: &[Value]) -> Vec<String> {
         .collect()
 }
 
-async fn create(app: &TestApp, input: Value) -> Value {
-    app.data(CREATE, json!({ "input": input })).await["createBulkTask"].clone()
-}
-
-async fn create_error(app: &TestApp, input: Value) -> String {
-    app.error_code(CREATE, json!({ "input": input })).await
-}
-
 /// Creates a task that stays open for appends, with `items`; returns its id.
 async fn create_open(app: &TestApp, items: Value) -> String {
-    let payload = create(
-        app,
-        json!({ "type": "test.items", "sealed": false, "items": items }),
-    )
-    .await;
+    let payload = app
+        .create(json!({ "type": "test.items", "sealed": false, "items": items }))
+        .await;
     id_of(&payload["task"])
-}
-
-async fn get_task(app: &TestApp, id: &str) -> Value {
-    app.data(TASK, json!({ "id": id })).await["bulkTask"].clone()
-}
-
-/// The task's items in index order (at most 100).
-async fn get_items(app: &TestApp, id: &str) -> Vec<Value> {
-    let data = app.data(ITEMS, json!({ "id": id })).await;
-    data["bulkTask"]["items"]["nodes"]
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
-async fn append(app: &TestApp, id: &str, items: Value, seal: Option<bool>) -> Value {
-    let mut input = json!({ "taskId": id, "items": items });
-    if let Some(seal) = seal {
-        input["seal"] = json!(seal);
-    }
-    app.data(APPEND, json!({ "input": input })).await["appendTaskItems"].clone()
-}
-
-async fn report(app: &TestApp, id: &str, results: Value) -> Value {
-    app.data(
-        REPORT,
-        json!({ "input": { "taskId": id, "results": results } }),
-    )
-    .await["reportItemResults"]
-        .clone()
-}
-
-async fn seal(app: &TestApp, id: &str) -> Value {
-    app.data(SEAL, json!({ "id": id })).await["sealBulkTask"].clone()
-}
-
-async fn cancel(app: &TestApp, id: &str) -> Value {
-    app.data(CANCEL, json!({ "id": id })).await["cancelBulkTask"].clone()
-}
-
-async fn retry(app: &TestApp, input: Value) -> Value {
-    app.data(RETRY, json!({ "input": input })).await["retryFailedItems"].clone()
-}
-
-async fn fail(app: &TestApp, input: Value) -> Value {
-    app.data(FAIL, json!({ "input": input })).await["failBulkTask"].clone()
-}
-
-async fn task_count(app: &TestApp) -> i64 {
-    app.data(TASK_COUNT, json!({})).await["bulkTasks"]["totalCount"]
-        .as_i64()
-        .unwrap()
 }
 
 /// Asserts the `rejected` list as (index, clientItemId, code), messages non-empty.
@@ -203,9 +92,8 @@ async fn create_bulk_task_returns_a_queued_sealed_task_with_its_items() {
     let app = spawn_app().await;
     let metadata =
         json!({ "owner": "ops", "tags": ["a", "b"], "nested": { "n": 1.5, "ok": true } });
-    let payload = create(
-        &app,
-        json!({
+    let payload = app
+        .create(json!({
             "type": "links.bulk_create",
             "description": "three links",
             "metadata": metadata,
@@ -214,9 +102,8 @@ async fn create_bulk_task_returns_a_queued_sealed_task_with_its_items() {
                 { "clientItemId": "b", "payload": { "url": "https://b.example", "n": [1, 2] } },
                 { "payload": {} },
             ],
-        }),
-    )
-    .await;
+        }))
+        .await;
 
     assert_eq!(payload["created"], json!(true));
     assert_rejected(&payload, &[]);
@@ -243,9 +130,9 @@ async fn create_bulk_task_returns_a_queued_sealed_task_with_its_items() {
 
     // The stored task reads back exactly as the mutation returned it.
     let id = id_of(task);
-    assert_eq!(&get_task(&app, &id).await, task);
+    assert_eq!(&app.task(&id).await, task);
 
-    let items = get_items(&app, &id).await;
+    let items = app.items(&id).await;
     assert_eq!(items.len(), 3);
     let expected = [
         (Some("a"), json!({ "url": "https://a.example" })),
@@ -271,11 +158,9 @@ async fn create_bulk_task_returns_a_queued_sealed_task_with_its_items() {
 #[tokio::test]
 async fn create_without_metadata_has_an_empty_object() {
     let app = spawn_app().await;
-    let payload = create(
-        &app,
-        json!({ "type": "export", "items": [{ "payload": { "x": 1 } }] }),
-    )
-    .await;
+    let payload = app
+        .create(json!({ "type": "export", "items": [{ "payload": { "x": 1 } }] }))
+        .await;
     assert_eq!(payload["task"]["metadata"], json!({}));
     assert_eq!(payload["task"]["description"], Value::Null);
     app.assert_counters_consistent(&id_of(&payload["task"]))
@@ -287,9 +172,8 @@ async fn create_rejects_bad_items_and_stores_them_as_rejected() {
     let app = spawn_app().await;
     let big = "x".repeat(70 * 1024);
     let almost = "y".repeat(60 * 1024);
-    let payload = create(
-        &app,
-        json!({
+    let payload = app
+        .create(json!({
             "type": "sims.bulk_provision",
             "items": [
                 { "clientItemId": "a", "payload": { "v": 0 } },
@@ -301,9 +185,8 @@ async fn create_rejects_bad_items_and_stores_them_as_rejected() {
                 { "clientItemId": "almost", "payload": { "blob": almost } },
                 { "payload": "text" },
             ],
-        }),
-    )
-    .await;
+        }))
+        .await;
 
     assert_eq!(payload["created"], json!(true));
     assert_rejected(
@@ -325,7 +208,7 @@ async fn create_rejects_bad_items_and_stores_them_as_rejected() {
     assert_progress(task, 5.0 / 8.0);
 
     let id = id_of(task);
-    let items = get_items(&app, &id).await;
+    let items = app.items(&id).await;
     assert_eq!(
         statuses(&items),
         [
@@ -367,11 +250,9 @@ async fn create_rejects_bad_items_and_stores_them_as_rejected() {
 #[tokio::test]
 async fn a_sealed_task_whose_items_are_all_rejected_is_failed() {
     let app = spawn_app().await;
-    let payload = create(
-        &app,
-        json!({ "type": "test.items", "items": [{ "payload": 1 }, { "payload": [] }] }),
-    )
-    .await;
+    let payload = app
+        .create(json!({ "type": "test.items", "items": [{ "payload": 1 }, { "payload": [] }] }))
+        .await;
     let task = &payload["task"];
     assert_eq!(task["counters"], counters(&[("rejected", 2)]));
     assert_eq!(task["status"], json!("FAILED"));
@@ -395,10 +276,12 @@ async fn create_validates_the_task_type() {
         format!("a{}", "b".repeat(64)),
     ];
     for ty in &bad {
-        let code = create_error(&app, json!({ "type": ty, "items": [{ "payload": {} }] })).await;
+        let code = app
+            .create_error(json!({ "type": ty, "items": [{ "payload": {} }] }))
+            .await;
         assert_eq!(code, "BAD_USER_INPUT", "type {ty:?}");
     }
-    assert_eq!(task_count(&app).await, 0, "a refused create makes no task");
+    assert_eq!(app.task_count().await, 0, "a refused create makes no task");
 
     let good = [
         "a".to_owned(),
@@ -407,43 +290,45 @@ async fn create_validates_the_task_type() {
         "links.bulk_create".to_owned(),
     ];
     for ty in &good {
-        let payload = create(&app, json!({ "type": ty, "items": [{ "payload": {} }] })).await;
+        let payload = app
+            .create(json!({ "type": ty, "items": [{ "payload": {} }] }))
+            .await;
         assert_eq!(payload["task"]["type"], json!(ty));
         app.assert_counters_consistent(&id_of(&payload["task"]))
             .await;
     }
-    assert_eq!(task_count(&app).await, good.len() as i64);
+    assert_eq!(app.task_count().await, good.len() as i64);
 }
 
 #[tokio::test]
 async fn create_validates_max_attempts() {
     let app = spawn_app().await;
     for bad in [0, -1, 101, 1000] {
-        let code = create_error(
-            &app,
-            json!({ "type": "test.items", "maxAttempts": bad, "items": [] }),
-        )
-        .await;
+        let code = app
+            .create_error(json!({ "type": "test.items", "maxAttempts": bad, "items": [] }))
+            .await;
         assert_eq!(code, "BAD_USER_INPUT", "maxAttempts {bad}");
     }
-    assert_eq!(task_count(&app).await, 0);
+    assert_eq!(app.task_count().await, 0);
     for good in [1, 100] {
-        let payload = create(
-            &app,
-            json!({ "type": "test.items", "maxAttempts": good, "items": [{ "payload": {} }] }),
-        )
-        .await;
+        let payload = app
+            .create(
+                json!({ "type": "test.items", "maxAttempts": good, "items": [{ "payload": {} }] }),
+            )
+            .await;
         assert_eq!(payload["task"]["maxAttempts"], json!(good));
         app.assert_counters_consistent(&id_of(&payload["task"]))
             .await;
     }
-    assert_eq!(task_count(&app).await, 2);
+    assert_eq!(app.task_count().await, 2);
 }
 
 #[tokio::test]
 async fn an_empty_sealed_task_is_completed_at_once() {
     let app = spawn_app().await;
-    let payload = create(&app, json!({ "type": "test.items", "items": [] })).await;
+    let payload = app
+        .create(json!({ "type": "test.items", "items": [] }))
+        .await;
     let task = &payload["task"];
     assert_eq!(task["status"], json!("COMPLETED"));
     assert_eq!(task["sealed"], json!(true));
@@ -453,11 +338,9 @@ async fn an_empty_sealed_task_is_completed_at_once() {
     app.assert_counters_consistent(&id_of(task)).await;
 
     // An empty open task is merely queued.
-    let open = create(
-        &app,
-        json!({ "type": "test.items", "sealed": false, "items": [] }),
-    )
-    .await;
+    let open = app
+        .create(json!({ "type": "test.items", "sealed": false, "items": [] }))
+        .await;
     let task = &open["task"];
     assert_eq!(task["status"], json!("QUEUED"));
     assert_eq!(task["sealed"], json!(false));
@@ -475,11 +358,11 @@ async fn same_idempotency_key_and_input_returns_the_first_task() {
         "metadata": { "m": 1 },
         "items": numbered_items(5),
     });
-    let first = create(&app, input.clone()).await;
+    let first = app.create(input.clone()).await;
     assert_eq!(first["created"], json!(true));
     assert_eq!(first["task"]["idempotencyKey"], json!("order-42"));
 
-    let second = create(&app, input).await;
+    let second = app.create(input).await;
     assert_eq!(second["created"], json!(false));
     assert_eq!(id_of(&second["task"]), id_of(&first["task"]));
     assert_eq!(second["task"]["counters"], counters(&[("pending", 5)]));
@@ -487,8 +370,8 @@ async fn same_idempotency_key_and_input_returns_the_first_task() {
         second["task"]["version"], first["task"]["version"],
         "the replay changes nothing"
     );
-    assert_eq!(task_count(&app).await, 1);
-    assert_eq!(get_items(&app, &id_of(&first["task"])).await.len(), 5);
+    assert_eq!(app.task_count().await, 1);
+    assert_eq!(app.items(&id_of(&first["task"])).await.len(), 5);
     app.assert_counters_consistent(&id_of(&first["task"])).await;
 }
 
@@ -496,28 +379,25 @@ async fn same_idempotency_key_and_input_returns_the_first_task() {
 async fn same_idempotency_key_with_other_input_is_a_conflict() {
     let app = spawn_app().await;
     let input = json!({ "type": "test.items", "idempotencyKey": "k", "items": numbered_items(2) });
-    let first = create(&app, input).await;
+    let first = app.create(input).await;
     let id = id_of(&first["task"]);
 
     let other_items =
         json!({ "type": "test.items", "idempotencyKey": "k", "items": numbered_items(3) });
-    assert_eq!(create_error(&app, other_items).await, "CONFLICT");
+    assert_eq!(app.create_error(other_items).await, "CONFLICT");
     let other_type =
         json!({ "type": "test.other", "idempotencyKey": "k", "items": numbered_items(2) });
-    assert_eq!(create_error(&app, other_type).await, "CONFLICT");
+    assert_eq!(app.create_error(other_type).await, "CONFLICT");
 
-    assert_eq!(task_count(&app).await, 1);
-    assert_eq!(
-        get_task(&app, &id).await["counters"],
-        counters(&[("pending", 2)])
-    );
+    assert_eq!(app.task_count().await, 1);
+    assert_eq!(app.task(&id).await["counters"], counters(&[("pending", 2)]));
 
     // Another key is another task.
     let input = json!({ "type": "test.items", "idempotencyKey": "k2", "items": numbered_items(2) });
-    let third = create(&app, input).await;
+    let third = app.create(input).await;
     assert_eq!(third["created"], json!(true));
     assert_ne!(id_of(&third["task"]), id);
-    assert_eq!(task_count(&app).await, 2);
+    assert_eq!(app.task_count().await, 2);
     app.assert_counters_consistent(&id).await;
     app.assert_counters_consistent(&id_of(&third["task"])).await;
 }
@@ -543,10 +423,10 @@ async fn concurrent_creates_with_one_idempotency_key_make_one_task() {
         1,
         "exactly one creates: {created:?}"
     );
-    assert_eq!(task_count(&app).await, 1);
+    assert_eq!(app.task_count().await, 1);
     let id = id_of(&a["task"]);
     assert_eq!(
-        get_task(&app, &id).await["counters"],
+        app.task(&id).await["counters"],
         counters(&[("pending", 50)])
     );
     app.assert_counters_consistent(&id).await;
@@ -558,7 +438,9 @@ async fn a_hundred_thousand_items_in_one_create() {
     let items: Vec<Value> = (0..100_000)
         .map(|i| json!({ "payload": { "n": i } }))
         .collect();
-    let payload = create(&app, json!({ "type": "test.large", "items": items })).await;
+    let payload = app
+        .create(json!({ "type": "test.large", "items": items }))
+        .await;
     assert_eq!(payload["created"], json!(true));
     assert_rejected(&payload, &[]);
     let task = &payload["task"];
@@ -588,14 +470,12 @@ async fn a_hundred_thousand_items_in_one_create() {
 #[tokio::test]
 async fn append_continues_indexes_rejects_duplicates_and_seals() {
     let app = spawn_app().await;
-    let created = create(
-        &app,
-        json!({ "type": "test.items", "sealed": false, "items": [
+    let created = app
+        .create(json!({ "type": "test.items", "sealed": false, "items": [
             { "clientItemId": "a", "payload": { "v": "a" } },
             { "clientItemId": "b", "payload": { "v": "b" } },
-        ] }),
-    )
-    .await;
+        ] }))
+        .await;
     let task = &created["task"];
     assert_eq!(task["sealed"], json!(false));
     assert_eq!(task["status"], json!("QUEUED"));
@@ -603,19 +483,19 @@ async fn append_continues_indexes_rejects_duplicates_and_seals() {
     let id = id_of(task);
     let v0 = version(task);
 
-    let appended = append(
-        &app,
-        &id,
-        json!([
-            { "clientItemId": "c", "payload": { "v": "c" } },
-            { "clientItemId": "a", "payload": { "v": "a again" } },
-            { "clientItemId": "d", "payload": { "v": "d" } },
-            { "clientItemId": "d", "payload": { "v": "d again" } },
-            { "clientItemId": "n", "payload": 7 },
-        ]),
-        None,
-    )
-    .await;
+    let appended = app
+        .append(
+            &id,
+            json!([
+                { "clientItemId": "c", "payload": { "v": "c" } },
+                { "clientItemId": "a", "payload": { "v": "a again" } },
+                { "clientItemId": "d", "payload": { "v": "d" } },
+                { "clientItemId": "d", "payload": { "v": "d again" } },
+                { "clientItemId": "n", "payload": 7 },
+            ]),
+            None,
+        )
+        .await;
     assert_rejected(
         &appended,
         &[
@@ -633,13 +513,13 @@ async fn append_continues_indexes_rejects_duplicates_and_seals() {
     let v1 = version(task);
     assert!(v1 > v0, "append bumps the version: {v0} -> {v1}");
 
-    let sealed = append(
-        &app,
-        &id,
-        json!([{ "clientItemId": "e", "payload": { "v": "e" } }]),
-        Some(true),
-    )
-    .await;
+    let sealed = app
+        .append(
+            &id,
+            json!([{ "clientItemId": "e", "payload": { "v": "e" } }]),
+            Some(true),
+        )
+        .await;
     assert_rejected(&sealed, &[]);
     let task = &sealed["task"];
     assert_eq!(task["sealed"], json!(true));
@@ -650,7 +530,7 @@ async fn append_continues_indexes_rejects_duplicates_and_seals() {
     );
     assert!(version(task) > v1);
 
-    let items = get_items(&app, &id).await;
+    let items = app.items(&id).await;
     let got: Vec<(i64, Value, String)> = items
         .iter()
         .map(|i| {
@@ -692,7 +572,7 @@ async fn append_continues_indexes_rejects_duplicates_and_seals() {
         .await;
     assert_eq!(code, "INVALID_STATE");
     assert_eq!(
-        get_task(&app, &id).await["counters"],
+        app.task(&id).await["counters"],
         counters(&[("pending", 5), ("rejected", 3)])
     );
     app.assert_counters_consistent(&id).await;
@@ -716,10 +596,7 @@ async fn appending_to_a_sealed_task_is_invalid_state() {
         )
         .await;
     assert_eq!(code, "INVALID_STATE");
-    assert_eq!(
-        get_task(&app, &id).await["counters"],
-        counters(&[("pending", 2)])
-    );
+    assert_eq!(app.task(&id).await["counters"], counters(&[("pending", 2)]));
     app.assert_counters_consistent(&id).await;
 }
 
@@ -727,15 +604,15 @@ async fn appending_to_a_sealed_task_is_invalid_state() {
 async fn an_open_task_stays_running_until_sealed() {
     let app = spawn_app().await;
     let id = create_open(&app, json!(numbered_items(2))).await;
-    let done = report(
-        &app,
-        &id,
-        json!([
-            { "clientItemId": "item-0", "outcome": "SUCCEEDED" },
-            { "clientItemId": "item-1", "outcome": "SUCCEEDED" },
-        ]),
-    )
-    .await;
+    let done = app
+        .report(
+            &id,
+            json!([
+                { "clientItemId": "item-0", "outcome": "SUCCEEDED" },
+                { "clientItemId": "item-1", "outcome": "SUCCEEDED" },
+            ]),
+        )
+        .await;
     assert_report(&done, 2, 0, &[]);
     let task = &done["task"];
     assert_eq!(task["counters"], counters(&[("succeeded", 2)]));
@@ -749,13 +626,13 @@ async fn an_open_task_stays_running_until_sealed() {
     assert_progress(task, 1.0);
     let before = version(task);
 
-    let sealed = seal(&app, &id).await;
+    let sealed = app.seal(&id).await;
     assert_eq!(sealed["sealed"], json!(true));
     assert_eq!(sealed["status"], json!("COMPLETED"));
     assert_time(&sealed["finishedAt"], "finishedAt");
     assert_eq!(sealed["counters"], counters(&[("succeeded", 2)]));
     assert!(version(&sealed) > before, "sealing bumps the version");
-    assert_eq!(get_task(&app, &id).await["status"], json!("COMPLETED"));
+    assert_eq!(app.task(&id).await["status"], json!("COMPLETED"));
 
     let code = app
         .error_code(
@@ -771,37 +648,40 @@ async fn an_open_task_stays_running_until_sealed() {
 async fn append_with_seal_completes_a_finished_open_task() {
     let app = spawn_app().await;
     let id = create_open(&app, json!(numbered_items(1))).await;
-    let done = report(&app, &id, json!([{ "index": 0, "outcome": "SUCCEEDED" }])).await;
+    let done = app
+        .report(&id, json!([{ "index": 0, "outcome": "SUCCEEDED" }]))
+        .await;
     assert_eq!(done["task"]["status"], json!("RUNNING"));
 
     // Sealing with no new items ends it; with a new item it would not be.
-    let sealed = append(&app, &id, json!([]), Some(true)).await;
+    let sealed = app.append(&id, json!([]), Some(true)).await;
     assert_eq!(sealed["task"]["sealed"], json!(true));
     assert_eq!(sealed["task"]["status"], json!("COMPLETED"));
     assert_time(&sealed["task"]["finishedAt"], "finishedAt");
     app.assert_counters_consistent(&id).await;
 
     let id = create_open(&app, json!(numbered_items(1))).await;
-    report(&app, &id, json!([{ "index": 0, "outcome": "SUCCEEDED" }])).await;
-    let sealed = append(
-        &app,
-        &id,
-        json!([{ "clientItemId": "late", "payload": {} }]),
-        Some(true),
-    )
-    .await;
+    app.report(&id, json!([{ "index": 0, "outcome": "SUCCEEDED" }]))
+        .await;
+    let sealed = app
+        .append(
+            &id,
+            json!([{ "clientItemId": "late", "payload": {} }]),
+            Some(true),
+        )
+        .await;
     assert_eq!(sealed["task"]["status"], json!("RUNNING"));
     assert_eq!(
         sealed["task"]["counters"],
         counters(&[("pending", 1), ("succeeded", 1)])
     );
     assert_eq!(sealed["task"]["finishedAt"], Value::Null);
-    let done = report(
-        &app,
-        &id,
-        json!([{ "clientItemId": "late", "outcome": "SUCCEEDED" }]),
-    )
-    .await;
+    let done = app
+        .report(
+            &id,
+            json!([{ "clientItemId": "late", "outcome": "SUCCEEDED" }]),
+        )
+        .await;
     assert_eq!(done["task"]["status"], json!("COMPLETED"));
     app.assert_counters_consistent(&id).await;
 }
@@ -814,12 +694,10 @@ async fn append_with_seal_completes_a_finished_open_task() {
 async fn report_names_items_by_id_client_id_or_index() {
     let app = spawn_app().await;
     let id = app.create_task(4).await;
-    let items = get_items(&app, &id).await;
+    let items = app.items(&id).await;
     let item0 = items[0]["id"].as_str().unwrap().to_owned();
 
-    let first = report(
-        &app,
-        &id,
+    let first = app.report(&id,
         json!([
             { "itemId": item0, "outcome": "SUCCEEDED", "result": { "link": "https://s.example/0", "n": [1, 2] } },
             { "clientItemId": "item-1", "outcome": "SKIPPED" },
@@ -843,7 +721,7 @@ async fn report_names_items_by_id_client_id_or_index() {
     assert_eq!(task["finishedAt"], Value::Null);
     assert_progress(task, 0.5);
 
-    let items = get_items(&app, &id).await;
+    let items = app.items(&id).await;
     assert_eq!(
         statuses(&items),
         ["SUCCEEDED", "SKIPPED", "RUNNING", "PENDING"]
@@ -860,9 +738,7 @@ async fn report_names_items_by_id_client_id_or_index() {
     assert_eq!(items[3]["startedAt"], Value::Null);
 
     let details = json!({ "http": 503, "retryAfter": null, "hosts": ["a", "b"] });
-    let second = report(
-        &app,
-        &id,
+    let second = app.report(&id,
         json!([
             { "index": 2, "outcome": "SUCCEEDED", "result": { "ok": true } },
             { "clientItemId": "item-3", "outcome": "FAILED",
@@ -885,7 +761,7 @@ async fn report_names_items_by_id_client_id_or_index() {
         "item failures are no task-level error"
     );
 
-    let items = get_items(&app, &id).await;
+    let items = app.items(&id).await;
     assert_eq!(
         statuses(&items),
         ["SUCCEEDED", "SKIPPED", "SUCCEEDED", "FAILED"]
@@ -903,12 +779,14 @@ async fn report_names_items_by_id_client_id_or_index() {
 async fn task_moves_from_queued_to_running_to_completed_and_version_grows() {
     let app = spawn_app().await;
     let id = app.create_task(2).await;
-    let task = get_task(&app, &id).await;
+    let task = app.task(&id).await;
     assert_eq!(task["status"], json!("QUEUED"));
     assert_eq!(task["startedAt"], Value::Null);
     let v0 = version(&task);
 
-    let r1 = report(&app, &id, json!([{ "index": 0, "outcome": "RUNNING" }])).await;
+    let r1 = app
+        .report(&id, json!([{ "index": 0, "outcome": "RUNNING" }]))
+        .await;
     assert_report(&r1, 1, 0, &[]);
     assert_eq!(r1["task"]["status"], json!("RUNNING"));
     assert_time(&r1["task"]["startedAt"], "startedAt");
@@ -917,7 +795,9 @@ async fn task_moves_from_queued_to_running_to_completed_and_version_grows() {
     assert!(v1 > v0, "{v0} -> {v1}");
     let started_at = r1["task"]["startedAt"].clone();
 
-    let r2 = report(&app, &id, json!([{ "index": 0, "outcome": "SUCCEEDED" }])).await;
+    let r2 = app
+        .report(&id, json!([{ "index": 0, "outcome": "SUCCEEDED" }]))
+        .await;
     assert_report(&r2, 1, 0, &[]);
     assert_eq!(r2["task"]["status"], json!("RUNNING"));
     assert_eq!(
@@ -927,7 +807,9 @@ async fn task_moves_from_queued_to_running_to_completed_and_version_grows() {
     let v2 = version(&r2["task"]);
     assert!(v2 > v1, "{v1} -> {v2}");
 
-    let r3 = report(&app, &id, json!([{ "index": 1, "outcome": "SUCCEEDED" }])).await;
+    let r3 = app
+        .report(&id, json!([{ "index": 1, "outcome": "SUCCEEDED" }]))
+        .await;
     assert_report(&r3, 1, 0, &[]);
     let task = &r3["task"];
     assert_eq!(task["status"], json!("COMPLETED"));
@@ -939,7 +821,7 @@ async fn task_moves_from_queued_to_running_to_completed_and_version_grows() {
     assert!(v3 > v2, "{v2} -> {v3}");
 
     // The read agrees with the mutation's answer.
-    assert_eq!(&get_task(&app, &id).await, task);
+    assert_eq!(&app.task(&id).await, task);
     app.assert_counters_consistent(&id).await;
 }
 
@@ -947,22 +829,22 @@ async fn task_moves_from_queued_to_running_to_completed_and_version_grows() {
 async fn a_task_whose_items_all_failed_is_failed() {
     let app = spawn_app().await;
     let id = app.create_task(2).await;
-    let r = report(
-        &app,
-        &id,
-        json!([
-            { "index": 0, "outcome": "FAILED", "error": { "code": "E1", "message": "no" } },
-            { "index": 1, "outcome": "FAILED", "error": { "code": "E2", "message": "nope" } },
-        ]),
-    )
-    .await;
+    let r = app
+        .report(
+            &id,
+            json!([
+                { "index": 0, "outcome": "FAILED", "error": { "code": "E1", "message": "no" } },
+                { "index": 1, "outcome": "FAILED", "error": { "code": "E2", "message": "nope" } },
+            ]),
+        )
+        .await;
     assert_report(&r, 2, 0, &[]);
     let task = &r["task"];
     assert_eq!(task["status"], json!("FAILED"));
     assert_eq!(task["counters"], counters(&[("failed", 2)]));
     assert_eq!(task["error"], Value::Null);
     assert_time(&task["finishedAt"], "finishedAt");
-    let items = get_items(&app, &id).await;
+    let items = app.items(&id).await;
     assert_eq!(
         items[0]["error"],
         json!({ "code": "E1", "message": "no", "details": null })
@@ -978,22 +860,22 @@ async fn a_task_whose_items_all_failed_is_failed() {
 async fn failed_without_error_is_a_problem_and_the_rest_applies() {
     let app = spawn_app().await;
     let id = app.create_task(3).await;
-    let r = report(
-        &app,
-        &id,
-        json!([
-            { "index": 0, "outcome": "FAILED" },
-            { "index": 1, "outcome": "SUCCEEDED" },
-            { "index": 2, "outcome": "FAILED", "retryable": true },
-        ]),
-    )
-    .await;
+    let r = app
+        .report(
+            &id,
+            json!([
+                { "index": 0, "outcome": "FAILED" },
+                { "index": 1, "outcome": "SUCCEEDED" },
+                { "index": 2, "outcome": "FAILED", "retryable": true },
+            ]),
+        )
+        .await;
     assert_report(&r, 1, 0, &[(0, "BAD_USER_INPUT"), (2, "BAD_USER_INPUT")]);
     assert_eq!(
         r["task"]["counters"],
         counters(&[("pending", 2), ("succeeded", 1)])
     );
-    let items = get_items(&app, &id).await;
+    let items = app.items(&id).await;
     assert_eq!(statuses(&items), ["PENDING", "SUCCEEDED", "PENDING"]);
     assert_eq!(items[0]["error"], Value::Null);
     assert_eq!(items[0]["attempts"], json!(0));
@@ -1004,20 +886,20 @@ async fn failed_without_error_is_a_problem_and_the_rest_applies() {
 async fn a_result_must_name_exactly_one_item() {
     let app = spawn_app().await;
     let id = app.create_task(3).await;
-    let items = get_items(&app, &id).await;
+    let items = app.items(&id).await;
     let item0 = items[0]["id"].as_str().unwrap().to_owned();
-    let r = report(
-        &app,
-        &id,
-        json!([
-            { "outcome": "SUCCEEDED" },
-            { "index": 0, "clientItemId": "item-0", "outcome": "SUCCEEDED" },
-            { "itemId": item0, "index": 0, "outcome": "SUCCEEDED" },
-            { "itemId": item0, "clientItemId": "item-0", "index": 0, "outcome": "SUCCEEDED" },
-            { "index": 1, "outcome": "SUCCEEDED" },
-        ]),
-    )
-    .await;
+    let r = app
+        .report(
+            &id,
+            json!([
+                { "outcome": "SUCCEEDED" },
+                { "index": 0, "clientItemId": "item-0", "outcome": "SUCCEEDED" },
+                { "itemId": item0, "index": 0, "outcome": "SUCCEEDED" },
+                { "itemId": item0, "clientItemId": "item-0", "index": 0, "outcome": "SUCCEEDED" },
+                { "index": 1, "outcome": "SUCCEEDED" },
+            ]),
+        )
+        .await;
     assert_report(
         &r,
         1,
@@ -1034,7 +916,7 @@ async fn a_result_must_name_exactly_one_item() {
         counters(&[("pending", 2), ("succeeded", 1)])
     );
     assert_eq!(
-        statuses(&get_items(&app, &id).await),
+        statuses(&app.items(&id).await),
         ["PENDING", "SUCCEEDED", "PENDING"]
     );
     app.assert_counters_consistent(&id).await;
@@ -1045,23 +927,23 @@ async fn unknown_items_are_problems_with_their_position() {
     let app = spawn_app().await;
     let id = app.create_task(3).await;
     let other = app.create_task(1).await;
-    let foreign_item = get_items(&app, &other).await[0]["id"]
+    let foreign_item = app.items(&other).await[0]["id"]
         .as_str()
         .unwrap()
         .to_owned();
 
-    let r = report(
-        &app,
-        &id,
-        json!([
-            { "index": 0, "outcome": "SUCCEEDED" },
-            { "index": 99, "outcome": "SUCCEEDED" },
-            { "clientItemId": "no-such-item", "outcome": "SUCCEEDED" },
-            { "itemId": foreign_item, "outcome": "SUCCEEDED" },
-            { "clientItemId": "item-2", "outcome": "SKIPPED" },
-        ]),
-    )
-    .await;
+    let r = app
+        .report(
+            &id,
+            json!([
+                { "index": 0, "outcome": "SUCCEEDED" },
+                { "index": 99, "outcome": "SUCCEEDED" },
+                { "clientItemId": "no-such-item", "outcome": "SUCCEEDED" },
+                { "itemId": foreign_item, "outcome": "SUCCEEDED" },
+                { "clientItemId": "item-2", "outcome": "SKIPPED" },
+            ]),
+        )
+        .await;
     assert_report(
         &r,
         2,
@@ -1077,13 +959,13 @@ async fn unknown_items_are_problems_with_their_position() {
         counters(&[("pending", 1), ("succeeded", 1), ("skipped", 1)])
     );
     assert_eq!(
-        statuses(&get_items(&app, &id).await),
+        statuses(&app.items(&id).await),
         ["SUCCEEDED", "PENDING", "SKIPPED"]
     );
     // The other task's item was not touched.
-    assert_eq!(statuses(&get_items(&app, &other).await), ["PENDING"]);
+    assert_eq!(statuses(&app.items(&other).await), ["PENDING"]);
     assert_eq!(
-        get_task(&app, &other).await["counters"],
+        app.task(&other).await["counters"],
         counters(&[("pending", 1)])
     );
     app.assert_counters_consistent(&id).await;
@@ -1099,13 +981,13 @@ async fn an_identical_repeat_of_a_final_result_is_a_duplicate() {
         { "clientItemId": "item-1", "outcome": "FAILED", "error": { "code": "E", "message": "bad", "details": { "k": 1 } } },
         { "index": 2, "outcome": "SKIPPED" },
     ]);
-    let first = report(&app, &id, batch.clone()).await;
+    let first = app.report(&id, batch.clone()).await;
     assert_report(&first, 3, 0, &[]);
     let task = first["task"].clone();
     assert_eq!(task["status"], json!("COMPLETED_WITH_FAILURES"));
-    let items_before = get_items(&app, &id).await;
+    let items_before = app.items(&id).await;
 
-    let again = report(&app, &id, batch).await;
+    let again = app.report(&id, batch).await;
     assert_report(&again, 0, 3, &[]);
     assert_eq!(
         version(&again["task"]),
@@ -1114,24 +996,24 @@ async fn an_identical_repeat_of_a_final_result_is_a_duplicate() {
     );
     assert_eq!(again["task"]["counters"], task["counters"]);
     assert_eq!(again["task"]["updatedAt"], task["updatedAt"]);
-    assert_eq!(get_task(&app, &id).await, task, "the task is unchanged");
+    assert_eq!(app.task(&id).await, task, "the task is unchanged");
     assert_eq!(
-        get_items(&app, &id).await,
+        app.items(&id).await,
         items_before,
         "the items are unchanged"
     );
 
     // The same item named another way is the same repeat.
     let item0 = items_before[0]["id"].as_str().unwrap().to_owned();
-    let again = report(
-        &app,
-        &id,
-        json!([
-            { "itemId": item0, "outcome": "SUCCEEDED", "result": { "a": 1 } },
-            { "clientItemId": "item-2", "outcome": "SKIPPED" },
-        ]),
-    )
-    .await;
+    let again = app
+        .report(
+            &id,
+            json!([
+                { "itemId": item0, "outcome": "SUCCEEDED", "result": { "a": 1 } },
+                { "clientItemId": "item-2", "outcome": "SKIPPED" },
+            ]),
+        )
+        .await;
     assert_report(&again, 0, 2, &[]);
     assert_eq!(version(&again["task"]), version(&task));
     app.assert_counters_consistent(&id).await;
@@ -1141,15 +1023,15 @@ async fn an_identical_repeat_of_a_final_result_is_a_duplicate() {
 async fn a_repeat_within_one_batch_is_a_duplicate() {
     let app = spawn_app().await;
     let id = app.create_task(2).await;
-    let r = report(
-        &app,
-        &id,
-        json!([
-            { "index": 0, "outcome": "SUCCEEDED", "result": { "r": 0 } },
-            { "clientItemId": "item-0", "outcome": "SUCCEEDED", "result": { "r": 0 } },
-        ]),
-    )
-    .await;
+    let r = app
+        .report(
+            &id,
+            json!([
+                { "index": 0, "outcome": "SUCCEEDED", "result": { "r": 0 } },
+                { "clientItemId": "item-0", "outcome": "SUCCEEDED", "result": { "r": 0 } },
+            ]),
+        )
+        .await;
     assert_report(&r, 1, 1, &[]);
     assert_eq!(
         r["task"]["counters"],
@@ -1162,33 +1044,33 @@ async fn a_repeat_within_one_batch_is_a_duplicate() {
 async fn a_conflicting_result_for_a_final_item_is_refused() {
     let app = spawn_app().await;
     let id = app.create_task(3).await;
-    let first = report(
-        &app,
-        &id,
-        json!([
-            { "index": 0, "outcome": "SUCCEEDED", "result": { "a": 1 } },
-            { "index": 1, "outcome": "FAILED", "error": { "code": "E", "message": "bad" } },
-        ]),
-    )
-    .await;
+    let first = app
+        .report(
+            &id,
+            json!([
+                { "index": 0, "outcome": "SUCCEEDED", "result": { "a": 1 } },
+                { "index": 1, "outcome": "FAILED", "error": { "code": "E", "message": "bad" } },
+            ]),
+        )
+        .await;
     assert_report(&first, 2, 0, &[]);
     let task = first["task"].clone();
-    let items_before = get_items(&app, &id).await;
+    let items_before = app.items(&id).await;
 
-    let r = report(
-        &app,
-        &id,
-        json!([
-            { "index": 0, "outcome": "FAILED", "error": { "code": "E", "message": "bad" } },
-            { "index": 0, "outcome": "SKIPPED" },
-            { "index": 0, "outcome": "RUNNING" },
-            { "index": 0, "outcome": "SUCCEEDED", "result": { "a": 2 } },
-            { "index": 1, "outcome": "SUCCEEDED" },
-            { "index": 1, "outcome": "FAILED", "error": { "code": "OTHER", "message": "bad" } },
-            { "index": 2, "outcome": "SUCCEEDED" },
-        ]),
-    )
-    .await;
+    let r = app
+        .report(
+            &id,
+            json!([
+                { "index": 0, "outcome": "FAILED", "error": { "code": "E", "message": "bad" } },
+                { "index": 0, "outcome": "SKIPPED" },
+                { "index": 0, "outcome": "RUNNING" },
+                { "index": 0, "outcome": "SUCCEEDED", "result": { "a": 2 } },
+                { "index": 1, "outcome": "SUCCEEDED" },
+                { "index": 1, "outcome": "FAILED", "error": { "code": "OTHER", "message": "bad" } },
+                { "index": 2, "outcome": "SUCCEEDED" },
+            ]),
+        )
+        .await;
     assert_report(
         &r,
         1,
@@ -1209,7 +1091,7 @@ async fn a_conflicting_result_for_a_final_item_is_refused() {
     );
     assert_eq!(after["status"], json!("COMPLETED_WITH_FAILURES"));
     assert!(version(after) > version(&task));
-    let items = get_items(&app, &id).await;
+    let items = app.items(&id).await;
     assert_eq!(items[0], items_before[0], "item 0 is unchanged");
     assert_eq!(items[1], items_before[1], "item 1 is unchanged");
     assert_eq!(items[0]["result"], json!({ "a": 1 }));
@@ -1219,51 +1101,51 @@ async fn a_conflicting_result_for_a_final_item_is_refused() {
 #[tokio::test]
 async fn a_retryable_failure_goes_back_to_pending_until_attempts_run_out() {
     let app = spawn_app().await;
-    let created = create(
-        &app,
-        json!({ "type": "test.items", "maxAttempts": 2, "items": numbered_items(2) }),
-    )
-    .await;
+    let created = app
+        .create(json!({ "type": "test.items", "maxAttempts": 2, "items": numbered_items(2) }))
+        .await;
     let id = id_of(&created["task"]);
     let v0 = version(&created["task"]);
     let error =
         json!({ "code": "TEMPORARY", "message": "try again later", "details": { "wait": 5 } });
 
-    let r1 = report(
-        &app,
-        &id,
-        json!([{ "index": 0, "outcome": "FAILED", "retryable": true, "error": error }]),
-    )
-    .await;
+    let r1 = app
+        .report(
+            &id,
+            json!([{ "index": 0, "outcome": "FAILED", "retryable": true, "error": error }]),
+        )
+        .await;
     assert_report(&r1, 1, 0, &[]);
     assert_eq!(r1["task"]["counters"], counters(&[("pending", 2)]));
     let v1 = version(&r1["task"]);
     assert!(v1 > v0, "{v0} -> {v1}");
-    let items = get_items(&app, &id).await;
+    let items = app.items(&id).await;
     assert_eq!(items[0]["status"], json!("PENDING"));
     assert_eq!(items[0]["error"], error, "the last error is kept");
     assert_eq!(items[0]["attempts"], json!(1));
     assert_eq!(items[0]["finishedAt"], Value::Null);
 
-    let r2 = report(
-        &app,
-        &id,
-        json!([{ "index": 0, "outcome": "FAILED", "retryable": true, "error": error }]),
-    )
-    .await;
+    let r2 = app
+        .report(
+            &id,
+            json!([{ "index": 0, "outcome": "FAILED", "retryable": true, "error": error }]),
+        )
+        .await;
     assert_report(&r2, 1, 0, &[]);
     assert_eq!(
         r2["task"]["counters"],
         counters(&[("pending", 1), ("failed", 1)])
     );
     assert!(version(&r2["task"]) > v1);
-    let items = get_items(&app, &id).await;
+    let items = app.items(&id).await;
     assert_eq!(items[0]["status"], json!("FAILED"), "no attempts left");
     assert_eq!(items[0]["attempts"], json!(2));
     assert_eq!(items[0]["error"], error);
     assert_time(&items[0]["finishedAt"], "item finishedAt");
 
-    let r3 = report(&app, &id, json!([{ "index": 1, "outcome": "SUCCEEDED" }])).await;
+    let r3 = app
+        .report(&id, json!([{ "index": 1, "outcome": "SUCCEEDED" }]))
+        .await;
     assert_eq!(r3["task"]["status"], json!("COMPLETED_WITH_FAILURES"));
     app.assert_counters_consistent(&id).await;
 }
@@ -1271,22 +1153,18 @@ async fn a_retryable_failure_goes_back_to_pending_until_attempts_run_out() {
 #[tokio::test]
 async fn a_retryable_failure_with_one_attempt_is_final() {
     let app = spawn_app().await;
-    let created = create(
-        &app,
-        json!({ "type": "test.items", "maxAttempts": 1, "items": numbered_items(1) }),
-    )
-    .await;
+    let created = app
+        .create(json!({ "type": "test.items", "maxAttempts": 1, "items": numbered_items(1) }))
+        .await;
     let id = id_of(&created["task"]);
-    let r = report(
-        &app,
-        &id,
+    let r = app.report(&id,
         json!([{ "index": 0, "outcome": "FAILED", "retryable": true, "error": { "code": "T", "message": "m" } }]),
     )
     .await;
     assert_report(&r, 1, 0, &[]);
     assert_eq!(r["task"]["counters"], counters(&[("failed", 1)]));
     assert_eq!(r["task"]["status"], json!("FAILED"));
-    let items = get_items(&app, &id).await;
+    let items = app.items(&id).await;
     assert_eq!(items[0]["attempts"], json!(1));
     app.assert_counters_consistent(&id).await;
 }
@@ -1299,11 +1177,13 @@ async fn a_retryable_failure_with_one_attempt_is_final() {
 async fn cancel_waits_for_running_items() {
     let app = spawn_app().await;
     let id = create_open(&app, json!(numbered_items(3))).await;
-    let r = report(&app, &id, json!([{ "index": 0, "outcome": "RUNNING" }])).await;
+    let r = app
+        .report(&id, json!([{ "index": 0, "outcome": "RUNNING" }]))
+        .await;
     assert_report(&r, 1, 0, &[]);
     let v0 = version(&r["task"]);
 
-    let task = cancel(&app, &id).await;
+    let task = app.cancel(&id).await;
     assert_eq!(task["status"], json!("CANCELLING"));
     assert_eq!(task["cancelRequested"], json!(true));
     assert_eq!(
@@ -1314,16 +1194,16 @@ async fn cancel_waits_for_running_items() {
     let v1 = version(&task);
     assert!(v1 > v0);
     assert_eq!(
-        statuses(&get_items(&app, &id).await),
+        statuses(&app.items(&id).await),
         ["RUNNING", "CANCELLED", "CANCELLED"]
     );
 
-    let r = report(
-        &app,
-        &id,
-        json!([{ "index": 0, "outcome": "SUCCEEDED", "result": { "late": true } }]),
-    )
-    .await;
+    let r = app
+        .report(
+            &id,
+            json!([{ "index": 0, "outcome": "SUCCEEDED", "result": { "late": true } }]),
+        )
+        .await;
     assert_report(&r, 1, 0, &[]);
     let task = &r["task"];
     assert_eq!(task["status"], json!("CANCELLED"));
@@ -1333,7 +1213,7 @@ async fn cancel_waits_for_running_items() {
     );
     assert_time(&task["finishedAt"], "finishedAt");
     assert!(version(task) > v1);
-    let items = get_items(&app, &id).await;
+    let items = app.items(&id).await;
     assert_eq!(statuses(&items), ["SUCCEEDED", "CANCELLED", "CANCELLED"]);
     assert_eq!(items[0]["result"], json!({ "late": true }));
 
@@ -1345,7 +1225,7 @@ async fn cancel_waits_for_running_items() {
         .await;
     assert_eq!(code, "INVALID_STATE");
     assert_eq!(
-        get_task(&app, &id).await["counters"],
+        app.task(&id).await["counters"],
         counters(&[("succeeded", 1), ("cancelled", 2)])
     );
     app.assert_counters_consistent(&id).await;
@@ -1355,8 +1235,9 @@ async fn cancel_waits_for_running_items() {
 async fn cancel_without_running_items_is_immediate() {
     let app = spawn_app().await;
     let id = app.create_task(3).await;
-    report(&app, &id, json!([{ "index": 1, "outcome": "SUCCEEDED" }])).await;
-    let task = cancel(&app, &id).await;
+    app.report(&id, json!([{ "index": 1, "outcome": "SUCCEEDED" }]))
+        .await;
+    let task = app.cancel(&id).await;
     assert_eq!(task["status"], json!("CANCELLED"));
     assert_eq!(task["cancelRequested"], json!(true));
     assert_eq!(
@@ -1366,7 +1247,7 @@ async fn cancel_without_running_items_is_immediate() {
     assert_time(&task["finishedAt"], "finishedAt");
     assert_progress(&task, 1.0);
     assert_eq!(
-        statuses(&get_items(&app, &id).await),
+        statuses(&app.items(&id).await),
         ["CANCELLED", "SUCCEEDED", "CANCELLED"]
     );
     app.assert_counters_consistent(&id).await;
@@ -1380,9 +1261,7 @@ async fn cancel_without_running_items_is_immediate() {
 async fn retry_failed_items_by_id_and_by_error_code() {
     let app = spawn_app().await;
     let id = app.create_task(4).await;
-    let r = report(
-        &app,
-        &id,
+    let r = app.report(&id,
         json!([
             { "index": 0, "outcome": "FAILED", "error": { "code": "E1", "message": "one" } },
             { "index": 1, "outcome": "FAILED", "error": { "code": "E2", "message": "two" } },
@@ -1395,11 +1274,11 @@ async fn retry_failed_items_by_id_and_by_error_code() {
     assert_eq!(r["task"]["status"], json!("COMPLETED_WITH_FAILURES"));
     assert_time(&r["task"]["finishedAt"], "finishedAt");
     let v0 = version(&r["task"]);
-    let items = get_items(&app, &id).await;
+    let items = app.items(&id).await;
     let item1 = items[1]["id"].as_str().unwrap().to_owned();
 
     // By id: only that item.
-    let task = retry(&app, json!({ "taskId": id, "itemIds": [item1] })).await;
+    let task = app.retry(json!({ "taskId": id, "itemIds": [item1] })).await;
     assert_eq!(
         task["counters"],
         counters(&[("pending", 1), ("failed", 2), ("succeeded", 1)])
@@ -1409,13 +1288,15 @@ async fn retry_failed_items_by_id_and_by_error_code() {
     let v1 = version(&task);
     assert!(v1 > v0);
     assert_eq!(
-        statuses(&get_items(&app, &id).await),
+        statuses(&app.items(&id).await),
         ["FAILED", "PENDING", "FAILED", "SUCCEEDED"]
     );
     app.assert_counters_consistent(&id).await;
 
     // By error code: every FAILED item with it.
-    let task = retry(&app, json!({ "taskId": id, "errorCodes": ["E1"] })).await;
+    let task = app
+        .retry(json!({ "taskId": id, "errorCodes": ["E1"] }))
+        .await;
     assert_eq!(
         task["counters"],
         counters(&[("pending", 3), ("succeeded", 1)])
@@ -1424,22 +1305,22 @@ async fn retry_failed_items_by_id_and_by_error_code() {
     assert_eq!(task["finishedAt"], Value::Null);
     assert!(version(&task) > v1);
     assert_eq!(
-        statuses(&get_items(&app, &id).await),
+        statuses(&app.items(&id).await),
         ["PENDING", "PENDING", "PENDING", "SUCCEEDED"]
     );
     app.assert_counters_consistent(&id).await;
 
     // The retried items can now succeed, and the task completes cleanly.
-    let r = report(
-        &app,
-        &id,
-        json!([
-            { "index": 0, "outcome": "SUCCEEDED" },
-            { "index": 1, "outcome": "SUCCEEDED" },
-            { "index": 2, "outcome": "SUCCEEDED" },
-        ]),
-    )
-    .await;
+    let r = app
+        .report(
+            &id,
+            json!([
+                { "index": 0, "outcome": "SUCCEEDED" },
+                { "index": 1, "outcome": "SUCCEEDED" },
+                { "index": 2, "outcome": "SUCCEEDED" },
+            ]),
+        )
+        .await;
     assert_report(&r, 3, 0, &[]);
     assert_eq!(r["task"]["status"], json!("COMPLETED"));
     assert_eq!(r["task"]["counters"], counters(&[("succeeded", 4)]));
@@ -1451,14 +1332,16 @@ async fn retry_failed_items_by_id_and_by_error_code() {
 async fn retry_of_a_failed_task_reopens_it() {
     let app = spawn_app().await;
     let id = app.create_task(1).await;
-    let r = report(
-        &app,
-        &id,
-        json!([{ "index": 0, "outcome": "FAILED", "error": { "code": "E", "message": "m" } }]),
-    )
-    .await;
+    let r = app
+        .report(
+            &id,
+            json!([{ "index": 0, "outcome": "FAILED", "error": { "code": "E", "message": "m" } }]),
+        )
+        .await;
     assert_eq!(r["task"]["status"], json!("FAILED"));
-    let task = retry(&app, json!({ "taskId": id, "errorCodes": ["E"] })).await;
+    let task = app
+        .retry(json!({ "taskId": id, "errorCodes": ["E"] }))
+        .await;
     assert_eq!(task["counters"], counters(&[("pending", 1)]));
     assert!(
         ![
@@ -1477,15 +1360,14 @@ async fn retry_of_a_failed_task_reopens_it() {
 async fn retrying_a_cancelled_task_is_invalid_state() {
     let app = spawn_app().await;
     let id = app.create_task(2).await;
-    report(
-        &app,
+    app.report(
         &id,
         json!([{ "index": 0, "outcome": "FAILED", "error": { "code": "E", "message": "m" } }]),
     )
     .await;
-    let task = cancel(&app, &id).await;
+    let task = app.cancel(&id).await;
     assert_eq!(task["status"], json!("CANCELLED"));
-    let items = get_items(&app, &id).await;
+    let items = app.items(&id).await;
     let item0 = items[0]["id"].as_str().unwrap().to_owned();
 
     let code = app
@@ -1502,7 +1384,7 @@ async fn retrying_a_cancelled_task_is_invalid_state() {
         )
         .await;
     assert_eq!(code, "INVALID_STATE");
-    let task = get_task(&app, &id).await;
+    let task = app.task(&id).await;
     assert_eq!(task["status"], json!("CANCELLED"));
     assert_eq!(
         task["counters"],
@@ -1519,13 +1401,13 @@ async fn retrying_a_cancelled_task_is_invalid_state() {
 async fn fail_bulk_task_sets_the_error_and_cancels_pending_items() {
     let app = spawn_app().await;
     let id = app.create_task(3).await;
-    let r = report(&app, &id, json!([{ "index": 0, "outcome": "SUCCEEDED" }])).await;
+    let r = app
+        .report(&id, json!([{ "index": 0, "outcome": "SUCCEEDED" }]))
+        .await;
     let v0 = version(&r["task"]);
 
     let details = json!({ "region": "eu-west", "retryInSeconds": 30 });
-    let task = fail(
-        &app,
-        json!({ "id": id, "code": "UPSTREAM_DOWN", "message": "the provider is down", "details": details }),
+    let task = app.fail(json!({ "id": id, "code": "UPSTREAM_DOWN", "message": "the provider is down", "details": details }),
     )
     .await;
     assert_eq!(task["status"], json!("FAILED"));
@@ -1540,10 +1422,10 @@ async fn fail_bulk_task_sets_the_error_and_cancels_pending_items() {
     assert_time(&task["finishedAt"], "finishedAt");
     assert!(version(&task) > v0);
     assert_eq!(
-        statuses(&get_items(&app, &id).await),
+        statuses(&app.items(&id).await),
         ["SUCCEEDED", "CANCELLED", "CANCELLED"]
     );
-    assert_eq!(get_task(&app, &id).await, task);
+    assert_eq!(app.task(&id).await, task);
     app.assert_counters_consistent(&id).await;
 }
 
@@ -1551,11 +1433,9 @@ async fn fail_bulk_task_sets_the_error_and_cancels_pending_items() {
 async fn fail_bulk_task_without_details() {
     let app = spawn_app().await;
     let id = create_open(&app, json!(numbered_items(2))).await;
-    let task = fail(
-        &app,
-        json!({ "id": id, "code": "ABORTED", "message": "operator abort" }),
-    )
-    .await;
+    let task = app
+        .fail(json!({ "id": id, "code": "ABORTED", "message": "operator abort" }))
+        .await;
     assert_eq!(task["status"], json!("FAILED"));
     assert_eq!(
         task["error"],
@@ -1615,12 +1495,11 @@ async fn delete_bulk_task_removes_it() {
     let app = spawn_app().await;
     let keep = app.create_task(2).await;
     let id = create_open(&app, json!(numbered_items(2))).await;
-    let items = get_items(&app, &id).await;
+    let items = app.items(&id).await;
     let item0 = items[0]["id"].as_str().unwrap().to_owned();
     app.assert_counters_consistent(&id).await;
 
-    let data = app.data(DELETE, json!({ "id": id })).await;
-    assert_eq!(data["deleteBulkTask"], json!(id));
+    assert_eq!(app.delete(&id).await, json!(id));
 
     let data = app
         .data(
@@ -1630,7 +1509,7 @@ async fn delete_bulk_task_removes_it() {
         .await;
     assert_eq!(data["bulkTask"], Value::Null);
     assert_eq!(data["taskItem"], Value::Null);
-    assert_eq!(task_count(&app).await, 1);
+    assert_eq!(app.task_count().await, 1);
 
     for (name, query, vars) in task_mutations(&id, &item0) {
         let code = app.error_code(query, vars).await;
@@ -1638,7 +1517,7 @@ async fn delete_bulk_task_removes_it() {
     }
     // The other task is untouched.
     assert_eq!(
-        get_task(&app, &keep).await["counters"],
+        app.task(&keep).await["counters"],
         counters(&[("pending", 2)])
     );
     app.assert_counters_consistent(&keep).await;
@@ -1647,20 +1526,16 @@ async fn delete_bulk_task_removes_it() {
 #[tokio::test]
 async fn deleting_a_task_leaves_the_others_alone() {
     let app = spawn_app().await;
-    let a = create(
-        &app,
-        json!({ "type": "test.items", "items": numbered_items(2) }),
-    )
-    .await;
-    let b = create(
-        &app,
-        json!({ "type": "test.items", "items": numbered_items(3) }),
-    )
-    .await;
+    let a = app
+        .create(json!({ "type": "test.items", "items": numbered_items(2) }))
+        .await;
+    let b = app
+        .create(json!({ "type": "test.items", "items": numbered_items(3) }))
+        .await;
     let (a, b) = (id_of(&a["task"]), id_of(&b["task"]));
-    app.data(DELETE, json!({ "id": a })).await;
-    assert_eq!(task_count(&app).await, 1);
-    assert_eq!(get_items(&app, &b).await.len(), 3);
+    app.delete(&a).await;
+    assert_eq!(app.task_count().await, 1);
+    assert_eq!(app.items(&b).await.len(), 3);
     app.assert_counters_consistent(&b).await;
 }
 
@@ -1668,10 +1543,7 @@ async fn deleting_a_task_leaves_the_others_alone() {
 async fn malformed_ids_are_bad_user_input() {
     let app = spawn_app().await;
     let real = app.create_task(1).await;
-    let real_item = get_items(&app, &real).await[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let real_item = app.items(&real).await[0]["id"].as_str().unwrap().to_owned();
     for bad in ["nope", "", "!!!"] {
         for (name, query, vars) in task_mutations(bad, &real_item) {
             let code = app.error_code(query, vars).await;
@@ -1687,7 +1559,7 @@ async fn malformed_ids_are_bad_user_input() {
         .await;
     assert_eq!(code, "BAD_USER_INPUT");
     assert_eq!(
-        get_task(&app, &real).await["counters"],
+        app.task(&real).await["counters"],
         counters(&[("pending", 1)])
     );
     app.assert_counters_consistent(&real).await;

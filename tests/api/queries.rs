@@ -16,26 +16,6 @@ use crate::helpers::{TestApp, spawn_app};
 // Shared helpers of this file
 // ---------------------------------------------------------------------------
 
-const CREATE: &str = r#"mutation($input: CreateBulkTaskInput!) {
-  createBulkTask(input: $input) {
-    created
-    task { id status counters { total } }
-    rejected { index clientItemId code message }
-  }
-}"#;
-
-const REPORT: &str = r#"mutation($input: ReportItemResultsInput!) {
-  reportItemResults(input: $input) {
-    applied duplicates
-    problems { position code message }
-    task { id status }
-  }
-}"#;
-
-const APPEND: &str = r#"mutation($input: AppendTaskItemsInput!) {
-  appendTaskItems(input: $input) { task { id } rejected { index code } }
-}"#;
-
 const TASKS: &str = r#"query($first: Int, $after: String, $last: Int, $before: String, $offset: Int,
                              $filter: BulkTaskFilter, $orderBy: BulkTaskOrder) {
   bulkTasks(first: $first, after: $after, last: $last, before: $before, offset: $offset,
@@ -76,46 +56,17 @@ fn items(n: usize) -> Vec<Value> {
     (0..n).map(item).collect()
 }
 
-/// Creates a task from a whole `CreateBulkTaskInput` and returns the payload.
-async fn create_input(app: &TestApp, input: Value) -> Value {
-    app.data(CREATE, json!({ "input": input })).await["createBulkTask"].clone()
-}
-
 /// Creates a sealed task of `ty` with `n` items and returns its id.
 async fn create(app: &TestApp, ty: &str, description: Option<&str>, n: usize) -> String {
-    let payload = create_input(
-        app,
-        json!({ "type": ty, "description": description, "items": items(n) }),
-    )
-    .await;
+    let payload = app
+        .create(json!({ "type": ty, "description": description, "items": items(n) }))
+        .await;
     assert_eq!(payload["created"], true, "{payload:#}");
     assert_eq!(
         payload["task"]["counters"]["total"], n as i64,
         "{payload:#}"
     );
     payload["task"]["id"].as_str().unwrap().to_owned()
-}
-
-/// Reports results that must all apply, returns the payload.
-async fn report(app: &TestApp, task_id: &str, results: Value) -> Value {
-    let n = results.as_array().unwrap().len();
-    let data = app
-        .data(
-            REPORT,
-            json!({ "input": { "taskId": task_id, "results": results } }),
-        )
-        .await;
-    let payload = data["reportItemResults"].clone();
-    assert_eq!(
-        payload["problems"],
-        json!([]),
-        "report refused: {payload:#}"
-    );
-    assert_eq!(
-        payload["applied"], n as i64,
-        "report not applied: {payload:#}"
-    );
-    payload
 }
 
 fn ok(index: usize) -> Value {
@@ -134,23 +85,8 @@ fn failed(index: usize, code: &str, message: &str) -> Value {
     json!({ "index": index, "outcome": "FAILED", "error": { "code": code, "message": message } })
 }
 
-async fn cancel(app: &TestApp, id: &str) -> Value {
-    app.data(
-        "mutation($id: ID!) { cancelBulkTask(id: $id) { id status } }",
-        json!({ "id": id }),
-    )
-    .await["cancelBulkTask"]
-        .clone()
-}
-
 async fn delete(app: &TestApp, id: &str) {
-    let data = app
-        .data(
-            "mutation($id: ID!) { deleteBulkTask(id: $id) }",
-            json!({ "id": id }),
-        )
-        .await;
-    assert_eq!(data["deleteBulkTask"], id);
+    assert_eq!(app.delete(id).await, id);
 }
 
 /// Separates server timestamps (millisecond precision) of consecutive writes.
@@ -253,15 +189,6 @@ fn between(a: &Value, b: &Value) -> String {
         "timestamps too close: {a} {b}"
     );
     (a + (b - a) / 2).to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-async fn task(app: &TestApp, id: &str) -> Value {
-    app.data(
-        "query($id: ID!) { bulkTask(id: $id) { id status progress counters { total failed finished } createdAt updatedAt startedAt finishedAt } }",
-        json!({ "id": id }),
-    )
-    .await["bulkTask"]
-        .clone()
 }
 
 /// Pages forward through `bulkTasks` (or a task's items) `size` rows at a
@@ -376,23 +303,25 @@ impl StatusFixture {
         let queued = create(app, "a.type", None, 2).await;
 
         let running = create(app, "b.type", None, 2).await;
-        report(app, &running, json!([started(0)])).await;
+        app.report_all(&running, json!([started(0)])).await;
 
         let completed = create(app, "a.type", None, 1).await;
-        report(app, &completed, json!([ok(0)])).await;
+        app.report_all(&completed, json!([ok(0)])).await;
 
         let with_failures = create(app, "b.type", None, 2).await;
-        report(app, &with_failures, json!([failed(0, "E1", "boom"), ok(1)])).await;
+        app.report_all(&with_failures, json!([failed(0, "E1", "boom"), ok(1)]))
+            .await;
 
         let failed_task = create(app, "c.type", None, 1).await;
-        report(app, &failed_task, json!([failed(0, "E1", "boom")])).await;
+        app.report_all(&failed_task, json!([failed(0, "E1", "boom")]))
+            .await;
 
         let cancelled = create(app, "c.type", None, 1).await;
-        assert_eq!(cancel(app, &cancelled).await["status"], "CANCELLED");
+        assert_eq!(app.cancel(&cancelled).await["status"], "CANCELLED");
 
         let cancelling = create(app, "a.type", None, 2).await;
-        report(app, &cancelling, json!([started(0)])).await;
-        assert_eq!(cancel(app, &cancelling).await["status"], "CANCELLING");
+        app.report_all(&cancelling, json!([started(0)])).await;
+        assert_eq!(app.cancel(&cancelling).await["status"], "CANCELLING");
 
         let f = StatusFixture {
             queued,
@@ -405,7 +334,7 @@ impl StatusFixture {
         };
         for (id, status) in f.all_with_status() {
             assert_eq!(
-                task(app, &id).await["status"],
+                app.task(&id).await["status"],
                 status,
                 "status of fixture task {id}"
             );
@@ -545,17 +474,13 @@ async fn tasks_filter_by_created_updated_and_started_time() {
     let c = create(&app, "t", None, 2).await;
     tick().await;
     // A starts first, then B; C never starts. A is updated last.
-    report(&app, &a, json!([started(0)])).await;
+    app.report_all(&a, json!([started(0)])).await;
     tick().await;
-    report(&app, &b, json!([ok(0)])).await;
+    app.report_all(&b, json!([ok(0)])).await;
     tick().await;
-    report(&app, &a, json!([ok(1)])).await;
+    app.report_all(&a, json!([ok(1)])).await;
 
-    let (ta, tb, tc) = (
-        task(&app, &a).await,
-        task(&app, &b).await,
-        task(&app, &c).await,
-    );
+    let (ta, tb, tc) = (app.task(&a).await, app.task(&b).await, app.task(&c).await);
     assert_eq!(
         tc["startedAt"],
         Value::Null,
@@ -717,14 +642,14 @@ async fn tasks_order_by_every_field_in_both_directions() {
     tick().await;
     let d = create(&app, "t", None, 5).await;
     tick().await;
-    report(&app, &d, json!([failed(0, "E", "m"), failed(1, "E", "m")])).await;
+    app.report_all(&d, json!([failed(0, "E", "m"), failed(1, "E", "m")]))
+        .await;
     tick().await;
-    report(&app, &b, json!([ok(0)])).await;
+    app.report_all(&b, json!([ok(0)])).await;
     tick().await;
-    report(&app, &a, json!([failed(0, "E", "m")])).await;
+    app.report_all(&a, json!([failed(0, "E", "m")])).await;
     tick().await;
-    report(
-        &app,
+    app.report_all(
         &c,
         json!([
             failed(0, "E", "m"),
@@ -742,7 +667,7 @@ async fn tasks_order_by_every_field_in_both_directions() {
         (&d, 5, 2, 0.4),
     ];
     for (id, total, failed_n, progress) in expect {
-        let t = task(&app, id).await;
+        let t = app.task(id).await;
         assert_eq!(t["counters"]["total"], total, "{t:#}");
         assert_eq!(t["counters"]["failed"], failed_n, "{t:#}");
         assert!(
@@ -779,13 +704,13 @@ async fn tasks_order_by_finished_at_in_both_directions() {
     let y = create(&app, "t", None, 1).await;
     let z = create(&app, "t", None, 1).await;
     let unfinished = create(&app, "t", None, 2).await;
-    report(&app, &unfinished, json!([ok(0)])).await;
+    app.report_all(&unfinished, json!([ok(0)])).await;
     tick().await;
-    report(&app, &y, json!([ok(0)])).await;
+    app.report_all(&y, json!([ok(0)])).await;
     tick().await;
-    report(&app, &z, json!([failed(0, "E", "m")])).await;
+    app.report_all(&z, json!([failed(0, "E", "m")])).await;
     tick().await;
-    report(&app, &x, json!([ok(0)])).await;
+    app.report_all(&x, json!([ok(0)])).await;
 
     let finished = [x.clone(), y.clone(), z.clone()];
     let only_finished = |list: Vec<String>| -> Vec<String> {
@@ -1125,7 +1050,9 @@ async fn items_paging_across_ties_and_offset() {
 async fn outcome_fixture(app: &TestApp) -> (String, String, String) {
     let mut list = items(8);
     list.push(json!({ "clientItemId": "item-2", "payload": { "n": 8 } }));
-    let payload = create_input(app, json!({ "type": "outcomes", "items": list })).await;
+    let payload = app
+        .create(json!({ "type": "outcomes", "items": list }))
+        .await;
     let rejected = payload["rejected"].as_array().unwrap();
     assert_eq!(
         rejected.len(),
@@ -1138,8 +1065,7 @@ async fn outcome_fixture(app: &TestApp) -> (String, String, String) {
     let message = rejected[0]["message"].as_str().unwrap().to_owned();
     assert!(code != "E1" && code != "E2");
     let id = payload["task"]["id"].as_str().unwrap().to_owned();
-    report(
-        app,
+    app.report_all(
         &id,
         json!([
             ok(0),
@@ -1305,31 +1231,21 @@ async fn items_filter_by_status_client_id_and_error_code() {
 async fn items_order_by_every_field_in_both_directions() {
     let app = spawn_app().await;
     // Items 0,1 created first, 2,3 later, 4 last.
-    let payload = create_input(
-        &app,
-        json!({ "type": "appended", "sealed": false, "items": [item(0), item(1)] }),
-    )
-    .await;
+    let payload = app
+        .create(json!({ "type": "appended", "sealed": false, "items": [item(0), item(1)] }))
+        .await;
     let id = payload["task"]["id"].as_str().unwrap().to_owned();
     tick().await;
-    app.data(
-        APPEND,
-        json!({ "input": { "taskId": id, "items": [item(2), item(3)] } }),
-    )
-    .await;
+    app.append(&id, json!([item(2), item(3)]), None).await;
     tick().await;
-    app.data(
-        APPEND,
-        json!({ "input": { "taskId": id, "items": [item(4)], "seal": true } }),
-    )
-    .await;
+    app.append(&id, json!([item(4)]), Some(true)).await;
     tick().await;
     // Finished (and updated) in order 3, 0, 4; 1 and 2 stay pending.
-    report(&app, &id, json!([ok(3)])).await;
+    app.report_all(&id, json!([ok(3)])).await;
     tick().await;
-    report(&app, &id, json!([failed(0, "E", "m")])).await;
+    app.report_all(&id, json!([failed(0, "E", "m")])).await;
     tick().await;
-    report(&app, &id, json!([skipped(4)])).await;
+    app.report_all(&id, json!([skipped(4)])).await;
 
     let by = |field: &str, direction: &str| {
         let app = &app;
@@ -1446,7 +1362,8 @@ async fn node_and_nodes_resolve_both_types() {
 async fn task_item_by_id_with_its_task() {
     let app = spawn_app().await;
     let task_id = app.create_task(4).await;
-    report(&app, &task_id, json!([failed(2, "E9", "broken")])).await;
+    app.report_all(&task_id, json!([failed(2, "E9", "broken")]))
+        .await;
     let item_id = task_items(&app, &task_id, json!({})).await["nodes"][2]["id"]
         .as_str()
         .unwrap()
@@ -1784,7 +1701,7 @@ async fn error_summary_groups_failed_and_rejected_by_code() {
 
     // A task without failures has an empty summary.
     let clean = app.create_task(2).await;
-    report(&app, &clean, json!([ok(0), skipped(1)])).await;
+    app.report_all(&clean, json!([ok(0), skipped(1)])).await;
     let none = app.data(query, json!({ "id": clean })).await["bulkTask"]["errorSummary"].clone();
     assert_eq!(none, json!([]));
 

@@ -9,8 +9,7 @@ use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statemen
 use serde_json::json;
 
 use crate::helpers::{TestApp, spawn_app};
-
-const TASK: &str = "query($id: ID!) { bulkTask(id: $id) { id } }";
+use crate::ops::TASK_ID;
 
 /// The test's own database, as the login role (which bypasses the policies).
 async fn owner(app: &TestApp) -> Option<DatabaseConnection> {
@@ -112,7 +111,7 @@ async fn the_server_itself_is_subject_to_the_policies() {
     let app = spawn_app().await;
     let Some(db) = owner(&app).await else { return };
     let id = app.create_task(1).await;
-    let seen = app.data(TASK, json!({ "id": id })).await;
+    let seen = app.data(TASK_ID, json!({ "id": id })).await;
     assert_eq!(seen["bulkTask"]["id"], id.as_str());
 
     // A policy that admits nothing: a server that bypassed row-level
@@ -122,7 +121,7 @@ async fn the_server_itself_is_subject_to_the_policies() {
         "ALTER POLICY organisation_isolation ON bulk_tasks USING (false)",
     )
     .await;
-    let hidden = app.post(TASK, json!({ "id": id })).await;
+    let hidden = app.post(TASK_ID, json!({ "id": id })).await;
     let other_path = app
         .post(
             "{ bulkTasks(first: 5) { totalCount nodes { id } } }",
@@ -141,6 +140,6 @@ async fn the_server_itself_is_subject_to_the_policies() {
         other_path,
         json!({ "data": { "bulkTasks": { "totalCount": 0, "nodes": [] } } })
     );
-    let back = app.data(TASK, json!({ "id": id })).await;
+    let back = app.data(TASK_ID, json!({ "id": id })).await;
     assert_eq!(back["bulkTask"]["id"], id.as_str());
 }

@@ -8,444 +8,32 @@
 //! `taskItemsUpdated`) are "warmed up": the test makes small changes until
 //! the first event shows the subscription is live, then starts the scenario.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use base64::Engine;
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::net::{TcpSocket, TcpStream};
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
 
-use crate::helpers::{TestApp, spawn_app, spawn_app_with};
-
-// ---------------------------------------------------------------------------
-// A small GraphQL-over-WebSocket client
-// ---------------------------------------------------------------------------
-
-const TRANSPORT: &str = "graphql-transport-ws";
-const LEGACY: &str = "graphql-ws";
-/// How long a test waits for one message before it fails.
-const WAIT: Duration = Duration::from_secs(10);
-
-/// What the client read from the socket.
-#[derive(Debug)]
-#[allow(dead_code)] // fields are shown through Debug in failure messages
-enum Received {
-    /// A text message, parsed as JSON.
-    Message(Value),
-    /// A close frame (code, reason), or `None` when the stream ended without one.
-    Closed(Option<(u16, String)>),
-    /// A transport error.
-    Failed(String),
-}
-
-#[derive(Default)]
-struct ConnectOptions {
-    /// An `Authorization` header on the upgrade request.
-    authorization: Option<String>,
-    /// SO_RCVBUF of the client socket (a small one makes a slow reader).
-    recv_buffer: Option<u32>,
-}
-
-struct Ws {
-    socket: WebSocketStream<TcpStream>,
-    protocol: &'static str,
-    /// Legacy keep-alive (`ka`) messages are skipped unless this is false.
-    skip_ka: bool,
-    /// Everything sent and received, for failure messages.
-    trace: Vec<String>,
-}
-
-fn short(text: &str) -> String {
-    if text.len() <= 400 {
-        return text.to_owned();
-    }
-    let mut end = 400;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}... ({} bytes)", &text[..end], text.len())
-}
-
-impl Ws {
-    /// Opens a WebSocket on the app's `/graphql` offering `protocol`.
-    async fn connect(app: &TestApp, protocol: &'static str) -> Ws {
-        Ws::connect_to(&app.address, protocol, ConnectOptions::default()).await
-    }
-
-    /// Opens a WebSocket on `http://HOST:PORT`'s `/graphql` offering `protocol`.
-    async fn connect_to(address: &str, protocol: &'static str, options: ConnectOptions) -> Ws {
-        let host = address.trim_start_matches("http://");
-        let url = format!("ws://{host}/graphql");
-        let mut request = url
-            .as_str()
-            .into_client_request()
-            .expect("a WebSocket request");
-        request
-            .headers_mut()
-            .insert("Sec-WebSocket-Protocol", HeaderValue::from_static(protocol));
-        if let Some(authorization) = options.authorization {
-            request
-                .headers_mut()
-                .insert("Authorization", authorization.parse().unwrap());
-        }
-        let addr: SocketAddr = host.parse().expect("an IP address and port");
-        let socket = TcpSocket::new_v4().unwrap();
-        if let Some(size) = options.recv_buffer {
-            socket.set_recv_buffer_size(size).unwrap();
-        }
-        let stream = socket.connect(addr).await.expect("the server accepts TCP");
-        let (socket, response) = tokio_tungstenite::client_async(request, stream)
-            .await
-            .expect("the server upgrades to a WebSocket");
-        assert_eq!(
-            response
-                .headers()
-                .get("sec-websocket-protocol")
-                .and_then(|v| v.to_str().ok()),
-            Some(protocol),
-            "the server selects the offered subprotocol"
-        );
-        Ws {
-            socket,
-            protocol,
-            skip_ka: true,
-            trace: vec![format!("connected with {protocol}")],
-        }
-    }
-
-    fn trace(&self) -> String {
-        let from = self.trace.len().saturating_sub(60);
-        self.trace[from..].join("\n")
-    }
-
-    async fn send_message(&mut self, message: Message) {
-        self.trace
-            .push(format!("> {}", short(&format!("{message:?}"))));
-        if let Err(e) = self.socket.send(message).await {
-            self.trace.push(format!("send failed: {e}"));
-        }
-    }
-
-    async fn send_text(&mut self, text: &str) {
-        self.trace.push(format!("> {}", short(text)));
-        if let Err(e) = self.socket.send(Message::text(text.to_owned())).await {
-            self.trace.push(format!("send failed: {e}"));
-        }
-    }
-
-    async fn send(&mut self, message: Value) {
-        self.send_text(&message.to_string()).await;
-    }
-
-    /// The next thing the server says within `wait`; `None` on timeout.
-    async fn recv(&mut self, wait: Duration) -> Option<Received> {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            let frame = tokio::time::timeout_at(deadline, self.socket.next())
-                .await
-                .ok()?;
-            match frame {
-                None => {
-                    self.trace.push("< end of stream".into());
-                    return Some(Received::Closed(None));
-                }
-                Some(Err(e)) => {
-                    self.trace.push(format!("< error: {e}"));
-                    return Some(Received::Failed(e.to_string()));
-                }
-                Some(Ok(Message::Text(text))) => {
-                    self.trace.push(format!("< {}", short(text.as_str())));
-                    let value: Value = serde_json::from_str(text.as_str()).unwrap_or_else(|e| {
-                        panic!("the server sent non-JSON text ({e}): {}", self.trace())
-                    });
-                    if self.protocol == LEGACY && self.skip_ka && value["type"] == "ka" {
-                        continue;
-                    }
-                    return Some(Received::Message(value));
-                }
-                Some(Ok(Message::Close(frame))) => {
-                    let frame = frame.map(|f| (u16::from(f.code), f.reason.to_string()));
-                    self.trace.push(format!("< close {frame:?}"));
-                    return Some(Received::Closed(frame));
-                }
-                Some(Ok(other)) => self
-                    .trace
-                    .push(format!("< {}", short(&format!("{other:?}")))),
-            }
-        }
-    }
-
-    /// The next message; fails on close, error or timeout.
-    async fn next_message(&mut self) -> Value {
-        self.next_message_within(WAIT).await
-    }
-
-    async fn next_message_within(&mut self, wait: Duration) -> Value {
-        match self.recv(wait).await {
-            Some(Received::Message(value)) => value,
-            Some(other) => panic!(
-                "expected a message, got {other:?}; trace:\n{}",
-                self.trace()
-            ),
-            None => panic!("no message within {wait:?}; trace:\n{}", self.trace()),
-        }
-    }
-
-    /// Sends `connection_init` with `payload` (no payload when `Null`).
-    async fn send_init(&mut self, payload: Value) {
-        let mut message = json!({ "type": "connection_init" });
-        if !payload.is_null() {
-            message["payload"] = payload;
-        }
-        self.send(message).await;
-    }
-
-    /// Initialises the connection with `key` and waits for the ack.
-    async fn init(&mut self, key: &str) {
-        self.send_init(json!({ "Authorization": format!("Bearer {key}") }))
-            .await;
-        let ack = self.next_message().await;
-        assert_eq!(
-            ack["type"],
-            json!("connection_ack"),
-            "expected connection_ack; trace:\n{}",
-            self.trace()
-        );
-    }
-
-    fn next_type(&self) -> &'static str {
-        if self.protocol == LEGACY {
-            "data"
-        } else {
-            "next"
-        }
-    }
-
-    /// Starts an operation (`subscribe`, legacy `start`).
-    async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
-        let kind = if self.protocol == LEGACY {
-            "start"
-        } else {
-            "subscribe"
-        };
-        self.send(json!({
-            "id": id,
-            "type": kind,
-            "payload": { "query": query, "variables": variables },
-        }))
-        .await;
-    }
-
-    /// Ends an operation from the client side (`complete`, legacy `stop`).
-    async fn stop(&mut self, id: &str) {
-        let kind = if self.protocol == LEGACY {
-            "stop"
-        } else {
-            "complete"
-        };
-        self.send(json!({ "id": id, "type": kind })).await;
-    }
-
-    /// The next message must be a result of operation `id` without errors; returns its `data`.
-    async fn next_data(&mut self, id: &str) -> Value {
-        let message = self.next_message().await;
-        self.data_of(&message, id)
-    }
-
-    fn data_of(&self, message: &Value, id: &str) -> Value {
-        assert!(
-            message["type"] == self.next_type() && message["id"] == id,
-            "expected a result of {id}, got {message}; trace:\n{}",
-            self.trace()
-        );
-        assert!(
-            message["payload"].get("errors").is_none(),
-            "unexpected errors in {message}; trace:\n{}",
-            self.trace()
-        );
-        message["payload"]["data"].clone()
-    }
-
-    /// The next message must be `complete` for `id`.
-    async fn expect_complete(&mut self, id: &str) {
-        let message = self.next_message().await;
-        assert_eq!(
-            message,
-            json!({ "type": "complete", "id": id }),
-            "expected the end of {id}; trace:\n{}",
-            self.trace()
-        );
-    }
-
-    /// The next message must be an `error` for `id`; returns its errors as a list.
-    async fn expect_error(&mut self, id: &str) -> Vec<Value> {
-        let message = self.next_message().await;
-        assert!(
-            message["type"] == "error" && message["id"] == id,
-            "expected an error for {id}, got {message}; trace:\n{}",
-            self.trace()
-        );
-        match &message["payload"] {
-            Value::Array(errors) if self.protocol == TRANSPORT => errors.clone(),
-            Value::Object(_) if self.protocol == LEGACY => vec![message["payload"].clone()],
-            other => panic!(
-                "a malformed error payload {other}; trace:\n{}",
-                self.trace()
-            ),
-        }
-    }
-
-    /// Reads (and records) messages until a close frame, which must carry `code`; returns its reason.
-    async fn expect_close(&mut self, code: u16) -> String {
-        loop {
-            match self.recv(WAIT).await {
-                Some(Received::Message(_)) => continue,
-                Some(Received::Closed(Some((got, reason)))) => {
-                    assert_eq!(
-                        got,
-                        code,
-                        "closed with {got} ({reason:?}), expected {code}; trace:\n{}",
-                        self.trace()
-                    );
-                    return reason;
-                }
-                other => panic!(
-                    "expected close {code}, got {other:?}; trace:\n{}",
-                    self.trace()
-                ),
-            }
-        }
-    }
-
-    /// Nothing arrives within `wait`.
-    async fn expect_quiet(&mut self, wait: Duration) {
-        if let Some(got) = self.recv(wait).await {
-            panic!("expected silence, got {got:?}; trace:\n{}", self.trace());
-        }
-    }
-
-    /// Sends `ping` and expects `pong` (echoing `payload`) as the next message.
-    async fn ping(&mut self, payload: Option<Value>) {
-        let mut ping = json!({ "type": "ping" });
-        if let Some(p) = &payload {
-            ping["payload"] = p.clone();
-        }
-        self.send(ping).await;
-        let pong = self.next_message().await;
-        assert_eq!(pong["type"], json!("pong"), "trace:\n{}", self.trace());
-        if let Some(p) = payload {
-            assert_eq!(
-                pong["payload"],
-                p,
-                "pong echoes the payload; trace:\n{}",
-                self.trace()
-            );
-        }
-    }
-
-    /// `bulkTaskUpdated` snapshots of `id` until the operation completes;
-    /// asserts that `version` strictly increases.
-    async fn snapshots_until_complete(&mut self, id: &str) -> Vec<Value> {
-        let mut snapshots = Vec::new();
-        loop {
-            let message = self.next_message().await;
-            if message == json!({ "type": "complete", "id": id }) {
-                break;
-            }
-            let data = self.data_of(&message, id);
-            snapshots.push(data["bulkTaskUpdated"].clone());
-        }
-        self.assert_versions_increase(&snapshots);
-        snapshots
-    }
-
-    /// Reads `bulkTaskUpdated` snapshots of `id` until one satisfies `done`;
-    /// returns them all (versions strictly increasing).
-    async fn snapshots_until(&mut self, id: &str, done: impl Fn(&Value) -> bool) -> Vec<Value> {
-        let mut snapshots = Vec::new();
-        loop {
-            let data = self.next_data(id).await;
-            let task = data["bulkTaskUpdated"].clone();
-            let stop = done(&task);
-            snapshots.push(task);
-            if stop {
-                break;
-            }
-        }
-        self.assert_versions_increase(&snapshots);
-        snapshots
-    }
-
-    fn assert_versions_increase(&self, snapshots: &[Value]) {
-        let versions: Vec<i64> = snapshots
-            .iter()
-            .map(|s| s["version"].as_i64().expect("a version"))
-            .collect();
-        assert!(
-            versions.windows(2).all(|w| w[0] < w[1]),
-            "versions must strictly increase: {versions:?}; trace:\n{}",
-            self.trace()
-        );
-    }
-}
+use crate::helpers::{TestApp, key_id, spawn_app, spawn_app_with};
+use crate::ops::{TASK, WATCH_ITEMS, WATCH_TASK, WATCH_TASKS, id_of, numbered_items as items};
+use crate::ws::{ConnectOptions, LEGACY, Received, TRANSPORT, WAIT, Ws};
 
 // ---------------------------------------------------------------------------
 // Queries and HTTP helpers
 // ---------------------------------------------------------------------------
 
-const TASK_FIELDS: &str = "id type status version sealed cancelRequested progress \
-     counters { total pending running succeeded failed skipped rejected cancelled finished } \
-     error { code message } createdAt updatedAt startedAt finishedAt";
-
-fn watch_task() -> String {
-    format!("subscription($id: ID!) {{ bulkTaskUpdated(id: $id) {{ {TASK_FIELDS} }} }}")
-}
-
-fn task_query() -> String {
-    format!("query($id: ID!) {{ bulkTask(id: $id) {{ {TASK_FIELDS} }} }}")
-}
-
-const WATCH_TASKS: &str = "subscription($filter: BulkTaskFilter) { bulkTasksUpdated(filter: $filter) { \
-     id type status version counters { succeeded finished total } } }";
-
-const WATCH_ITEMS: &str = "subscription($taskId: ID!, $status: [TaskItemStatus!]) { \
-     taskItemsUpdated(taskId: $taskId, status: $status) { \
-     id index status result error { code } task { id } } }";
-
-const CREATE: &str =
-    "mutation($input: CreateBulkTaskInput!) { createBulkTask(input: $input) { task { id } } }";
-const REPORT: &str = "mutation($input: ReportItemResultsInput!) { reportItemResults(input: $input) { \
-     applied problems { position code message } } }";
-
-/// Items `item-i` with payload `{"n": i}`.
-fn items(n: usize) -> Vec<Value> {
-    (0..n)
-        .map(|i| json!({ "clientItemId": format!("item-{i}"), "payload": { "n": i } }))
-        .collect()
-}
-
 /// Creates a sealed task of `task_type` with `n` items as the admin; returns its id.
 async fn create(app: &TestApp, task_type: &str, n: usize) -> String {
-    create_as(app, &app.admin_key, task_type, items(n)).await
+    app.create_typed(task_type, n).await
 }
 
+/// Creates a sealed task of `task_type` with `items` as `key`; returns its id.
 async fn create_as(app: &TestApp, key: &str, task_type: &str, items: Vec<Value>) -> String {
-    let body = app
-        .post_as(
-            Some(key),
-            CREATE,
-            json!({ "input": { "type": task_type, "items": items } }),
-        )
+    let payload = app
+        .as_key(key)
+        .create(json!({ "type": task_type, "items": items }))
         .await;
-    body["data"]["createBulkTask"]["task"]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("task not created: {body:#}"))
-        .to_owned()
+    id_of(&payload["task"])
 }
 
 fn succeeded(index: usize) -> Value {
@@ -462,27 +50,11 @@ fn failed(index: usize, code: &str) -> Value {
 
 /// Reports `results` for `task` as `key`; every result must apply.
 async fn report_as(app: &TestApp, key: &str, task: &str, results: Vec<Value>) {
-    let n = results.len();
-    let body = app
-        .post_as(
-            Some(key),
-            REPORT,
-            json!({ "input": { "taskId": task, "results": results } }),
-        )
-        .await;
-    assert_eq!(
-        body["data"]["reportItemResults"]["applied"],
-        json!(n),
-        "every result applies: {body:#}"
-    );
+    app.as_key(key).report_all(task, json!(results)).await;
 }
 
 async fn report(app: &TestApp, task: &str, results: Vec<Value>) {
-    report_as(app, &app.admin_key, task, results).await;
-}
-
-async fn get_task(app: &TestApp, id: &str) -> Value {
-    app.data(&task_query(), json!({ "id": id })).await["bulkTask"].clone()
+    app.report_all(task, json!(results)).await;
 }
 
 fn code(error: &Value) -> &str {
@@ -493,14 +65,6 @@ fn code(error: &Value) -> &str {
 fn unknown_task_id() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(format!("BulkTask:{}", uuid::Uuid::now_v7().simple()))
-}
-
-/// The id of `key` in the output of `keys list`.
-fn key_id(list: &str, key: &str) -> String {
-    let prefix = &key[..11];
-    let lines: Vec<&str> = list.lines().filter(|l| l.contains(prefix)).collect();
-    assert_eq!(lines.len(), 1, "the prefix {prefix} names one key:\n{list}");
-    lines[0].split_whitespace().next().unwrap().to_owned()
 }
 
 fn is_postgres() -> bool {
@@ -534,7 +98,7 @@ async fn ping_is_answered_with_pong_before_and_after_init() {
 async fn invalid_messages_close_with_4400() {
     let app = spawn_app().await;
     let task = create(&app, "ws.invalid", 1).await;
-    let subscribe_payload = json!({ "query": watch_task(), "variables": { "id": task } });
+    let subscribe_payload = json!({ "query": WATCH_TASK, "variables": { "id": task } });
     // (what is sent, whether the connection is initialised first)
     let cases: Vec<(&str, Message, bool)> = vec![
         ("not JSON", Message::text("hello"), false),
@@ -609,8 +173,7 @@ async fn subscribe_before_ack_closes_with_4401() {
     let app = spawn_app().await;
     let task = create(&app, "ws.early", 1).await;
     let mut ws = Ws::connect(&app, TRANSPORT).await;
-    ws.subscribe("1", &watch_task(), json!({ "id": task }))
-        .await;
+    ws.subscribe("1", WATCH_TASK, json!({ "id": task })).await;
     ws.expect_close(4401).await;
 }
 
@@ -706,11 +269,9 @@ async fn duplicate_active_subscription_id_closes_with_4409() {
     let task = create(&app, "ws.dup", 2).await;
     let mut ws = Ws::connect(&app, TRANSPORT).await;
     ws.init(&app.admin_key).await;
-    ws.subscribe("a", &watch_task(), json!({ "id": task }))
-        .await;
+    ws.subscribe("a", WATCH_TASK, json!({ "id": task })).await;
     ws.next_data("a").await;
-    ws.subscribe("a", &watch_task(), json!({ "id": task }))
-        .await;
+    ws.subscribe("a", WATCH_TASK, json!({ "id": task })).await;
     ws.expect_close(4409).await;
 }
 
@@ -724,21 +285,19 @@ async fn an_id_may_be_reused_once_its_operation_ended() {
     ws.init(&app.admin_key).await;
 
     // Ended by the server (a terminal task completes at once).
-    ws.subscribe("a", &watch_task(), json!({ "id": done }))
-        .await;
+    ws.subscribe("a", WATCH_TASK, json!({ "id": done })).await;
     let snapshots = ws.snapshots_until_complete("a").await;
     assert_eq!(snapshots.len(), 1, "{snapshots:#?}");
-    ws.subscribe("a", &watch_task(), json!({ "id": done }))
-        .await;
+    ws.subscribe("a", WATCH_TASK, json!({ "id": done })).await;
     assert_eq!(ws.snapshots_until_complete("a").await.len(), 1);
 
     // Ended by the client: nothing more arrives for it, and the id is free.
-    ws.subscribe("b", &watch_task(), json!({ "id": running }))
+    ws.subscribe("b", WATCH_TASK, json!({ "id": running }))
         .await;
     ws.next_data("b").await;
     ws.stop("b").await;
     report(&app, &running, vec![succeeded(0), succeeded(1)]).await;
-    ws.subscribe("b", &watch_task(), json!({ "id": running }))
+    ws.subscribe("b", WATCH_TASK, json!({ "id": running }))
         .await;
     let snapshots = ws.snapshots_until_complete("b").await;
     assert_eq!(
@@ -769,16 +328,14 @@ async fn too_many_subscriptions_close_with_1008() {
     let mut ws = Ws::connect(&app, TRANSPORT).await;
     ws.init(&app.admin_key).await;
     for id in ["1", "2"] {
-        ws.subscribe(id, &watch_task(), json!({ "id": task })).await;
+        ws.subscribe(id, WATCH_TASK, json!({ "id": task })).await;
         ws.next_data(id).await;
     }
     // An ended operation frees its place.
     ws.stop("1").await;
-    ws.subscribe("3", &watch_task(), json!({ "id": task }))
-        .await;
+    ws.subscribe("3", WATCH_TASK, json!({ "id": task })).await;
     ws.next_data("3").await;
-    ws.subscribe("4", &watch_task(), json!({ "id": task }))
-        .await;
+    ws.subscribe("4", WATCH_TASK, json!({ "id": task })).await;
     let reason = ws.expect_close(1008).await;
     assert!(!reason.is_empty(), "1008 says why");
 }
@@ -791,12 +348,12 @@ async fn a_message_larger_than_the_limit_closes_with_1009() {
     ws.init(&app.admin_key).await;
     // Just under the limit is fine.
     let padding = " ".repeat(400);
-    let query = format!("{}{padding}", watch_task());
+    let query = format!("{}{padding}", WATCH_TASK.to_owned());
     ws.subscribe("small", &query, json!({ "id": task })).await;
     ws.next_data("small").await;
     // Over it closes the connection.
     let padding = " ".repeat(2000);
-    let query = format!("{}{padding}", watch_task());
+    let query = format!("{}{padding}", WATCH_TASK.to_owned());
     ws.subscribe("big", &query, json!({ "id": task })).await;
     let reason = ws.expect_close(1009).await;
     assert!(!reason.is_empty(), "1009 says why");
@@ -820,9 +377,9 @@ async fn legacy_graphql_ws_protocol_happy_path() {
     ws.skip_ka = true;
 
     // start -> data (current state), data per change, terminal data, complete.
-    ws.subscribe("1", &watch_task(), json!({ "id": a })).await;
+    ws.subscribe("1", WATCH_TASK, json!({ "id": a })).await;
     let first = ws.next_data("1").await["bulkTaskUpdated"].clone();
-    assert_eq!(first, get_task(&app, &a).await);
+    assert_eq!(first, app.task(&a).await);
     assert_eq!(first["status"], json!("QUEUED"));
     report(&app, &a, vec![succeeded(0), succeeded(1)]).await;
     ws.snapshots_until("1", |t| t["counters"]["succeeded"] == 2)
@@ -831,21 +388,21 @@ async fn legacy_graphql_ws_protocol_happy_path() {
     let rest = ws.snapshots_until_complete("1").await;
     let last = rest.last().expect("the terminal snapshot");
     assert_eq!(last["status"], json!("COMPLETED"));
-    assert_eq!(*last, get_task(&app, &a).await);
+    assert_eq!(*last, app.task(&a).await);
 
     // stop ends an operation: nothing more arrives for it.
-    ws.subscribe("2", &watch_task(), json!({ "id": b })).await;
+    ws.subscribe("2", WATCH_TASK, json!({ "id": b })).await;
     ws.next_data("2").await;
     ws.stop("2").await;
     report(&app, &b, vec![succeeded(0), succeeded(1)]).await;
-    ws.subscribe("3", &watch_task(), json!({ "id": b })).await;
+    ws.subscribe("3", WATCH_TASK, json!({ "id": b })).await;
     let snapshots = ws.snapshots_until_complete("3").await;
     assert_eq!(snapshots.len(), 1);
     assert_eq!(snapshots[0]["status"], json!("COMPLETED"));
     ws.expect_quiet(Duration::from_millis(300)).await;
 
     // An error is a single error object.
-    ws.subscribe("4", &watch_task(), json!({ "id": unknown_task_id() }))
+    ws.subscribe("4", WATCH_TASK, json!({ "id": unknown_task_id() }))
         .await;
     let errors = ws.expect_error("4").await;
     assert_eq!(code(&errors[0]), "NOT_FOUND", "trace:\n{}", ws.trace());
@@ -865,15 +422,14 @@ async fn the_first_event_is_the_task_as_it_is_now() {
     report(&app, &task, vec![succeeded(0), failed(1, "E_X")]).await;
     let mut ws = Ws::connect(&app, TRANSPORT).await;
     ws.init(&app.admin_key).await;
-    ws.subscribe("t", &watch_task(), json!({ "id": task }))
-        .await;
+    ws.subscribe("t", WATCH_TASK, json!({ "id": task })).await;
     let message = ws.next_message().await;
     assert_eq!(
         message,
         json!({
             "type": "next",
             "id": "t",
-            "payload": { "data": { "bulkTaskUpdated": get_task(&app, &task).await } },
+            "payload": { "data": { "bulkTaskUpdated": app.task(&task).await } },
         })
     );
     let first = &message["payload"]["data"]["bulkTaskUpdated"];
@@ -891,8 +447,7 @@ async fn counters_rise_while_reports_are_applied() {
     let task = create(&app, "ws.rise", 50).await;
     let mut ws = Ws::connect(&app, TRANSPORT).await;
     ws.init(&app.admin_key).await;
-    ws.subscribe("t", &watch_task(), json!({ "id": task }))
-        .await;
+    ws.subscribe("t", WATCH_TASK, json!({ "id": task })).await;
     let mut all = vec![ws.next_data("t").await["bulkTaskUpdated"].clone()];
     assert_eq!(all[0]["counters"]["succeeded"], json!(0));
     for batch in 0..10 {
@@ -933,7 +488,7 @@ async fn counters_rise_while_reports_are_applied() {
         "{middle:#?}"
     );
     assert_eq!(last["status"], json!("COMPLETED"));
-    assert_eq!(*last, get_task(&app, &task).await);
+    assert_eq!(*last, app.task(&task).await);
 }
 
 #[tokio::test]
@@ -943,8 +498,7 @@ async fn a_thousand_rapid_reports_are_coalesced_and_the_last_event_is_the_final_
     let task = create(&app, "ws.coalesce", n).await;
     let mut ws = Ws::connect(&app, TRANSPORT).await;
     ws.init(&app.admin_key).await;
-    ws.subscribe("t", &watch_task(), json!({ "id": task }))
-        .await;
+    ws.subscribe("t", WATCH_TASK, json!({ "id": task })).await;
     let first = ws.next_data("t").await["bulkTaskUpdated"].clone();
     assert_eq!(first["counters"]["pending"], json!(n));
 
@@ -985,7 +539,7 @@ async fn a_thousand_rapid_reports_are_coalesced_and_the_last_event_is_the_final_
     assert_eq!(last["counters"]["succeeded"], json!(n));
     assert_eq!(
         *last,
-        get_task(&app, &task).await,
+        app.task(&task).await,
         "the last event is the final state"
     );
     let succeeded: Vec<i64> = all
@@ -1005,7 +559,7 @@ async fn terminal_states_are_delivered_then_the_stream_completes() {
     // Already terminal: one snapshot, then complete.
     let done = create(&app, "ws.terminal", 2).await;
     report(&app, &done, vec![succeeded(0), failed(1, "E_GONE")]).await;
-    ws.subscribe("done", &watch_task(), json!({ "id": done }))
+    ws.subscribe("done", WATCH_TASK, json!({ "id": done }))
         .await;
     let snapshots = ws.snapshots_until_complete("done").await;
     assert_eq!(snapshots.len(), 1, "{snapshots:#?}");
@@ -1013,45 +567,34 @@ async fn terminal_states_are_delivered_then_the_stream_completes() {
 
     // Cancelled.
     let cancelled = create(&app, "ws.terminal", 3).await;
-    ws.subscribe("cancel", &watch_task(), json!({ "id": cancelled }))
+    ws.subscribe("cancel", WATCH_TASK, json!({ "id": cancelled }))
         .await;
     ws.next_data("cancel").await;
-    app.data(
-        "mutation($id: ID!) { cancelBulkTask(id: $id) { status } }",
-        json!({ "id": cancelled }),
-    )
-    .await;
+    app.cancel(&cancelled).await;
     let snapshots = ws.snapshots_until_complete("cancel").await;
     let last = snapshots.last().expect("a terminal snapshot");
     assert_eq!(last["status"], json!("CANCELLED"));
-    assert_eq!(*last, get_task(&app, &cancelled).await);
+    assert_eq!(*last, app.task(&cancelled).await);
 
     // Failed at task level.
     let aborted = create(&app, "ws.terminal", 3).await;
-    ws.subscribe("fail", &watch_task(), json!({ "id": aborted }))
+    ws.subscribe("fail", WATCH_TASK, json!({ "id": aborted }))
         .await;
     ws.next_data("fail").await;
-    app.data(
-        "mutation($input: FailBulkTaskInput!) { failBulkTask(input: $input) { status } }",
-        json!({ "input": { "id": aborted, "code": "E_ABORT", "message": "stop it" } }),
-    )
-    .await;
+    app.fail(json!({ "id": aborted, "code": "E_ABORT", "message": "stop it" }))
+        .await;
     let snapshots = ws.snapshots_until_complete("fail").await;
     let last = snapshots.last().expect("a terminal snapshot");
     assert_eq!(last["status"], json!("FAILED"));
     assert_eq!(last["error"]["code"], json!("E_ABORT"));
-    assert_eq!(*last, get_task(&app, &aborted).await);
+    assert_eq!(*last, app.task(&aborted).await);
 
     // Deleted: the stream ends.
     let deleted = create(&app, "ws.terminal", 3).await;
-    ws.subscribe("del", &watch_task(), json!({ "id": deleted }))
+    ws.subscribe("del", WATCH_TASK, json!({ "id": deleted }))
         .await;
     ws.next_data("del").await;
-    app.data(
-        "mutation($id: ID!) { deleteBulkTask(id: $id) }",
-        json!({ "id": deleted }),
-    )
-    .await;
+    app.delete(&deleted).await;
     ws.expect_complete("del").await;
 
     // The item feed of a deleted task ends too.
@@ -1059,11 +602,7 @@ async fn terminal_states_are_delivered_then_the_stream_completes() {
     ws.subscribe("delitems", WATCH_ITEMS, json!({ "taskId": deleted }))
         .await;
     warm_up(&app, &mut ws, &deleted, succeeded, 30).await;
-    app.data(
-        "mutation($id: ID!) { deleteBulkTask(id: $id) }",
-        json!({ "id": deleted }),
-    )
-    .await;
+    app.delete(&deleted).await;
     loop {
         let message = ws.next_message().await;
         match message["type"].as_str() {
@@ -1092,8 +631,7 @@ async fn resubscribing_quickly_to_the_same_task_keeps_receiving_changes() {
         if i > 0 {
             ws.stop(&format!("s{}", i - 1)).await;
         }
-        ws.subscribe(&id, &watch_task(), json!({ "id": task }))
-            .await;
+        ws.subscribe(&id, WATCH_TASK, json!({ "id": task })).await;
         let first = ws.next_data(&id).await["bulkTaskUpdated"].clone();
         assert_eq!(first["counters"]["succeeded"], json!(i), "{first:#}");
         report(&app, &task, vec![succeeded(i)]).await;
@@ -1109,7 +647,7 @@ async fn resubscribing_quickly_to_the_same_task_keeps_receiving_changes() {
 async fn identical_task_watchers_share_one_execution() {
     let app = spawn_fast_app().await;
     let task = create(&app, "ws.shared", 3).await;
-    let watch = watch_task();
+    let watch = WATCH_TASK.to_owned();
     let vars = json!({ "id": task });
     let mut a = Ws::connect(&app, TRANSPORT).await;
     let mut b = Ws::connect(&app, LEGACY).await;
@@ -1150,7 +688,7 @@ async fn identical_task_watchers_share_one_execution() {
     report(&app, &task, vec![failed(2, "BOOM")]).await;
     let end_b = b.snapshots_until_complete("b").await;
     let end_c = c.snapshots_until_complete("c").await;
-    let last = get_task(&app, &task).await;
+    let last = app.task(&task).await;
     assert_eq!(last["status"], json!("COMPLETED_WITH_FAILURES"));
     assert_eq!(end_b.last(), Some(&last));
     assert_eq!(end_c.last(), Some(&last));
@@ -1158,15 +696,11 @@ async fn identical_task_watchers_share_one_execution() {
 
     // The task moves again after a retry: a new subscriber sees that, not
     // the state the ended execution finished with.
-    app.data(
-        "mutation($input: RetryFailedItemsInput!) { retryFailedItems(input: $input) { status } }",
-        json!({ "input": { "taskId": task } }),
-    )
-    .await;
+    app.retry(json!({ "taskId": task })).await;
     c.subscribe("c2", &watch, vars).await;
     let fresh = c.next_data("c2").await["bulkTaskUpdated"].clone();
     assert_eq!(fresh["counters"]["pending"], json!(1), "{fresh:#}");
-    assert_eq!(fresh, get_task(&app, &task).await);
+    assert_eq!(fresh, app.task(&task).await);
 }
 
 /// Any GraphQL operation may run over `subscribe`: a query gives one result
@@ -1177,10 +711,9 @@ async fn queries_and_invalid_documents_over_the_socket() {
     let task = create(&app, "ws.query", 2).await;
     let mut ws = Ws::connect(&app, TRANSPORT).await;
     ws.init(&app.admin_key).await;
-    ws.subscribe("q", &task_query(), json!({ "id": task }))
-        .await;
+    ws.subscribe("q", TASK, json!({ "id": task })).await;
     let data = ws.next_data("q").await;
-    assert_eq!(data["bulkTask"], get_task(&app, &task).await);
+    assert_eq!(data["bulkTask"], app.task(&task).await);
     ws.expect_complete("q").await;
 
     ws.subscribe(
@@ -1196,7 +729,7 @@ async fn queries_and_invalid_documents_over_the_socket() {
             .is_some_and(|m| m.contains("noSuchField")),
         "{errors:#?}"
     );
-    ws.subscribe("novars", &watch_task(), json!({})).await;
+    ws.subscribe("novars", WATCH_TASK, json!({})).await;
     ws.expect_error("novars").await;
     ws.ping(None).await;
 }
@@ -1216,11 +749,16 @@ async fn unknown_and_foreign_tasks_are_not_found() {
 
     let unknown = unknown_task_id();
     let cases = [
-        ("unknown task", "1", watch_task(), json!({ "id": unknown })),
+        (
+            "unknown task",
+            "1",
+            WATCH_TASK.to_owned(),
+            json!({ "id": unknown }),
+        ),
         (
             "another org's task",
             "2",
-            watch_task(),
+            WATCH_TASK.to_owned(),
             json!({ "id": foreign }),
         ),
         (
@@ -1241,14 +779,13 @@ async fn unknown_and_foreign_tasks_are_not_found() {
         let errors = ws.expect_error(id).await;
         assert_eq!(code(&errors[0]), "NOT_FOUND", "{what}: {errors:#?}");
     }
-    ws.subscribe("5", &watch_task(), json!({ "id": "not-an-id" }))
+    ws.subscribe("5", WATCH_TASK, json!({ "id": "not-an-id" }))
         .await;
     let errors = ws.expect_error("5").await;
     assert_eq!(code(&errors[0]), "BAD_USER_INPUT", "{errors:#?}");
 
     // The connection is still fine, and an errored id is free again.
-    ws.subscribe("1", &watch_task(), json!({ "id": mine }))
-        .await;
+    ws.subscribe("1", WATCH_TASK, json!({ "id": mine })).await;
     let data = ws.next_data("1").await;
     assert_eq!(data["bulkTaskUpdated"]["id"], json!(mine));
 
@@ -1256,14 +793,14 @@ async fn unknown_and_foreign_tasks_are_not_found() {
     let mut theirs = Ws::connect(&app, TRANSPORT).await;
     theirs.init(&other).await;
     theirs
-        .subscribe("x", &watch_task(), json!({ "id": foreign }))
+        .subscribe("x", WATCH_TASK, json!({ "id": foreign }))
         .await;
     assert_eq!(
         theirs.next_data("x").await["bulkTaskUpdated"]["id"],
         json!(foreign)
     );
     theirs
-        .subscribe("y", &watch_task(), json!({ "id": mine }))
+        .subscribe("y", WATCH_TASK, json!({ "id": mine }))
         .await;
     assert_eq!(code(&theirs.expect_error("y").await[0]), "NOT_FOUND");
 }
@@ -1277,7 +814,7 @@ async fn a_key_without_tasks_read_is_forbidden_to_subscribe() {
         let mut ws = Ws::connect(&app, TRANSPORT).await;
         ws.init(&key).await;
         let cases = [
-            ("1", watch_task(), json!({ "id": task })),
+            ("1", WATCH_TASK.to_owned(), json!({ "id": task })),
             ("2", WATCH_TASKS.to_owned(), json!({})),
             ("3", WATCH_ITEMS.to_owned(), json!({ "taskId": task })),
         ];
@@ -1290,8 +827,7 @@ async fn a_key_without_tasks_read_is_forbidden_to_subscribe() {
     let reader = app.key_for("default", "tasks:read");
     let mut ws = Ws::connect(&app, TRANSPORT).await;
     ws.init(&reader).await;
-    ws.subscribe("1", &watch_task(), json!({ "id": task }))
-        .await;
+    ws.subscribe("1", WATCH_TASK, json!({ "id": task })).await;
     ws.next_data("1").await;
 }
 
@@ -1601,10 +1137,9 @@ async fn changes_cross_instances_and_survive_a_lost_listener_connection() {
     let task = create(&app, "ws.instances", 20).await;
     let mut ws = Ws::connect_to(&listening, TRANSPORT, ConnectOptions::default()).await;
     ws.init(&app.admin_key).await;
-    ws.subscribe("t", &watch_task(), json!({ "id": task }))
-        .await;
+    ws.subscribe("t", WATCH_TASK, json!({ "id": task })).await;
     let first = ws.next_data("t").await["bulkTaskUpdated"].clone();
-    assert_eq!(first, get_task(&app, &task).await);
+    assert_eq!(first, app.task(&task).await);
     for batch in 0..4 {
         report(
             &app,
@@ -1617,13 +1152,12 @@ async fn changes_cross_instances_and_survive_a_lost_listener_connection() {
             .await;
     }
     ws.expect_complete("t").await;
-    assert_eq!(get_task(&app, &task).await["status"], json!("COMPLETED"));
+    assert_eq!(app.task(&task).await["status"], json!("COMPLETED"));
 
     // Lose the listener's connection, change a watched task to its terminal
     // state meanwhile: the subscriber still gets the terminal state.
     let task = create(&app, "ws.instances", 4).await;
-    ws.subscribe("u", &watch_task(), json!({ "id": task }))
-        .await;
+    ws.subscribe("u", WATCH_TASK, json!({ "id": task })).await;
     ws.next_data("u").await;
     report(&app, &task, vec![succeeded(0)]).await;
     ws.snapshots_until("u", |t| t["counters"]["succeeded"] == 1)
@@ -1663,13 +1197,12 @@ async fn changes_cross_instances_and_survive_a_lost_listener_connection() {
         }
     };
     assert_eq!(snapshots["status"], json!("COMPLETED_WITH_FAILURES"));
-    assert_eq!(snapshots, get_task(&app, &task).await);
+    assert_eq!(snapshots, app.task(&task).await);
     ws.expect_complete("u").await;
 
     // The listener is back: new changes arrive as they happen.
     let task = create(&app, "ws.instances", 2).await;
-    ws.subscribe("v", &watch_task(), json!({ "id": task }))
-        .await;
+    ws.subscribe("v", WATCH_TASK, json!({ "id": task })).await;
     ws.next_data("v").await;
     report(&app, &task, vec![succeeded(0)]).await;
     ws.snapshots_until("v", |t| t["counters"]["succeeded"] == 1)

@@ -12,56 +12,11 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, assert_report, counters, spawn_app, spawn_app_with};
+use crate::ops::{CLAIM, RENEW, REPORT, id_of, numbered_items};
 
 // ---------------------------------------------------------------------------
 // Shared helpers of this file
 // ---------------------------------------------------------------------------
-
-const ITEM_FIELDS: &str = "id index clientItemId status payload result attempts workerId leaseExpiresAt \
-     startedAt finishedAt error { code message } task { id }";
-const TASK_FIELDS: &str = "id type status sealed cancelRequested \
-     counters { total pending running succeeded failed skipped rejected cancelled finished }";
-
-fn claim_query() -> String {
-    format!(
-        "mutation($input: ClaimTaskItemsInput!) {{ claimTaskItems(input: $input) {{ \
-         items {{ leaseToken item {{ {ITEM_FIELDS} }} }} }} }}"
-    )
-}
-
-fn report_query() -> String {
-    format!(
-        "mutation($input: ReportItemResultsInput!) {{ reportItemResults(input: $input) {{ \
-         applied duplicates problems {{ position code message }} task {{ {TASK_FIELDS} }} }} }}"
-    )
-}
-
-const RENEW: &str =
-    "mutation($input: RenewLeasesInput!) { renewLeases(input: $input) { renewed expired } }";
-
-fn task_query() -> String {
-    format!("query($id: ID!) {{ bulkTask(id: $id) {{ {TASK_FIELDS} }} }}")
-}
-
-fn item_query() -> String {
-    format!("query($id: ID!) {{ taskItem(id: $id) {{ {ITEM_FIELDS} }} }}")
-}
-
-fn items_query() -> String {
-    format!(
-        "query($id: ID!) {{ bulkTask(id: $id) {{ items(first: 100) {{ nodes {{ {ITEM_FIELDS} }} }} }} }}"
-    )
-}
-
-const CREATE: &str =
-    "mutation($input: CreateBulkTaskInput!) { createBulkTask(input: $input) { task { id } } }";
-const APPEND: &str = "mutation($input: AppendTaskItemsInput!) { appendTaskItems(input: $input) { \
-     task { sealed } rejected { index } } }";
-const SEAL: &str = "mutation($id: ID!) { sealBulkTask(id: $id) { status } }";
-const CANCEL: &str = "mutation($id: ID!) { cancelBulkTask(id: $id) { status } }";
-const FAIL: &str =
-    "mutation($input: FailBulkTaskInput!) { failBulkTask(input: $input) { status } }";
-const DELETE: &str = "mutation($id: ID!) { deleteBulkTask(id: $id) }";
 
 /// Creates a task of `task_type` with `n` items (`item-i`, `{"n": i}`); returns its id.
 async fn create(
@@ -71,74 +26,9 @@ async fn create(
     max_attempts: i64,
     sealed: bool,
 ) -> String {
-    let items: Vec<Value> = (0..n)
-        .map(|i| json!({ "clientItemId": format!("item-{i}"), "payload": { "n": i } }))
-        .collect();
-    let input =
-        json!({ "type": task_type, "maxAttempts": max_attempts, "sealed": sealed, "items": items });
-    let data = app.data(CREATE, json!({ "input": input })).await;
-    data["createBulkTask"]["task"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-/// Claims with `input` (a ClaimTaskItemsInput); returns the claimed items as `{ leaseToken, item }`.
-async fn claim(app: &TestApp, input: Value) -> Vec<Value> {
-    let data = app.data(&claim_query(), json!({ "input": input })).await;
-    data["claimTaskItems"]["items"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no items: {data:#}"))
-        .clone()
-}
-
-/// Claims up to `limit` items of one task with a lease of `lease` seconds.
-async fn claim_task(app: &TestApp, task: &str, limit: i64, lease: i64, worker: &str) -> Vec<Value> {
-    claim(
-        app,
-        json!({ "taskId": task, "limit": limit, "leaseSeconds": lease, "workerId": worker }),
-    )
-    .await
-}
-
-async fn claim_error(app: &TestApp, input: Value) -> String {
-    app.error_code(&claim_query(), json!({ "input": input }))
-        .await
-}
-
-async fn report(app: &TestApp, task: &str, results: Value) -> Value {
-    let data = app
-        .data(
-            &report_query(),
-            json!({ "input": { "taskId": task, "results": results } }),
-        )
-        .await;
-    data["reportItemResults"].clone()
-}
-
-async fn renew(app: &TestApp, tokens: &[&str], seconds: Option<i64>) -> Value {
-    let mut input = json!({ "leaseTokens": tokens });
-    if let Some(s) = seconds {
-        input["leaseSeconds"] = json!(s);
-    }
-    app.data(RENEW, json!({ "input": input })).await["renewLeases"].clone()
-}
-
-async fn get_task(app: &TestApp, id: &str) -> Value {
-    app.data(&task_query(), json!({ "id": id })).await["bulkTask"].clone()
-}
-
-async fn get_item(app: &TestApp, id: &str) -> Value {
-    app.data(&item_query(), json!({ "id": id })).await["taskItem"].clone()
-}
-
-/// The task's items in index order (at most 100).
-async fn get_items(app: &TestApp, id: &str) -> Vec<Value> {
-    let data = app.data(&items_query(), json!({ "id": id })).await;
-    data["bulkTask"]["items"]["nodes"]
-        .as_array()
-        .unwrap()
-        .clone()
+    let input = json!({ "type": task_type, "maxAttempts": max_attempts, "sealed": sealed,
+                        "items": numbered_items(n) });
+    id_of(&app.create(input).await["task"])
 }
 
 /// A SUCCEEDED result for a claimed item, with its lease token.
@@ -221,7 +111,7 @@ async fn wait_for_item(
 ) -> Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let item = get_item(app, id).await;
+        let item = app.item(id).await;
         if done(&item) {
             return item;
         }
@@ -251,7 +141,7 @@ async fn claim_renew_and_report_complete_a_task() {
     let app = spawn_app().await;
     let task = create(&app, "test.items", 5, 3, true).await;
 
-    let first = claim_task(&app, &task, 3, 60, "w1").await;
+    let first = app.claim_task(&task, 3, 60, "w1").await;
     assert_eq!(indexes(&first), [0, 1, 2], "the oldest items come first");
     for (i, c) in first.iter().enumerate() {
         assert_freshly_claimed(c, "w1", 1, 60);
@@ -266,24 +156,26 @@ async fn claim_renew_and_report_complete_a_task() {
     let tokens: HashSet<&str> = first.iter().map(token).collect();
     assert_eq!(tokens.len(), 3, "every claim gets its own token");
 
-    let t = get_task(&app, &task).await;
+    let t = app.task(&task).await;
     assert_eq!(t["status"], json!("RUNNING"));
     assert_eq!(t["counters"], counters(&[("pending", 2), ("running", 3)]));
     // The stored item matches what the claim returned.
-    assert_eq!(get_item(&app, item_id(&first[0])).await, first[0]["item"]);
+    assert_eq!(app.item(item_id(&first[0])).await, first[0]["item"]);
     app.assert_counters_consistent(&task).await;
 
     let all: Vec<&str> = first.iter().map(token).collect();
-    let renewed = renew(&app, &all, Some(120)).await;
+    let renewed = app.renew(&all, Some(120)).await;
     assert_eq!(renewed, json!({ "renewed": 3, "expired": [] }));
 
-    let payload = report(&app, &task, first.iter().map(succeeded).collect()).await;
+    let payload = app
+        .report(&task, first.iter().map(succeeded).collect())
+        .await;
     assert_report(&payload, 3, 0, &[]);
     assert_eq!(
         payload["task"]["counters"],
         counters(&[("pending", 2), ("succeeded", 3)])
     );
-    let item = get_item(&app, item_id(&first[1])).await;
+    let item = app.item(item_id(&first[1])).await;
     assert_eq!(item["status"], json!("SUCCEEDED"));
     assert_eq!(item["result"], json!({ "done": 1 }));
     assert_eq!(item["attempts"], json!(1));
@@ -296,22 +188,24 @@ async fn claim_renew_and_report_complete_a_task() {
     assert!(item["finishedAt"].is_string(), "{item:#}");
     app.assert_counters_consistent(&task).await;
 
-    let second = claim_task(&app, &task, 10, 60, "w2").await;
+    let second = app.claim_task(&task, 10, 60, "w2").await;
     assert_eq!(indexes(&second), [3, 4]);
     for c in &second {
         assert_freshly_claimed(c, "w2", 1, 60);
     }
-    let payload = report(&app, &task, second.iter().map(succeeded).collect()).await;
+    let payload = app
+        .report(&task, second.iter().map(succeeded).collect())
+        .await;
     assert_report(&payload, 2, 0, &[]);
     assert_eq!(payload["task"]["status"], json!("COMPLETED"));
     assert_eq!(payload["task"]["counters"], counters(&[("succeeded", 5)]));
 
     // Nothing is left to claim; an identical repeat of a report is a duplicate.
-    assert!(claim_task(&app, &task, 10, 60, "w1").await.is_empty());
-    let payload = report(&app, &task, json!([succeeded(&first[0])])).await;
+    assert!(app.claim_task(&task, 10, 60, "w1").await.is_empty());
+    let payload = app.report(&task, json!([succeeded(&first[0])])).await;
     assert_report(&payload, 0, 1, &[]);
     assert_eq!(
-        get_task(&app, &task).await["counters"],
+        app.task(&task).await["counters"],
         counters(&[("succeeded", 5)])
     );
     app.assert_counters_consistent(&task).await;
@@ -321,7 +215,7 @@ async fn claim_renew_and_report_complete_a_task() {
 async fn claim_without_lease_seconds_gets_sixty_seconds_and_no_worker_id() {
     let app = spawn_app().await;
     let task = create(&app, "test.items", 2, 3, true).await;
-    let claimed = claim(&app, json!({ "taskId": task, "limit": 1 })).await;
+    let claimed = app.claim(json!({ "taskId": task, "limit": 1 })).await;
     assert_eq!(claimed.len(), 1);
     let item = &claimed[0]["item"];
     assert_eq!(item["workerId"], Value::Null, "{item:#}");
@@ -341,7 +235,7 @@ async fn claim_without_lease_seconds_gets_sixty_seconds_and_no_worker_id() {
 async fn foreign_missing_and_unknown_tokens_are_lease_mismatch_and_change_nothing() {
     let app = spawn_app().await;
     let task = create(&app, "test.items", 3, 3, true).await;
-    let claimed = claim_task(&app, &task, 2, 60, "w1").await;
+    let claimed = app.claim_task(&task, 2, 60, "w1").await;
     assert_eq!(indexes(&claimed), [0, 1]);
     let (a, b) = (&claimed[0], &claimed[1]);
 
@@ -356,12 +250,12 @@ async fn foreign_missing_and_unknown_tokens_are_lease_mismatch_and_change_nothin
     // Item 2 was never claimed: it holds no lease, so a token on it is wrong too.
     let unleased = json!({ "index": 2, "leaseToken": token(a), "outcome": "SUCCEEDED" });
 
-    let payload = report(
-        &app,
-        &task,
-        json!([foreign, missing, unknown, null_token, unleased]),
-    )
-    .await;
+    let payload = app
+        .report(
+            &task,
+            json!([foreign, missing, unknown, null_token, unleased]),
+        )
+        .await;
     assert_report(
         &payload,
         0,
@@ -379,13 +273,13 @@ async fn foreign_missing_and_unknown_tokens_are_lease_mismatch_and_change_nothin
         counters(&[("pending", 1), ("running", 2)])
     );
     for c in [a, b] {
-        let item = get_item(&app, item_id(c)).await;
+        let item = app.item(item_id(c)).await;
         assert_eq!(item, c["item"], "a refused report changes nothing");
     }
-    assert_eq!(get_items(&app, &task).await[2]["status"], json!("PENDING"));
+    assert_eq!(app.items(&task).await[2]["status"], json!("PENDING"));
     // The lease is still alive: renewing it works.
     assert_eq!(
-        renew(&app, &[token(a), token(b)], None).await["renewed"],
+        app.renew(&[token(a), token(b)], None).await["renewed"],
         json!(2)
     );
     app.assert_counters_consistent(&task).await;
@@ -393,14 +287,14 @@ async fn foreign_missing_and_unknown_tokens_are_lease_mismatch_and_change_nothin
     // A mixed batch applies the good results and refuses only the bad ones.
     let mut wrong = succeeded(b);
     wrong["leaseToken"] = a["leaseToken"].clone();
-    let payload = report(&app, &task, json!([succeeded(a), wrong])).await;
+    let payload = app.report(&task, json!([succeeded(a), wrong])).await;
     assert_report(&payload, 1, 0, &[(1, "LEASE_MISMATCH")]);
     assert_eq!(
         payload["task"]["counters"],
         counters(&[("pending", 1), ("running", 1), ("succeeded", 1)])
     );
-    assert_eq!(get_item(&app, item_id(b)).await["status"], json!("RUNNING"));
-    let payload = report(&app, &task, json!([succeeded(b)])).await;
+    assert_eq!(app.item(item_id(b)).await["status"], json!("RUNNING"));
+    let payload = app.report(&task, json!([succeeded(b)])).await;
     assert_report(&payload, 1, 0, &[]);
     app.assert_counters_consistent(&task).await;
 }
@@ -409,7 +303,7 @@ async fn foreign_missing_and_unknown_tokens_are_lease_mismatch_and_change_nothin
 async fn a_stale_token_after_expiry_and_reclaim_is_lease_mismatch() {
     let app = spawn_reaping_app().await;
     let task = create(&app, "test.items", 1, 3, true).await;
-    let first = claim_task(&app, &task, 1, 1, "slow").await;
+    let first = app.claim_task(&task, 1, 1, "slow").await;
     assert_eq!(first.len(), 1);
     assert_freshly_claimed(&first[0], "slow", 1, 1);
     let id = item_id(&first[0]).to_owned();
@@ -420,11 +314,11 @@ async fn a_stale_token_after_expiry_and_reclaim_is_lease_mismatch() {
     app.assert_counters_consistent(&task).await;
 
     // The slow worker reports after expiry, before anyone re-claimed: refused.
-    let payload = report(&app, &task, json!([succeeded(&first[0])])).await;
+    let payload = app.report(&task, json!([succeeded(&first[0])])).await;
     assert_report(&payload, 0, 0, &[(0, "LEASE_MISMATCH")]);
-    assert_eq!(get_item(&app, &id).await["status"], json!("PENDING"));
+    assert_eq!(app.item(&id).await["status"], json!("PENDING"));
 
-    let second = claim_task(&app, &task, 1, 60, "fast").await;
+    let second = app.claim_task(&task, 1, 60, "fast").await;
     assert_eq!(second.len(), 1);
     assert_eq!(item_id(&second[0]), id);
     assert_freshly_claimed(&second[0], "fast", 2, 60);
@@ -435,27 +329,27 @@ async fn a_stale_token_after_expiry_and_reclaim_is_lease_mismatch() {
     );
 
     // The slow worker's report and renewal are refused; the item stays with the fast one.
-    let payload = report(&app, &task, json!([succeeded(&first[0])])).await;
+    let payload = app.report(&task, json!([succeeded(&first[0])])).await;
     assert_report(&payload, 0, 0, &[(0, "LEASE_MISMATCH")]);
     assert_eq!(payload["task"]["counters"], counters(&[("running", 1)]));
-    let renewed = renew(&app, &[token(&first[0])], Some(60)).await;
+    let renewed = app.renew(&[token(&first[0])], Some(60)).await;
     assert_eq!(
         renewed,
         json!({ "renewed": 0, "expired": [token(&first[0])] })
     );
-    let item = get_item(&app, &id).await;
+    let item = app.item(&id).await;
     assert_eq!(item["status"], json!("RUNNING"));
     assert_eq!(item["workerId"], json!("fast"));
     app.assert_counters_consistent(&task).await;
 
     let mut fast = succeeded(&second[0]);
     fast["result"] = json!({ "by": "fast" });
-    let payload = report(&app, &task, json!([fast])).await;
+    let payload = app.report(&task, json!([fast])).await;
     assert_report(&payload, 1, 0, &[]);
     assert_eq!(payload["task"]["status"], json!("COMPLETED"));
-    assert_eq!(get_item(&app, &id).await["result"], json!({ "by": "fast" }));
+    assert_eq!(app.item(&id).await["result"], json!({ "by": "fast" }));
     // The slow worker's conflicting result for the now final item is refused as well.
-    let payload = report(&app, &task, json!([succeeded(&first[0])])).await;
+    let payload = app.report(&task, json!([succeeded(&first[0])])).await;
     assert_eq!(payload["applied"], json!(0), "{payload:#}");
     assert_eq!(
         payload["problems"].as_array().unwrap().len(),
@@ -475,7 +369,7 @@ async fn expired_leases_go_back_to_pending_then_fail_with_lease_expired_after_th
     let task = create(&app, "test.items", 2, 2, true).await;
 
     // Attempt 1 of item 0 runs out.
-    let first = claim_task(&app, &task, 1, 1, "w1").await;
+    let first = app.claim_task(&task, 1, 1, "w1").await;
     assert_eq!(indexes(&first), [0]);
     let id = item_id(&first[0]).to_owned();
     let item = wait_for_item(&app, &id, "attempt 1 expires", status_is("PENDING")).await;
@@ -487,9 +381,9 @@ async fn expired_leases_go_back_to_pending_then_fail_with_lease_expired_after_th
     );
     assert_eq!(item["leaseExpiresAt"], Value::Null, "{item:#}");
     assert_eq!(item["finishedAt"], Value::Null, "{item:#}");
-    let t = get_task(&app, &task).await;
+    let t = app.task(&task).await;
     assert_eq!(t["counters"], counters(&[("pending", 2)]));
-    let renewed = renew(&app, &[token(&first[0])], None).await;
+    let renewed = app.renew(&[token(&first[0])], None).await;
     assert_eq!(
         renewed,
         json!({ "renewed": 0, "expired": [token(&first[0])] })
@@ -497,7 +391,7 @@ async fn expired_leases_go_back_to_pending_then_fail_with_lease_expired_after_th
     app.assert_counters_consistent(&task).await;
 
     // Attempt 2 (the last) runs out too: FAILED for good.
-    let second = claim_task(&app, &task, 1, 1, "w2").await;
+    let second = app.claim_task(&task, 1, 1, "w2").await;
     assert_eq!(
         indexes(&second),
         [0],
@@ -516,22 +410,22 @@ async fn expired_leases_go_back_to_pending_then_fail_with_lease_expired_after_th
     assert!(item["finishedAt"].is_string(), "{item:#}");
     assert_eq!(item["leaseExpiresAt"], Value::Null, "{item:#}");
     assert_eq!(
-        get_task(&app, &task).await["counters"],
+        app.task(&task).await["counters"],
         counters(&[("pending", 1), ("failed", 1)])
     );
     app.assert_counters_consistent(&task).await;
 
     // The failed item is never handed out again; the other one is.
-    let third = claim_task(&app, &task, 10, 60, "w3").await;
+    let third = app.claim_task(&task, 10, 60, "w3").await;
     assert_eq!(indexes(&third), [1]);
-    let payload = report(&app, &task, json!([succeeded(&third[0])])).await;
+    let payload = app.report(&task, json!([succeeded(&third[0])])).await;
     assert_report(&payload, 1, 0, &[]);
     assert_eq!(payload["task"]["status"], json!("COMPLETED_WITH_FAILURES"));
     assert_eq!(
         payload["task"]["counters"],
         counters(&[("succeeded", 1), ("failed", 1)])
     );
-    assert!(claim_task(&app, &task, 10, 60, "w3").await.is_empty());
+    assert!(app.claim_task(&task, 10, 60, "w3").await.is_empty());
     app.assert_counters_consistent(&task).await;
 
     // An operator retries the LEASE_EXPIRED failure: it is claimable again with fresh attempts.
@@ -542,10 +436,10 @@ async fn expired_leases_go_back_to_pending_then_fail_with_lease_expired_after_th
         json!({ "input": { "taskId": task, "errorCodes": ["LEASE_EXPIRED"] } }),
     )
     .await;
-    let again = claim_task(&app, &task, 10, 60, "w4").await;
+    let again = app.claim_task(&task, 10, 60, "w4").await;
     assert_eq!(indexes(&again), [0]);
     assert_freshly_claimed(&again[0], "w4", 1, 60);
-    let payload = report(&app, &task, json!([succeeded(&again[0])])).await;
+    let payload = app.report(&task, json!([succeeded(&again[0])])).await;
     assert_report(&payload, 1, 0, &[]);
     assert_eq!(payload["task"]["status"], json!("COMPLETED"));
     assert_eq!(payload["task"]["counters"], counters(&[("succeeded", 2)]));
@@ -556,31 +450,31 @@ async fn expired_leases_go_back_to_pending_then_fail_with_lease_expired_after_th
 async fn retryable_failures_return_items_to_pending_until_attempts_run_out() {
     let app = spawn_app().await;
     let task = create(&app, "test.items", 2, 2, true).await;
-    let first = claim_task(&app, &task, 2, 60, "w1").await;
+    let first = app.claim_task(&task, 2, 60, "w1").await;
     assert_eq!(indexes(&first), [0, 1]);
 
     // Item 0 fails retryably (attempt 1 of 2), item 1 fails for good.
-    let payload = report(
-        &app,
-        &task,
-        json!([
-            failed(&first[0], "TIMEOUT", true),
-            failed(&first[1], "BAD_TARGET", false)
-        ]),
-    )
-    .await;
+    let payload = app
+        .report(
+            &task,
+            json!([
+                failed(&first[0], "TIMEOUT", true),
+                failed(&first[1], "BAD_TARGET", false)
+            ]),
+        )
+        .await;
     assert_report(&payload, 2, 0, &[]);
     assert_eq!(
         payload["task"]["counters"],
         counters(&[("pending", 1), ("failed", 1)])
     );
     assert_eq!(payload["task"]["status"], json!("RUNNING"));
-    let item = get_item(&app, item_id(&first[0])).await;
+    let item = app.item(item_id(&first[0])).await;
     assert_eq!(item["status"], json!("PENDING"), "{item:#}");
     assert_eq!(item["attempts"], json!(1), "{item:#}");
     assert_eq!(
         item["error"],
-        json!({ "code": "TIMEOUT", "message": "TIMEOUT happened" }),
+        json!({ "code": "TIMEOUT", "message": "TIMEOUT happened", "details": null }),
         "{item:#}"
     );
     assert_eq!(
@@ -589,18 +483,18 @@ async fn retryable_failures_return_items_to_pending_until_attempts_run_out() {
         "the lease is gone: {item:#}"
     );
     assert_eq!(item["finishedAt"], Value::Null, "{item:#}");
-    let item = get_item(&app, item_id(&first[1])).await;
+    let item = app.item(item_id(&first[1])).await;
     assert_eq!(item["status"], json!("FAILED"), "{item:#}");
     assert_eq!(item["error"]["code"], json!("BAD_TARGET"), "{item:#}");
     app.assert_counters_consistent(&task).await;
 
     // The old token is dead: renewal names it, and a second report with it is refused.
-    let renewed = renew(&app, &[token(&first[0])], None).await;
+    let renewed = app.renew(&[token(&first[0])], None).await;
     assert_eq!(
         renewed,
         json!({ "renewed": 0, "expired": [token(&first[0])] })
     );
-    let payload = report(&app, &task, json!([succeeded(&first[0])])).await;
+    let payload = app.report(&task, json!([succeeded(&first[0])])).await;
     assert_report(&payload, 0, 0, &[(0, "LEASE_MISMATCH")]);
     assert_eq!(
         payload["task"]["counters"],
@@ -608,23 +502,20 @@ async fn retryable_failures_return_items_to_pending_until_attempts_run_out() {
     );
 
     // Attempt 2 (the last) fails retryably again: now it is final.
-    let second = claim_task(&app, &task, 2, 60, "w2").await;
+    let second = app.claim_task(&task, 2, 60, "w2").await;
     assert_eq!(indexes(&second), [0], "only the retried item is pending");
     assert_freshly_claimed(&second[0], "w2", 2, 60);
-    let payload = report(
-        &app,
-        &task,
-        json!([failed(&second[0], "TIMEOUT_AGAIN", true)]),
-    )
-    .await;
+    let payload = app
+        .report(&task, json!([failed(&second[0], "TIMEOUT_AGAIN", true)]))
+        .await;
     assert_report(&payload, 1, 0, &[]);
     assert_eq!(payload["task"]["counters"], counters(&[("failed", 2)]));
     assert_eq!(payload["task"]["status"], json!("FAILED"));
-    let item = get_item(&app, item_id(&second[0])).await;
+    let item = app.item(item_id(&second[0])).await;
     assert_eq!(item["status"], json!("FAILED"), "{item:#}");
     assert_eq!(item["attempts"], json!(2), "{item:#}");
     assert_eq!(item["error"]["code"], json!("TIMEOUT_AGAIN"), "{item:#}");
-    assert!(claim_task(&app, &task, 2, 60, "w3").await.is_empty());
+    assert!(app.claim_task(&task, 2, 60, "w3").await.is_empty());
     app.assert_counters_consistent(&task).await;
 }
 
@@ -637,23 +528,18 @@ async fn claims_by_type_take_the_oldest_tasks_first_and_leave_other_types_alone(
     let app = spawn_app().await;
     // The oldest alpha tasks are cancelled or failed: they never give items.
     let cancelled = create(&app, "t.alpha", 2, 3, true).await;
-    app.data(CANCEL, json!({ "id": cancelled })).await;
+    app.cancel(&cancelled).await;
     let aborted = create(&app, "t.alpha", 2, 3, true).await;
-    app.data(
-        FAIL,
-        json!({ "input": { "id": aborted, "code": "ABORTED", "message": "stop" } }),
-    )
-    .await;
+    app.fail(json!({ "id": aborted, "code": "ABORTED", "message": "stop" }))
+        .await;
     let a = create(&app, "t.alpha", 3, 3, true).await;
     let b = create(&app, "t.beta", 2, 3, true).await;
     let c = create(&app, "t.alpha", 4, 3, true).await;
 
     // One claim spans two tasks: all of the oldest, then the next.
-    let claimed = claim(
-        &app,
-        json!({ "types": ["t.alpha"], "limit": 5, "leaseSeconds": 60, "workerId": "w" }),
-    )
-    .await;
+    let claimed = app
+        .claim(json!({ "types": ["t.alpha"], "limit": 5, "leaseSeconds": 60, "workerId": "w" }))
+        .await;
     let got: Vec<(String, i64)> = claimed
         .iter()
         .map(|x| {
@@ -671,15 +557,12 @@ async fn claims_by_type_take_the_oldest_tasks_first_and_leave_other_types_alone(
     for x in &claimed {
         assert_freshly_claimed(x, "w", 1, 60);
     }
+    assert_eq!(app.task(&a).await["counters"], counters(&[("running", 3)]));
     assert_eq!(
-        get_task(&app, &a).await["counters"],
-        counters(&[("running", 3)])
-    );
-    assert_eq!(
-        get_task(&app, &c).await["counters"],
+        app.task(&c).await["counters"],
         counters(&[("pending", 2), ("running", 2)])
     );
-    let beta = get_task(&app, &b).await;
+    let beta = app.task(&b).await;
     assert_eq!(
         beta["counters"],
         counters(&[("pending", 2)]),
@@ -687,20 +570,18 @@ async fn claims_by_type_take_the_oldest_tasks_first_and_leave_other_types_alone(
     );
     assert_eq!(beta["status"], json!("QUEUED"));
     assert_eq!(
-        get_task(&app, &cancelled).await["counters"],
+        app.task(&cancelled).await["counters"],
         counters(&[("cancelled", 2)])
     );
     assert_eq!(
-        get_task(&app, &aborted).await["counters"],
+        app.task(&aborted).await["counters"],
         counters(&[("cancelled", 2)])
     );
 
     // Several types: unknown ones give nothing, the rest comes from the next task.
-    let claimed = claim(
-        &app,
-        json!({ "types": ["t.gamma", "t.alpha"], "limit": 10 }),
-    )
-    .await;
+    let claimed = app
+        .claim(json!({ "types": ["t.gamma", "t.alpha"], "limit": 10 }))
+        .await;
     let got: Vec<(String, i64)> = claimed
         .iter()
         .map(|x| {
@@ -712,24 +593,24 @@ async fn claims_by_type_take_the_oldest_tasks_first_and_leave_other_types_alone(
         .collect();
     assert_eq!(got, [(c.clone(), 2), (c.clone(), 3)]);
     assert!(
-        claim(&app, json!({ "types": ["t.alpha"], "limit": 10 }))
+        app.claim(json!({ "types": ["t.alpha"], "limit": 10 }))
             .await
             .is_empty()
     );
     assert!(
-        claim(&app, json!({ "types": ["t.gamma"], "limit": 10 }))
+        app.claim(json!({ "types": ["t.gamma"], "limit": 10 }))
             .await
             .is_empty()
     );
 
-    let beta_claims = claim(&app, json!({ "types": ["t.beta"], "limit": 1 })).await;
+    let beta_claims = app.claim(json!({ "types": ["t.beta"], "limit": 1 })).await;
     assert_eq!(beta_claims.len(), 1);
     assert_eq!(beta_claims[0]["item"]["task"]["id"], json!(b));
     assert_eq!(beta_claims[0]["item"]["index"], json!(0));
 
     // By id, a cancelled or failed task gives nothing either.
-    assert!(claim_task(&app, &cancelled, 10, 60, "w").await.is_empty());
-    assert!(claim_task(&app, &aborted, 10, 60, "w").await.is_empty());
+    assert!(app.claim_task(&cancelled, 10, 60, "w").await.is_empty());
+    assert!(app.claim_task(&aborted, 10, 60, "w").await.is_empty());
     for t in [&cancelled, &aborted, &a, &b, &c] {
         app.assert_counters_consistent(t).await;
     }
@@ -740,13 +621,13 @@ async fn an_unsealed_task_gives_items_as_they_are_appended() {
     let app = spawn_app().await;
     let task = create(&app, "t.stream", 2, 3, false).await;
 
-    let first = claim(
-        &app,
-        json!({ "types": ["t.stream"], "limit": 10, "workerId": "w" }),
-    )
-    .await;
+    let first = app
+        .claim(json!({ "types": ["t.stream"], "limit": 10, "workerId": "w" }))
+        .await;
     assert_eq!(indexes(&first), [0, 1]);
-    let payload = report(&app, &task, first.iter().map(succeeded).collect()).await;
+    let payload = app
+        .report(&task, first.iter().map(succeeded).collect())
+        .await;
     assert_report(&payload, 2, 0, &[]);
     assert_eq!(
         payload["task"]["status"],
@@ -754,28 +635,25 @@ async fn an_unsealed_task_gives_items_as_they_are_appended() {
         "an unsealed task is not complete"
     );
     assert_eq!(payload["task"]["sealed"], json!(false));
-    assert!(claim_task(&app, &task, 10, 60, "w").await.is_empty());
+    assert!(app.claim_task(&task, 10, 60, "w").await.is_empty());
     app.assert_counters_consistent(&task).await;
 
     let items = json!([{ "clientItemId": "late-0", "payload": {} }, { "clientItemId": "late-1", "payload": {} }]);
-    let appended = app
-        .data(
-            APPEND,
-            json!({ "input": { "taskId": task, "items": items } }),
-        )
-        .await;
-    assert_eq!(appended["appendTaskItems"]["rejected"], json!([]));
-    let second = claim_task(&app, &task, 10, 60, "w").await;
+    let appended = app.append(&task, items, None).await;
+    assert_eq!(appended["rejected"], json!([]));
+    let second = app.claim_task(&task, 10, 60, "w").await;
     assert_eq!(indexes(&second), [2, 3]);
     assert_eq!(second[0]["item"]["clientItemId"], json!("late-0"));
-    let payload = report(&app, &task, second.iter().map(succeeded).collect()).await;
+    let payload = app
+        .report(&task, second.iter().map(succeeded).collect())
+        .await;
     assert_report(&payload, 2, 0, &[]);
     assert_eq!(payload["task"]["status"], json!("RUNNING"));
 
-    let sealed = app.data(SEAL, json!({ "id": task })).await;
-    assert_eq!(sealed["sealBulkTask"]["status"], json!("COMPLETED"));
+    let sealed = app.seal(&task).await;
+    assert_eq!(sealed["status"], json!("COMPLETED"));
     assert_eq!(
-        get_task(&app, &task).await["counters"],
+        app.task(&task).await["counters"],
         counters(&[("succeeded", 4)])
     );
     app.assert_counters_consistent(&task).await;
@@ -785,13 +663,13 @@ async fn an_unsealed_task_gives_items_as_they_are_appended() {
 async fn a_deleted_task_is_not_found_by_id_and_gives_nothing_by_type() {
     let app = spawn_app().await;
     let task = create(&app, "t.gone", 2, 3, true).await;
-    app.data(DELETE, json!({ "id": task })).await;
+    app.delete(&task).await;
     assert_eq!(
-        claim_error(&app, json!({ "taskId": task, "limit": 1 })).await,
+        app.claim_error(json!({ "taskId": task, "limit": 1 })).await,
         "NOT_FOUND"
     );
     assert!(
-        claim(&app, json!({ "types": ["t.gone"], "limit": 1 }))
+        app.claim(json!({ "types": ["t.gone"], "limit": 1 }))
             .await
             .is_empty()
     );
@@ -805,33 +683,35 @@ async fn a_deleted_task_is_not_found_by_id_and_gives_nothing_by_type() {
 async fn cancel_during_work_stops_claims_and_lets_running_items_finish() {
     let app = spawn_app().await;
     let task = create(&app, "t.cancel", 6, 3, true).await;
-    let claimed = claim_task(&app, &task, 3, 60, "w").await;
+    let claimed = app.claim_task(&task, 3, 60, "w").await;
     assert_eq!(indexes(&claimed), [0, 1, 2]);
 
-    let cancelled = app.data(CANCEL, json!({ "id": task })).await;
-    assert_eq!(cancelled["cancelBulkTask"]["status"], json!("CANCELLING"));
-    let t = get_task(&app, &task).await;
+    let cancelled = app.cancel(&task).await;
+    assert_eq!(cancelled["status"], json!("CANCELLING"));
+    let t = app.task(&task).await;
     assert_eq!(t["cancelRequested"], json!(true));
     assert_eq!(t["counters"], counters(&[("running", 3), ("cancelled", 3)]));
     app.assert_counters_consistent(&task).await;
 
     // Claims stop at once, by id and by type.
-    assert!(claim_task(&app, &task, 10, 60, "w").await.is_empty());
+    assert!(app.claim_task(&task, 10, 60, "w").await.is_empty());
     assert!(
-        claim(&app, json!({ "types": ["t.cancel"], "limit": 10 }))
+        app.claim(json!({ "types": ["t.cancel"], "limit": 10 }))
             .await
             .is_empty()
     );
 
     // Running items may still report, and are counted.
-    let payload = report(&app, &task, json!([succeeded(&claimed[0])])).await;
+    let payload = app.report(&task, json!([succeeded(&claimed[0])])).await;
     assert_report(&payload, 1, 0, &[]);
     assert_eq!(payload["task"]["status"], json!("CANCELLING"));
     assert_eq!(
         payload["task"]["counters"],
         counters(&[("running", 2), ("succeeded", 1), ("cancelled", 3)])
     );
-    let renewed = renew(&app, &[token(&claimed[1]), token(&claimed[2])], Some(60)).await;
+    let renewed = app
+        .renew(&[token(&claimed[1]), token(&claimed[2])], Some(60))
+        .await;
     assert_eq!(
         renewed["renewed"],
         json!(2),
@@ -840,22 +720,27 @@ async fn cancel_during_work_stops_claims_and_lets_running_items_finish() {
     // A stale token is still refused while cancelling.
     let mut wrong = succeeded(&claimed[1]);
     wrong["leaseToken"] = claimed[2]["leaseToken"].clone();
-    let payload = report(&app, &task, json!([wrong])).await;
+    let payload = app.report(&task, json!([wrong])).await;
     assert_report(&payload, 0, 0, &[(0, "LEASE_MISMATCH")]);
     app.assert_counters_consistent(&task).await;
 
     // A final failure counts as failed; a retryable one cannot run again, so it is cancelled.
-    let payload = report(&app, &task, json!([failed(&claimed[1], "BROKEN", false)])).await;
+    let payload = app
+        .report(&task, json!([failed(&claimed[1], "BROKEN", false)]))
+        .await;
     assert_report(&payload, 1, 0, &[]);
     assert_eq!(payload["task"]["status"], json!("CANCELLING"));
-    let payload = report(&app, &task, json!([failed(&claimed[2], "TIMEOUT", true)])).await;
+    let payload = app
+        .report(&task, json!([failed(&claimed[2], "TIMEOUT", true)]))
+        .await;
     assert_report(&payload, 1, 0, &[]);
     assert_eq!(payload["task"]["status"], json!("CANCELLED"));
     assert_eq!(
         payload["task"]["counters"],
         counters(&[("succeeded", 1), ("failed", 1), ("cancelled", 4)])
     );
-    let statuses: Vec<Value> = get_items(&app, &task)
+    let statuses: Vec<Value> = app
+        .items(&task)
         .await
         .iter()
         .map(|i| i["status"].clone())
@@ -871,7 +756,7 @@ async fn cancel_during_work_stops_claims_and_lets_running_items_finish() {
             json!("CANCELLED")
         ]
     );
-    assert!(claim_task(&app, &task, 10, 60, "w").await.is_empty());
+    assert!(app.claim_task(&task, 10, 60, "w").await.is_empty());
     app.assert_counters_consistent(&task).await;
 }
 
@@ -879,10 +764,10 @@ async fn cancel_during_work_stops_claims_and_lets_running_items_finish() {
 async fn an_expired_lease_of_a_cancelled_task_ends_cancelled() {
     let app = spawn_reaping_app().await;
     let task = create(&app, "t.cancel", 3, 3, true).await;
-    let claimed = claim_task(&app, &task, 1, 1, "w").await;
+    let claimed = app.claim_task(&task, 1, 1, "w").await;
     assert_eq!(indexes(&claimed), [0]);
-    let cancelled = app.data(CANCEL, json!({ "id": task })).await;
-    assert_eq!(cancelled["cancelBulkTask"]["status"], json!("CANCELLING"));
+    let cancelled = app.cancel(&task).await;
+    assert_eq!(cancelled["status"], json!("CANCELLING"));
 
     let item = wait_for_item(&app, item_id(&claimed[0]), "the lease expires", |i| {
         i["status"] != json!("RUNNING")
@@ -890,10 +775,10 @@ async fn an_expired_lease_of_a_cancelled_task_ends_cancelled() {
     .await;
     assert_eq!(item["status"], json!("CANCELLED"), "{item:#}");
     assert_eq!(item["leaseExpiresAt"], Value::Null, "{item:#}");
-    let t = get_task(&app, &task).await;
+    let t = app.task(&task).await;
     assert_eq!(t["status"], json!("CANCELLED"));
     assert_eq!(t["counters"], counters(&[("cancelled", 3)]));
-    let payload = report(&app, &task, json!([succeeded(&claimed[0])])).await;
+    let payload = app.report(&task, json!([succeeded(&claimed[0])])).await;
     assert_eq!(
         payload["applied"],
         json!(0),
@@ -911,7 +796,7 @@ async fn an_expired_lease_of_a_cancelled_task_ends_cancelled() {
 async fn renew_leases_extends_live_leases_and_names_the_dead_ones() {
     let app = spawn_app().await;
     let task = create(&app, "test.items", 3, 3, true).await;
-    let claimed = claim_task(&app, &task, 3, 30, "w").await;
+    let claimed = app.claim_task(&task, 3, 30, "w").await;
     assert_eq!(claimed.len(), 3);
     let before: Vec<DateTime<Utc>> = claimed
         .iter()
@@ -919,10 +804,10 @@ async fn renew_leases_extends_live_leases_and_names_the_dead_ones() {
         .collect();
     let all: Vec<&str> = claimed.iter().map(token).collect();
 
-    let renewed = renew(&app, &all, Some(600)).await;
+    let renewed = app.renew(&all, Some(600)).await;
     assert_eq!(renewed, json!({ "renewed": 3, "expired": [] }));
     for (c, was) in claimed.iter().zip(&before) {
-        let item = get_item(&app, item_id(c)).await;
+        let item = app.item(item_id(c)).await;
         let now = time(&item["leaseExpiresAt"]);
         assert!(
             now > *was,
@@ -943,27 +828,29 @@ async fn renew_leases_extends_live_leases_and_names_the_dead_ones() {
     app.assert_counters_consistent(&task).await;
 
     // Without leaseSeconds a renewal gives the default 60 s.
-    let renewed = renew(&app, &all[..1], None).await;
+    let renewed = app.renew(&all[..1], None).await;
     assert_eq!(renewed, json!({ "renewed": 1, "expired": [] }));
-    let left = (time(&get_item(&app, item_id(&claimed[0])).await["leaseExpiresAt"]) - Utc::now())
-        .num_seconds();
+    let left =
+        (time(&app.item(item_id(&claimed[0])).await["leaseExpiresAt"]) - Utc::now()).num_seconds();
     assert!((50..=61).contains(&left), "about 60 s ahead, is {left}");
 
     // Reported and unknown tokens come back as expired, in the order given.
-    let payload = report(&app, &task, json!([succeeded(&claimed[0])])).await;
+    let payload = app.report(&task, json!([succeeded(&claimed[0])])).await;
     assert_report(&payload, 1, 0, &[]);
     let unknown = "lt_ffffffffffffffffffffffffffffffff";
-    let renewed = renew(&app, &[all[0], all[1], unknown, all[2]], Some(60)).await;
+    let renewed = app
+        .renew(&[all[0], all[1], unknown, all[2]], Some(60))
+        .await;
     assert_eq!(
         renewed,
         json!({ "renewed": 2, "expired": [all[0], unknown] })
     );
     assert_eq!(
-        renew(&app, &[], Some(60)).await,
+        app.renew(&[], Some(60)).await,
         json!({ "renewed": 0, "expired": [] })
     );
     // The reported item did not get its lease back.
-    let item = get_item(&app, item_id(&claimed[0])).await;
+    let item = app.item(item_id(&claimed[0])).await;
     assert_eq!(item["status"], json!("SUCCEEDED"));
     assert_eq!(item["leaseExpiresAt"], Value::Null, "{item:#}");
     app.assert_counters_consistent(&task).await;
@@ -978,7 +865,7 @@ async fn renew_leases_extends_live_leases_and_names_the_dead_ones() {
 async fn claim_loop(app: &TestApp, task: &str, worker: String) -> Vec<(String, i64)> {
     let mut got = Vec::new();
     loop {
-        let batch = claim_task(app, task, 7, 60, &worker).await;
+        let batch = app.claim_task(task, 7, 60, &worker).await;
         if batch.is_empty() {
             return got;
         }
@@ -991,7 +878,9 @@ async fn claim_loop(app: &TestApp, task: &str, worker: String) -> Vec<(String, i
             assert_eq!(c["item"]["workerId"], json!(worker), "{c:#}");
             got.push((item_id(c).to_owned(), c["item"]["index"].as_i64().unwrap()));
         }
-        let payload = report(app, task, batch.iter().map(succeeded).collect()).await;
+        let payload = app
+            .report(task, batch.iter().map(succeeded).collect())
+            .await;
         assert_report(&payload, batch.len() as i64, 0, &[]);
     }
 }
@@ -1025,7 +914,7 @@ async fn eight_concurrent_workers_never_share_an_item_and_claim_each_exactly_onc
         results.iter().map(Vec::len).collect::<Vec<_>>()
     );
 
-    let t = get_task(&app, &task).await;
+    let t = app.task(&task).await;
     assert_eq!(t["status"], json!("COMPLETED"));
     assert_eq!(t["counters"], counters(&[("succeeded", 200)]));
     app.assert_counters_consistent(&task).await;
@@ -1041,52 +930,46 @@ async fn claim_and_renew_refuse_bad_limits_and_input() {
     let task = create(&app, "t.limits", 3, 3, true).await;
 
     assert_eq!(
-        claim_error(&app, json!({ "taskId": task, "limit": 0 })).await,
+        app.claim_error(json!({ "taskId": task, "limit": 0 })).await,
         "BAD_USER_INPUT"
     );
     assert_eq!(
-        claim_error(&app, json!({ "taskId": task, "limit": -1 })).await,
+        app.claim_error(json!({ "taskId": task, "limit": -1 }))
+            .await,
         "BAD_USER_INPUT"
     );
     assert_eq!(
-        claim_error(&app, json!({ "taskId": task, "limit": 1001 })).await,
+        app.claim_error(json!({ "taskId": task, "limit": 1001 }))
+            .await,
         "LIMIT_EXCEEDED"
     );
     assert_eq!(
-        claim_error(
-            &app,
-            json!({ "taskId": task, "limit": 1, "leaseSeconds": 0 })
-        )
-        .await,
+        app.claim_error(json!({ "taskId": task, "limit": 1, "leaseSeconds": 0 }))
+            .await,
         "BAD_USER_INPUT"
     );
     assert_eq!(
-        claim_error(
-            &app,
-            json!({ "taskId": task, "limit": 1, "leaseSeconds": 3601 })
-        )
-        .await,
+        app.claim_error(json!({ "taskId": task, "limit": 1, "leaseSeconds": 3601 }))
+            .await,
         "BAD_USER_INPUT"
     );
     assert_eq!(
-        claim_error(&app, json!({ "limit": 1 })).await,
+        app.claim_error(json!({ "limit": 1 })).await,
         "BAD_USER_INPUT"
     );
     assert_eq!(
-        claim_error(&app, json!({ "types": [], "limit": 1 })).await,
+        app.claim_error(json!({ "types": [], "limit": 1 })).await,
         "BAD_USER_INPUT"
     );
     assert_eq!(
-        claim_error(&app, json!({ "taskId": "not-an-id", "limit": 1 })).await,
+        app.claim_error(json!({ "taskId": "not-an-id", "limit": 1 }))
+            .await,
         "BAD_USER_INPUT"
     );
     let long_worker = "w".repeat(300);
     assert_eq!(
-        claim_error(
-            &app,
-            json!({ "taskId": task, "limit": 1, "workerId": long_worker })
-        )
-        .await,
+        app.claim_error(json!({ "taskId": task, "limit": 1, "workerId": long_worker }))
+            .await,
         "BAD_USER_INPUT"
     );
 
@@ -1109,17 +992,15 @@ async fn claim_and_renew_refuse_bad_limits_and_input() {
     );
 
     // Nothing of the refused claims happened.
-    let t = get_task(&app, &task).await;
+    let t = app.task(&task).await;
     assert_eq!(t["counters"], counters(&[("pending", 3)]));
     assert_eq!(t["status"], json!("QUEUED"));
     app.assert_counters_consistent(&task).await;
 
     // The bounds themselves are accepted.
-    let claimed = claim(
-        &app,
-        json!({ "taskId": task, "limit": 1000, "leaseSeconds": 3600 }),
-    )
-    .await;
+    let claimed = app
+        .claim(json!({ "taskId": task, "limit": 1000, "leaseSeconds": 3600 }))
+        .await;
     assert_eq!(indexes(&claimed), [0, 1, 2]);
     let left = (time(&claimed[0]["item"]["leaseExpiresAt"]) - Utc::now()).num_seconds();
     assert!(
@@ -1157,7 +1038,7 @@ async fn claim_loop_at(
     let mut got = Vec::new();
     loop {
         let input = json!({ "taskId": task, "limit": 7, "leaseSeconds": 60, "workerId": worker });
-        let data = gql(client, url, &claim_query(), json!({ "input": input })).await;
+        let data = gql(client, url, CLAIM, json!({ "input": input })).await;
         let batch = data["claimTaskItems"]["items"].as_array().unwrap().clone();
         if batch.is_empty() {
             return got;
@@ -1173,8 +1054,7 @@ async fn claim_loop_at(
         let results: Vec<Value> = batch.iter().map(succeeded).collect();
         let input = json!({ "taskId": task, "results": results });
         let payload =
-            gql(client, url, &report_query(), json!({ "input": input })).await["reportItemResults"]
-                .clone();
+            gql(client, url, REPORT, json!({ "input": input })).await["reportItemResults"].clone();
         assert_report(&payload, batch.len() as i64, 0, &[]);
     }
 }
@@ -1241,7 +1121,7 @@ async fn eight_workers_on_two_server_instances_never_share_an_item() {
         per_instance(1)
     );
 
-    let t = get_task(&app, &task).await;
+    let t = app.task(&task).await;
     assert_eq!(t["status"], json!("COMPLETED"));
     assert_eq!(t["counters"], counters(&[("succeeded", 200)]));
     app.assert_counters_consistent(&task).await;
@@ -1255,9 +1135,9 @@ async fn eight_workers_on_two_server_instances_never_share_an_item() {
 async fn another_organisation_can_neither_claim_nor_renew_nor_report() {
     let app = spawn_app().await;
     let task = create(&app, "t.tenant", 3, 3, true).await;
-    let mine = claim_task(&app, &task, 1, 60, "mine").await;
+    let mine = app.claim_task(&task, 1, 60, "mine").await;
     assert_eq!(indexes(&mine), [0]);
-    let before = get_item(&app, item_id(&mine[0])).await;
+    let before = app.item(item_id(&mine[0])).await;
 
     let other = app.key_for("other", "tasks:read,tasks:write,items:report");
     let as_other = |query: String, variables: Value| {
@@ -1265,7 +1145,7 @@ async fn another_organisation_can_neither_claim_nor_renew_nor_report() {
         async move { app.post_as(Some(other), &query, variables).await }
     };
     let body = as_other(
-        claim_query(),
+        CLAIM.to_owned(),
         json!({ "input": { "taskId": task, "limit": 10 } }),
     )
     .await;
@@ -1275,7 +1155,7 @@ async fn another_organisation_can_neither_claim_nor_renew_nor_report() {
         "{body:#}"
     );
     let body = as_other(
-        claim_query(),
+        CLAIM.to_owned(),
         json!({ "input": { "types": ["t.tenant"], "limit": 10 } }),
     )
     .await;
@@ -1295,7 +1175,7 @@ async fn another_organisation_can_neither_claim_nor_renew_nor_report() {
         "{body:#}"
     );
     let input = json!({ "taskId": task, "results": [succeeded(&mine[0])] });
-    let body = as_other(report_query(), json!({ "input": input })).await;
+    let body = as_other(REPORT.to_owned(), json!({ "input": input })).await;
     assert_eq!(
         body["errors"][0]["extensions"]["code"],
         json!("NOT_FOUND"),
@@ -1303,12 +1183,12 @@ async fn another_organisation_can_neither_claim_nor_renew_nor_report() {
     );
 
     assert_eq!(
-        get_item(&app, item_id(&mine[0])).await,
+        app.item(item_id(&mine[0])).await,
         before,
         "the other organisation changed nothing"
     );
     assert_eq!(
-        get_task(&app, &task).await["counters"],
+        app.task(&task).await["counters"],
         counters(&[("pending", 2), ("running", 1)])
     );
     app.assert_counters_consistent(&task).await;
@@ -1318,12 +1198,12 @@ async fn another_organisation_can_neither_claim_nor_renew_nor_report() {
 async fn claiming_and_renewing_need_the_items_report_scope() {
     let app = spawn_app().await;
     let task = create(&app, "t.scope", 2, 3, true).await;
-    let mine = claim_task(&app, &task, 1, 60, "mine").await;
+    let mine = app.claim_task(&task, 1, 60, "mine").await;
     let reader = app.key_for("default", "tasks:read");
     let body = app
         .post_as(
             Some(&reader),
-            &claim_query(),
+            CLAIM,
             json!({ "input": { "taskId": task, "limit": 1 } }),
         )
         .await;
@@ -1344,7 +1224,7 @@ async fn claiming_and_renewing_need_the_items_report_scope() {
     let body = app
         .post_as(
             None,
-            &claim_query(),
+            CLAIM,
             json!({ "input": { "taskId": task, "limit": 1 } }),
         )
         .await;
@@ -1358,7 +1238,7 @@ async fn claiming_and_renewing_need_the_items_report_scope() {
     let body = app
         .post_as(
             Some(&worker),
-            &claim_query(),
+            CLAIM,
             json!({ "input": { "taskId": task, "limit": 5 } }),
         )
         .await;
@@ -1372,7 +1252,7 @@ async fn claiming_and_renewing_need_the_items_report_scope() {
         "{body:#}"
     );
     assert_eq!(
-        get_task(&app, &task).await["counters"],
+        app.task(&task).await["counters"],
         counters(&[("running", 2)])
     );
     app.assert_counters_consistent(&task).await;
