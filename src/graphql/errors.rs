@@ -96,10 +96,10 @@ impl Extension for ErrorCodesExtension {
         info: ResolveInfo<'_>,
         next: NextResolve<'_>,
     ) -> ServerResult<Option<async_graphql::Value>> {
-        let root = info.path_node.parent.is_none() && !info.is_for_introspection;
+        // `__schema`, `__type` and `__typename` are introspection, open to all.
+        let root = info.path_node.parent.is_none() && !info.name.starts_with("__");
         let unauthenticated = ctx.data::<Auth>().ok().filter(|a| a.principal().is_none());
         if root
-            && info.name != "__typename"
             && let Some(auth) = unauthenticated
             && let Err(refused) = auth.require(Scope::TasksRead)
         {

@@ -567,68 +567,6 @@ async fn error_responses_never_leak_sql_or_panics() {
 // ---------------------------------------------------------------------------
 
 #[tokio::test]
-async fn graphiql_is_served_at_root() {
-    let app = spawn_app().await;
-    let response = app.client.get(app.url("/")).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let ct = content_type(&response);
-    assert!(ct.starts_with("text/html"), "{ct}");
-    let html = response.text().await.unwrap();
-    assert!(
-        html.to_lowercase().contains("graphiql"),
-        "not GraphiQL: {html}"
-    );
-    assert!(
-        html.contains("/graphql"),
-        "GraphiQL points at /graphql: {html}"
-    );
-
-    // GraphiQL's own introspection works.
-    let data = app
-        .data(
-            "{ __schema { queryType { name } mutationType { name } } }",
-            json!({}),
-        )
-        .await;
-    assert_eq!(
-        data["__schema"],
-        json!({ "queryType": { "name": "Query" }, "mutationType": { "name": "Mutation" } })
-    );
-}
-
-#[tokio::test]
-async fn graphiql_and_introspection_can_be_turned_off() {
-    let app = spawn_app_with(|config| {
-        config.graphiql = false;
-        config.introspection = false;
-    })
-    .await;
-    let response = app.client.get(app.url("/")).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    let html = response.text().await.unwrap();
-    assert!(!html.to_lowercase().contains("graphiql"), "{html}");
-
-    let body = app
-        .post("{ __schema { queryType { name } } }", json!({}))
-        .await;
-    assert!(
-        body["errors"].as_array().is_some_and(|e| !e.is_empty())
-            || body["data"]["__schema"].is_null(),
-        "introspection is off: {body:#}"
-    );
-    let body = app
-        .post("{ __type(name: \"BulkTask\") { name } }", json!({}))
-        .await;
-    assert!(
-        body["errors"].as_array().is_some_and(|e| !e.is_empty())
-            || body["data"]["__type"].is_null(),
-        "{body:#}"
-    );
-    // Ordinary queries still run.
-    assert_eq!(app.task_count().await, 0);
-}
-
-#[tokio::test]
 async fn health_endpoints_answer() {
     let app = spawn_app().await;
     for path in ["/healthz", "/readyz"] {

@@ -1,6 +1,8 @@
 //! Black-box tests: each starts the whole server on port 0 with a fresh
 //! database and talks to it over HTTP like a client.
 
+mod access;
+mod batching;
 mod crash;
 mod helpers;
 mod http;
@@ -10,5 +12,6 @@ mod queries;
 mod row_security;
 mod subscriptions;
 mod tenancy;
+mod web;
 mod workers;
 mod ws;

@@ -1,0 +1,135 @@
+//! Every list that resolves nested objects costs a constant number of SQL
+//! statements, whatever its length: lookups are batched, never one per row.
+
+use serde_json::{Value, json};
+
+use crate::helpers::TestApp;
+use crate::helpers::spawn_app;
+
+/// Statements one request costs; the least of three runs, so that background
+/// work of the server (a lease reaper, say) cannot inflate it.
+async fn cost(app: &TestApp, query: &str, variables: Value) -> (u64, Value) {
+    let mut best = u64::MAX;
+    let mut data = Value::Null;
+    for _ in 0..3 {
+        let before = app.metric("bulkwatch_sql_statements_total").await;
+        data = app.data(query, variables.clone()).await;
+        let after = app.metric("bulkwatch_sql_statements_total").await;
+        best = best.min(after - before);
+    }
+    (best, data)
+}
+
+const NODES: &str = "query($ids: [ID!]!) { nodes(ids: $ids) { id \
+    ... on BulkTask { errorSummary { code } } \
+    ... on TaskItem { status task { id counters { total } } } } }";
+
+#[tokio::test]
+async fn nodes_cost_the_same_for_four_ids_and_forty() {
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        let task = app.create_task(3).await;
+        let items = app.item_ids(&task).await;
+        app.report(
+            &task,
+            json!([{ "index": 0, "outcome": "FAILED", "error": { "code": "E", "message": "m" } }]),
+        )
+        .await;
+        ids.push(json!(task));
+        ids.push(json!(items[1]));
+    }
+    let (four, data) = cost(&app, NODES, json!({ "ids": ids[..4] })).await;
+    assert_eq!(data["nodes"].as_array().unwrap().len(), 4, "{data:#}");
+    let (forty, data) = cost(&app, NODES, json!({ "ids": ids })).await;
+    let nodes = data["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 40);
+    for (asked, got) in ids.iter().zip(nodes) {
+        assert_eq!(&got["id"], asked, "in the order asked");
+    }
+    assert!(
+        nodes
+            .iter()
+            .step_by(2)
+            .all(|t| t["errorSummary"][0]["code"] == "E")
+    );
+    assert!(
+        nodes
+            .iter()
+            .skip(1)
+            .step_by(2)
+            .all(|i| i["task"]["counters"]["total"] == 3)
+    );
+    assert_eq!(four, forty, "statements for 4 ids and for 40");
+    assert!(
+        forty <= 6,
+        "a handful of statements, not one per id: {forty}"
+    );
+
+    // Unknown ids are null in place and cost nothing more.
+    let mut with_missing = ids.clone();
+    with_missing.push(json!(app.create_task(0).await));
+    let data = app
+        .data(
+            "mutation($id: ID!) { deleteBulkTask(id: $id) }",
+            json!({ "id": with_missing[40] }),
+        )
+        .await;
+    assert!(data["deleteBulkTask"].is_string());
+    let (cost_missing, data) = cost(&app, NODES, json!({ "ids": with_missing })).await;
+    assert!(data["nodes"][40].is_null(), "{data:#}");
+    assert_eq!(cost_missing, forty);
+}
+
+const TASKS_WITH_SUMMARIES: &str = "query($n: Int!) { bulkTasks(first: $n) { nodes { id \
+    errorSummary { code count } items(first: 5) { nodes { task { id } } } } } }";
+
+#[tokio::test]
+async fn a_page_of_tasks_with_error_summaries_costs_constant_statements() {
+    let app = spawn_app().await;
+    for _ in 0..30 {
+        let task = app.create_task(5).await;
+        app.report(
+            &task,
+            json!([{ "index": 2, "outcome": "FAILED", "error": { "code": "X", "message": "m" } }]),
+        )
+        .await;
+    }
+    let (three, _) = cost(&app, TASKS_WITH_SUMMARIES, json!({ "n": 3 })).await;
+    let (thirty, data) = cost(&app, TASKS_WITH_SUMMARIES, json!({ "n": 30 })).await;
+    let nodes = data["bulkTasks"]["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 30);
+    assert!(nodes.iter().all(|t| t["errorSummary"][0]["count"] == 1));
+    assert_eq!(three, thirty);
+}
+
+const CLAIM_WITH_TASKS: &str = "mutation($task: ID!, $n: Int!) { claimTaskItems(input: \
+    { taskId: $task, limit: $n }) { items { leaseToken item { id task { id errorSummary { code } } } } } }";
+
+#[tokio::test]
+async fn claimed_items_with_their_task_cost_constant_statements() {
+    let app = spawn_app().await;
+    let task = app.create_task(200).await;
+    let claim = |n: i32| {
+        let app = &app;
+        let task = task.clone();
+        async move {
+            let before = app.metric("bulkwatch_sql_statements_total").await;
+            let data = app
+                .data(CLAIM_WITH_TASKS, json!({ "task": task, "n": n }))
+                .await;
+            let after = app.metric("bulkwatch_sql_statements_total").await;
+            let items = data["claimTaskItems"]["items"].as_array().unwrap().clone();
+            assert_eq!(items.len(), n as usize);
+            assert!(items.iter().all(|i| i["item"]["task"]["id"] == json!(task)));
+            after - before
+        }
+    };
+    let few = claim(2).await;
+    let many = claim(100).await;
+    // A reaper pass may slip in; it never costs a statement per item.
+    assert!(
+        many <= few + 2,
+        "2 items: {few} statements, 100 items: {many}"
+    );
+}
