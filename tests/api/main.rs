@@ -6,6 +6,7 @@ mod batching;
 mod crash;
 mod helpers;
 mod http;
+mod isolation;
 mod mutations;
 mod ops;
 mod queries;

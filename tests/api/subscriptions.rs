@@ -1156,12 +1156,25 @@ async fn changes_cross_instances_and_survive_a_lost_listener_connection() {
 
     // Lose the listener's connection, change a watched task to its terminal
     // state meanwhile: the subscriber still gets the terminal state.
-    let task = create(&app, "ws.instances", 4).await;
+    let task = create(&app, "ws.lost", 4).await;
     ws.subscribe("u", WATCH_TASK, json!({ "id": task })).await;
     ws.next_data("u").await;
+    // The dashboard feed and the item feed, each on a socket of its own.
+    let mut dashboard = Ws::connect_to(&listening, TRANSPORT, ConnectOptions::default()).await;
+    dashboard.init(&app.admin_key).await;
+    let filter = json!({ "filter": { "type": ["ws.lost"] } });
+    dashboard.subscribe("d", WATCH_TASKS, filter).await;
+    let mut feed = Ws::connect_to(&listening, TRANSPORT, ConnectOptions::default()).await;
+    feed.init(&app.admin_key).await;
+    feed.subscribe("i", WATCH_ITEMS, json!({ "taskId": task }))
+        .await;
     report(&app, &task, vec![succeeded(0)]).await;
     ws.snapshots_until("u", |t| t["counters"]["succeeded"] == 1)
         .await;
+    let seen = dashboard.next_data("d").await;
+    assert_eq!(seen["bulkTasksUpdated"]["counters"]["succeeded"], 1);
+    let seen = feed.next_data("i").await;
+    assert_eq!(seen["taskItemsUpdated"]["index"], 0);
 
     let base = std::env::var("BULKWATCH_TEST_DATABASE_URL").unwrap();
     let admin = sea_orm::Database::connect(&base)
@@ -1199,6 +1212,33 @@ async fn changes_cross_instances_and_survive_a_lost_listener_connection() {
     assert_eq!(snapshots["status"], json!("COMPLETED_WITH_FAILURES"));
     assert_eq!(snapshots, app.task(&task).await);
     ws.expect_complete("u").await;
+
+    // The two feeds got what was committed while the listener was down:
+    // the dashboard the task's terminal state, the item feed every item.
+    let terminal = loop {
+        let message = dashboard.next_message_within(Duration::from_secs(15)).await;
+        let t = dashboard.data_of(&message, "d")["bulkTasksUpdated"].clone();
+        if t["status"] == "COMPLETED_WITH_FAILURES" {
+            break t;
+        }
+    };
+    assert_eq!(terminal["id"], json!(task));
+    // (A resync reads again a few seconds back, so item 0 may come twice.)
+    let mut missed = std::collections::BTreeMap::new();
+    while !(1..=3).all(|i| missed.contains_key(&i)) {
+        let message = feed.next_message_within(Duration::from_secs(15)).await;
+        let item = feed.data_of(&message, "i")["taskItemsUpdated"].clone();
+        missed.insert(item["index"].as_i64().unwrap(), item["status"].clone());
+    }
+    missed.remove(&0);
+    assert_eq!(
+        missed.into_iter().collect::<Vec<_>>(),
+        vec![
+            (1, json!("SUCCEEDED")),
+            (2, json!("SUCCEEDED")),
+            (3, json!("FAILED"))
+        ]
+    );
 
     // The listener is back: new changes arrive as they happen.
     let task = create(&app, "ws.instances", 2).await;
