@@ -30,10 +30,31 @@ use crate::store::Db;
 pub enum StartupError {
     #[error("invalid configuration: {0}")]
     Config(String),
-    #[error("database: {0}")]
-    Database(#[from] sea_orm::DbErr),
-    #[error("cannot listen: {0}")]
-    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Database(#[from] store::OpenError),
+    #[error("cannot create the first API key: {0}")]
+    FirstKey(error::AppError),
+    #[error("cannot listen on {address}: {cause}\n  {hint}")]
+    Listen {
+        address: SocketAddr,
+        cause: std::io::Error,
+        hint: String,
+    },
+}
+
+/// What to do when the listen address cannot be had.
+fn listen_hint(address: SocketAddr, err: &std::io::Error) -> String {
+    match err.kind() {
+        std::io::ErrorKind::AddrInUse => format!(
+            "another process listens there; stop it, or pick another address with BULKWATCH_BIND (e.g. BULKWATCH_BIND={}:{})",
+            address.ip(),
+            address.port().wrapping_add(1).max(1)
+        ),
+        std::io::ErrorKind::PermissionDenied => {
+            "ports below 1024 need privileges; pick another with BULKWATCH_BIND".to_owned()
+        }
+        _ => "set BULKWATCH_BIND to an address of this machine".to_owned(),
+    }
 }
 
 /// A migrated database and a bound listener, ready to serve.
@@ -51,8 +72,15 @@ impl Application {
         let db = Db::open(&config.database_url, config.db_connections).await?;
         let first_start_key = domain::keys::first_start_key(&db)
             .await
-            .map_err(|e| StartupError::Config(format!("cannot create the first API key: {e:?}")))?;
-        let listener = TcpListener::bind(config.bind).await?;
+            .map_err(StartupError::FirstKey)?;
+        let listener =
+            TcpListener::bind(config.bind)
+                .await
+                .map_err(|cause| StartupError::Listen {
+                    address: config.bind,
+                    hint: listen_hint(config.bind, &cause),
+                    cause,
+                })?;
         let events = EventBus::start(db.clone(), config.item_feed_capacity, &config.database_url);
         let state = AppState { db, events, config };
         Ok(Application {

@@ -7,7 +7,15 @@ use clap::{Args, Parser, Subcommand};
 
 /// bulkwatch: track bulk tasks and the outcome of every item, over GraphQL.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(
+    version,
+    about,
+    after_help = "With no command, bulkwatch runs `serve`: on ./bulkwatch.db (SQLite, created and \
+migrated on start) at http://127.0.0.1:8080/.\n\nEvery setting is a flag or an environment variable: \
+DATABASE_URL, BULKWATCH_BIND, BULKWATCH_DASHBOARD, BULKWATCH_GRAPHIQL, ... \
+`bulkwatch serve --help` lists them all with their defaults.\n\nFrom a checkout, run it as \
+`cargo run --release -- <command>`, or install the command with `cargo install --path .`."
+)]
 struct Cli {
     /// What to do; `serve` when left out.
     #[command(subcommand)]
@@ -47,6 +55,11 @@ enum OrgsCommand {
         #[command(flatten)]
         db: Database,
     },
+    /// List organisations.
+    List {
+        #[command(flatten)]
+        db: Database,
+    },
 }
 
 #[derive(Subcommand)]
@@ -67,9 +80,10 @@ enum KeysCommand {
         #[command(flatten)]
         db: Database,
     },
-    /// Revoke a key by its id.
+    /// Revoke a key by its id or by the prefix `keys list` shows.
     Revoke {
-        id: uuid::Uuid,
+        /// The key's id, or its prefix (e.g. `bw_2bef087f`).
+        key: String,
         #[command(flatten)]
         db: Database,
     },
@@ -99,6 +113,7 @@ async fn main() -> ExitCode {
             Ok(())
         }
         Command::Orgs(OrgsCommand::Create { name, db }) => create_org(&db, &name).await,
+        Command::Orgs(OrgsCommand::List { db }) => list_orgs(&db).await,
         Command::Keys(command) => manage_keys(command).await,
         Command::WorkerDemo(args) => bulkwatch::worker_demo::run(args).await.map_err(Into::into),
     };
@@ -119,7 +134,13 @@ async fn serve(config: Config) -> Outcome {
         );
         println!("In GraphiQL, open Headers and paste: {{\"Authorization\": \"Bearer {key}\"}}\n");
     }
-    tracing::info!(address = %app.local_addr(), "bulkwatch listening; GraphiQL at http://{}/", app.local_addr());
+    if app.first_start_key().is_none() {
+        tracing::info!(
+            "this database has API keys already; a lost admin key is replaced with `bulkwatch keys create --org default` (same DATABASE_URL)"
+        );
+    }
+    let address = app.local_addr();
+    tracing::info!(%address, "bulkwatch listening: dashboard at http://{address}/, GraphiQL at http://{address}/graphiql");
     app.run_until_stopped().await?;
     Ok(())
 }
@@ -128,8 +149,13 @@ async fn open(db: &Database) -> Result<Db, Box<dyn std::error::Error>> {
     Ok(Db::open(&db.database_url, 1).await?)
 }
 
+/// The error for a person at a terminal: with its cause where one is kept.
 fn fail(e: bulkwatch::error::AppError) -> Box<dyn std::error::Error> {
-    e.to_string().into()
+    match &e {
+        bulkwatch::error::AppError::DatabaseUnavailable(cause) => format!("{e} ({cause})").into(),
+        bulkwatch::error::AppError::Internal(cause) => format!("{e}: {cause}").into(),
+        _ => e.to_string().into(),
+    }
 }
 
 async fn create_org(db: &Database, name: &str) -> Outcome {
@@ -137,6 +163,19 @@ async fn create_org(db: &Database, name: &str) -> Outcome {
         .await
         .map_err(fail)?;
     println!("{}", org.id);
+    Ok(())
+}
+
+async fn list_orgs(db: &Database) -> Outcome {
+    println!("{:<36}  {:<24}  created", "id", "name");
+    for org in keys::organisations(&open(db).await?).await.map_err(fail)? {
+        println!(
+            "{:<36}  {:<24}  {}",
+            org.id,
+            org.name,
+            format_ms(org.created_at)
+        );
+    }
     Ok(())
 }
 
@@ -175,9 +214,9 @@ async fn manage_keys(command: KeysCommand) -> Outcome {
                 );
             }
         }
-        KeysCommand::Revoke { id, db } => {
-            keys::revoke(&open(&db).await?, id).await.map_err(fail)?;
-            eprintln!("key {id} revoked");
+        KeysCommand::Revoke { key, db } => {
+            let revoked = keys::revoke(&open(&db).await?, &key).await.map_err(fail)?;
+            eprintln!("key {} ({}) revoked", revoked.id, revoked.prefix);
         }
     }
     Ok(())

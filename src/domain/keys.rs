@@ -160,7 +160,16 @@ pub async fn create_key(db: &Db, organisation_id: Uuid, scopes: Scopes) -> AppRe
 pub async fn organisation_named(db: &Db, name: &str) -> AppResult<organisation::Model> {
     keys::find_org_by_name(&db.system_reader().await?, name)
         .await?
-        .ok_or_else(|| not_found("organisation"))
+        .ok_or_else(|| {
+            AppError::NotFound(format!(
+                "organisation {name:?} not found; see `bulkwatch orgs list`, or create it with `bulkwatch orgs create {name}`"
+            ))
+        })
+}
+
+/// Every organisation, for the CLI.
+pub async fn organisations(db: &Db) -> AppResult<Vec<organisation::Model>> {
+    Ok(keys::list_orgs(&db.system_reader().await?).await?)
 }
 
 pub async fn create_organisation(db: &Db, name: &str) -> AppResult<organisation::Model> {
@@ -182,11 +191,49 @@ pub async fn create_organisation(db: &Db, name: &str) -> AppResult<organisation:
     Ok(org)
 }
 
-pub async fn revoke(db: &Db, id: Uuid) -> AppResult<()> {
+/// Revokes the active key that `named` names: its id, the prefix that
+/// `keys list` shows (or a longer start of the key), or the whole key.
+/// Refuses a prefix that more than one active key starts with.
+pub async fn revoke(db: &Db, named: &str) -> AppResult<api_key::Model> {
+    let named = named.trim();
+    let active: Vec<api_key::Model> = list(db)
+        .await?
+        .into_iter()
+        .map(|(key, _)| key)
+        .filter(|k| k.revoked_at.is_none())
+        .collect();
+    let matching: Vec<&api_key::Model> = match Uuid::try_parse(named) {
+        Ok(id) => active.iter().filter(|k| k.id == id).collect(),
+        Err(_) if named.len() >= 6 => active
+            .iter()
+            .filter(|k| {
+                named.starts_with(&k.prefix)
+                    && (named.len() <= k.prefix.len() || hash(named) == k.key_hash)
+                    || k.prefix.starts_with(named)
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    let key = match matching.as_slice() {
+        [key] => (*key).clone(),
+        [] => {
+            return Err(AppError::NotFound(format!(
+                "no active key has the id or prefix {named:?}; `bulkwatch keys list` shows both"
+            )));
+        }
+        several => {
+            let ids: Vec<String> = several.iter().map(|k| k.id.to_string()).collect();
+            return Err(conflict(format!(
+                "{} active keys start with {named:?} ({}); name one by its id",
+                several.len(),
+                ids.join(", ")
+            )));
+        }
+    };
     let tx = db.system_begin().await?;
-    if keys::revoke_key(&tx, id, now_ms()).await? {
+    if keys::revoke_key(&tx, key.id, now_ms()).await? {
         tx.commit().await?;
-        Ok(())
+        Ok(key)
     } else {
         Err(not_found("active key"))
     }

@@ -98,3 +98,12 @@ pub async fn insert_org(
         .await?;
     Ok(())
 }
+
+pub async fn list_orgs(
+    db: &System<impl ConnectionTrait>,
+) -> Result<Vec<organisation::Model>, DbErr> {
+    organisation::Entity::find()
+        .order_by_asc(organisation::Column::CreatedAt)
+        .all(db.conn())
+        .await
+}

@@ -6,24 +6,23 @@ pub mod items;
 pub mod keys;
 pub mod leases;
 pub mod notify;
+mod open;
 pub mod page;
 pub mod tasks;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
-use migration::{APP_ROLE, Migrator, MigratorTrait, ORGANISATION_SETTING, SYSTEM_SETTING};
-use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use migration::{ORGANISATION_SETTING, SYSTEM_SETTING};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseExecutor,
-    DatabaseTransaction, DbBackend, DbErr, SqliteTransactionMode, Statement, TransactionOptions,
-    TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DatabaseExecutor, DatabaseTransaction, DbBackend, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use uuid::Uuid;
 
 pub use handle::{Reader, Scoped, System, Writer};
 pub use migration::DEFAULT_ORGANISATION_ID;
+pub use open::OpenError;
 
 /// Whose rows a transaction may see. On PostgreSQL this becomes the
 /// transaction's row-level security setting, the second wall behind the
@@ -47,27 +46,11 @@ pub struct Db {
 }
 
 impl Db {
-    /// Connects and applies every pending migration.
-    pub async fn open(url: &str, connections: u32) -> Result<Self, DbErr> {
+    /// Connects and applies every pending migration; the error says which
+    /// database, what failed and what to do about it.
+    pub async fn open(url: &str, connections: u32) -> Result<Self, OpenError> {
         let statements = Arc::new(AtomicU64::new(0));
-        let (mut read, mut write) = if url.starts_with("sqlite:") {
-            let write = Database::connect(sqlite_options(url, 1)).await?;
-            Migrator::up(&write, None).await?;
-            let read = Database::connect(sqlite_options(url, connections)).await?;
-            (read, write)
-        } else {
-            let role = migrate_postgres(url).await?;
-            let mut options = ConnectOptions::new(url);
-            options
-                .max_connections(connections)
-                .acquire_timeout(Duration::from_secs(5))
-                .sqlx_logging(false);
-            if let Some(role) = role {
-                options.map_sqlx_postgres_opts(move |o| o.options([("role", role)]));
-            }
-            let pool = Database::connect(options).await?;
-            (pool.clone(), pool)
-        };
+        let (mut read, mut write) = open::pools(url, connections).await?;
         let counter = statements.clone();
         read.set_metric_callback(move |_| {
             counter.fetch_add(1, Ordering::Relaxed);
@@ -161,42 +144,4 @@ impl Db {
     pub async fn ping(&self) -> Result<(), DbErr> {
         self.read.ping().await
     }
-}
-
-/// Migrates over a connection of the login role, then names the role the
-/// server must work as: none when the login role is already subject to
-/// row-level security, else the role the migrations made for it.
-async fn migrate_postgres(url: &str) -> Result<Option<&'static str>, DbErr> {
-    let mut options = ConnectOptions::new(url);
-    options.max_connections(1).sqlx_logging(false);
-    let admin = Database::connect(options).await?;
-    Migrator::up(&admin, None).await?;
-    let bypasses = admin
-        .query_one_raw(Statement::from_string(
-            DbBackend::Postgres,
-            "SELECT rolsuper OR rolbypassrls AS bypasses FROM pg_roles WHERE rolname = current_user",
-        ))
-        .await?
-        .map(|row| row.try_get::<bool>("", "bypasses"))
-        .transpose()?
-        .unwrap_or(false);
-    admin.close().await?;
-    Ok(bypasses.then_some(APP_ROLE))
-}
-
-fn sqlite_options(url: &str, connections: u32) -> ConnectOptions {
-    let mut options = ConnectOptions::new(url);
-    options
-        .max_connections(connections)
-        .min_connections(1)
-        .acquire_timeout(Duration::from_secs(30))
-        .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(|o| {
-            o.create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(10))
-                .foreign_keys(true)
-        });
-    options
 }

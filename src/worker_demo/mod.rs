@@ -4,37 +4,46 @@
 //! one request.
 //!
 //! ```sh
+//! bulkwatch worker-demo --create 2000          # makes a task of 2,000 items, then works on it
 //! bulkwatch worker-demo --task <TASK_ID>
 //! bulkwatch worker-demo --type links.bulk_create --type export --batch 50 --fail-rate 0.2
 //! ```
 //!
-//! It exits once three claims in a row found nothing to do. Failures it
-//! invents are reported as retryable, so the server hands those items out
-//! again until their attempts run out.
+//! It exits once nothing is left: no item to claim and none leased to
+//! another worker (those come back when that worker dies), or nothing has
+//! changed for `--wait-seconds`. Failures it invents are reported as
+//! retryable, so the server hands those items out again until their
+//! attempts run out.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-use std::io::Write;
 
 use clap::{ArgGroup, Args as ClapArgs};
 
 mod client;
+mod outstanding;
+mod report;
 
-use client::{CLAIM, Client, RENEW, REPORT_FIELDS};
+use report::report;
+
+use client::{CLAIM, Client, RENEW};
 use serde_json::{Value, json};
 
 /// Claims, renews and reports bulkwatch task items through GraphQL.
 #[derive(ClapArgs, Debug, Clone)]
-#[command(group(ArgGroup::new("source").required(true).multiple(true).args(["task", "types"])))]
+#[command(group(ArgGroup::new("source").required(true).multiple(true).args(["task", "types", "create"])))]
 pub struct Args {
     /// GraphQL endpoint of the server.
     #[arg(long, default_value = "http://127.0.0.1:8080/graphql")]
     url: String,
     /// Claim from this task only.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "create")]
     task: Option<String>,
+    /// Create a task of this many demo items first (of the first --type, or
+    /// `demo.items`), print its id, then work on it.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=200_000))]
+    create: Option<u32>,
     /// Claim from unfinished tasks of this type, oldest first (repeatable).
     #[arg(long = "type", value_name = "TYPE")]
     types: Vec<String>,
@@ -56,9 +65,14 @@ pub struct Args {
     /// API key, sent as `Authorization: Bearer <key>` when given.
     #[arg(long, env = "BULKWATCH_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
-    /// Empty claims in a row after which the worker exits.
+    /// Empty claims in a row, with nothing leased to other workers either,
+    /// after which the worker exits.
     #[arg(long, default_value_t = 3)]
     idle_tries: u32,
+    /// How long to wait, with nothing to claim, for items leased to other
+    /// workers to finish or come back (a stopped worker's lease runs out).
+    #[arg(long, default_value_t = 300)]
+    wait_seconds: u64,
     /// Append `TASK_ID INDEX OUTCOME` for every result the server acknowledged.
     #[arg(long, value_name = "FILE")]
     ack_log: Option<std::path::PathBuf>,
@@ -175,100 +189,8 @@ fn outcome(item: &Claimed, args: &Args, worker: &str) -> Value {
     }
 }
 
-/// Reports one batch: one `reportItemResults` field per task, all in one request.
-async fn report(
-    client: &Client,
-    batch: &[Claimed],
-    results: Vec<Value>,
-    totals: &mut Totals,
-    ack_log: Option<&std::path::Path>,
-) -> Result<(), String> {
-    let mut by_task: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
-    let mut indexes: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
-    for (item, result) in batch.iter().zip(results) {
-        if !result.is_null() {
-            by_task
-                .entry(item.task_id.as_str())
-                .or_default()
-                .push(result);
-            indexes
-                .entry(item.task_id.as_str())
-                .or_default()
-                .push(item.index);
-        }
-    }
-    if by_task.is_empty() {
-        return Ok(());
-    }
-    let mut params = Vec::new();
-    let mut fields = Vec::new();
-    let mut variables = serde_json::Map::new();
-    for (i, (task, results)) in by_task.iter().enumerate() {
-        params.push(format!("$r{i}: ReportItemResultsInput!"));
-        fields.push(format!(
-            "r{i}: reportItemResults(input: $r{i}) {{ {REPORT_FIELDS} }}"
-        ));
-        variables.insert(
-            format!("r{i}"),
-            json!({ "taskId": task, "results": results }),
-        );
-    }
-    let query = format!("mutation({}) {{ {} }}", params.join(", "), fields.join(" "));
-    let data = client.request(&query, Value::Object(variables)).await?;
-    let mut acknowledged = String::new();
-    for (i, (task, results)) in by_task.iter().enumerate() {
-        let payload = &data[format!("r{i}")];
-        let problems = payload["problems"].as_array().cloned().unwrap_or_default();
-        totals.problems += problems.len() as u64;
-        let refused: HashSet<i64> = problems
-            .iter()
-            .filter_map(|p| p["position"].as_i64())
-            .collect();
-        for (position, (result, index)) in results.iter().zip(&indexes[task]).enumerate() {
-            if !refused.contains(&(position as i64)) {
-                let outcome = result["outcome"].as_str().unwrap_or("?");
-                acknowledged.push_str(&format!("{task} {index} {outcome}\n"));
-            }
-        }
-        for p in problems.iter().take(3) {
-            eprintln!(
-                "  problem at {}: {} {}",
-                p["position"],
-                p["code"].as_str().unwrap_or(""),
-                p["message"].as_str().unwrap_or("")
-            );
-        }
-        let task = &payload["task"];
-        let c = &task["counters"];
-        println!(
-            "  task {}: {} {:>5.1}%  finished {}/{}  (succeeded {}, failed {}, cancelled {}, running {}, pending {})",
-            task["id"].as_str().unwrap_or("?"),
-            task["status"].as_str().unwrap_or("?"),
-            task["progress"].as_f64().unwrap_or(0.0) * 100.0,
-            c["finished"],
-            c["total"],
-            c["succeeded"],
-            c["failed"],
-            c["cancelled"],
-            c["running"],
-            c["pending"],
-        );
-    }
-    if let Some(path) = ack_log {
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| format!("ack log: {e}"))?;
-        file.write_all(acknowledged.as_bytes())
-            .and_then(|()| file.sync_data())
-            .map_err(|e| format!("ack log: {e}"))?;
-    }
-    Ok(())
-}
-
-/// Works until three claims in a row find nothing.
-pub async fn run(args: Args) -> Result<(), String> {
+/// Works until nothing is left to claim or to wait for.
+pub async fn run(mut args: Args) -> Result<(), String> {
     if !(1..=1000).contains(&args.batch)
         || args.lease == 0
         || !(0.0..=1.0).contains(&args.fail_rate)
@@ -289,11 +211,29 @@ pub async fn run(args: Args) -> Result<(), String> {
         url: args.url.clone(),
         api_key: args.api_key.clone().filter(|k| !k.is_empty()),
     };
+    if let Some(n) = args.create {
+        let task_type = args
+            .types
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "demo.items".into());
+        let id = outstanding::create_task(&client, &task_type, n)
+            .await
+            .map_err(|e| format!("{worker}: creating the demo task failed: {e}"))?;
+        println!("{worker}: created task {id} with {n} items of type {task_type}");
+        println!(
+            "  watch it in GraphiQL:  subscription {{ bulkTaskUpdated(id: \"{id}\") {{ status progress counters {{ pending running succeeded failed }} }} }}"
+        );
+        println!("  a second worker:       bulkwatch worker-demo --task {id}");
+        args.task = Some(id);
+        args.types.clear();
+    }
     let renew_every =
         Duration::from_millis(u64::from(args.lease) * 1000 / 3).max(Duration::from_millis(300));
     let started = Instant::now();
     let mut totals = Totals::default();
     let mut idle = 0;
+    let mut waiting: Option<(Instant, (i64, i64))> = None;
     println!("{worker}: claiming from {} at {}", source(&args), args.url);
 
     loop {
@@ -301,14 +241,38 @@ pub async fn run(args: Args) -> Result<(), String> {
             .await
             .map_err(|e| format!("{worker}: claim failed: {e}"))?;
         if batch.is_empty() {
-            idle += 1;
-            if idle >= args.idle_tries {
-                break;
+            let left = outstanding::outstanding(&client, args.task.as_deref(), &args.types)
+                .await
+                .map_err(|e| format!("{worker}: reading the task failed: {e}"))?;
+            if left == (0, 0) {
+                idle += 1;
+                if idle >= args.idle_tries {
+                    break;
+                }
+            } else {
+                // Others hold leases (or items wait for their time): keep
+                // watching while they change, up to --wait-seconds of stillness.
+                let since = match waiting {
+                    Some((at, seen)) if seen == left => at,
+                    _ => {
+                        println!(
+                            "{worker}: nothing to claim; {} pending, {} leased to other workers; waiting",
+                            left.0, left.1
+                        );
+                        Instant::now()
+                    }
+                };
+                if since.elapsed() > Duration::from_secs(args.wait_seconds) {
+                    println!("{worker}: no change for {}s; giving up", args.wait_seconds);
+                    break;
+                }
+                waiting = Some((since, left));
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         }
         idle = 0;
+        waiting = None;
         totals.claimed += batch.len() as u64;
 
         let lost = Arc::new(Mutex::new(HashSet::new()));
@@ -354,8 +318,7 @@ pub async fn run(args: Args) -> Result<(), String> {
         .map_err(|e| format!("{worker}: report failed: {e}"))?;
     }
     println!(
-        "{worker}: nothing left after {} tries; claimed {}, succeeded {}, failed {} (retryable), lost leases {}, problems {} in {:.1}s",
-        args.idle_tries,
+        "{worker}: done; claimed {}, succeeded {}, failed {} (retryable), lost leases {}, problems {} in {:.1}s",
         totals.claimed,
         totals.succeeded,
         totals.failed,

@@ -4,12 +4,14 @@
 mod access;
 mod batching;
 mod crash;
+mod first_hour;
 mod helpers;
 mod http;
 mod isolation;
 mod mutations;
 mod ops;
 mod queries;
+mod readme;
 mod row_security;
 mod subscriptions;
 mod tenancy;

@@ -67,10 +67,6 @@ fn unknown_task_id() -> String {
         .encode(format!("BulkTask:{}", uuid::Uuid::now_v7().simple()))
 }
 
-fn is_postgres() -> bool {
-    std::env::var("BULKWATCH_TEST_DATABASE_URL").is_ok_and(|u| u.starts_with("postgres"))
-}
-
 /// A server whose subscriptions coalesce over 50 ms.
 async fn spawn_fast_app() -> TestApp {
     spawn_app_with(|c| c.coalesce_ms = 50).await
@@ -1120,11 +1116,9 @@ async fn start_instance(database_url: String) -> String {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL"]
 async fn changes_cross_instances_and_survive_a_lost_listener_connection() {
-    if !is_postgres() {
-        eprintln!("skipped: several server instances need PostgreSQL");
-        return;
-    }
+    crate::helpers::require_postgres();
     use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
     let app = spawn_fast_app().await;

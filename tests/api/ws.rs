@@ -51,6 +51,8 @@ pub struct Ws {
     pub skip_ka: bool,
     /// Everything sent and received, for failure messages.
     trace: Vec<String>,
+    /// The last text message exactly as it arrived (parsing loses key order).
+    pub last_text: String,
 }
 
 fn short(text: &str) -> String {
@@ -106,6 +108,7 @@ impl Ws {
         Ws {
             socket,
             protocol,
+            last_text: String::new(),
             skip_ka: true,
             trace: vec![format!("connected with {protocol}")],
         }
@@ -153,6 +156,7 @@ impl Ws {
                 }
                 Some(Ok(Message::Text(text))) => {
                     self.trace.push(format!("< {}", short(text.as_str())));
+                    self.last_text = text.to_string();
                     let value: Value = serde_json::from_str(text.as_str()).unwrap_or_else(|e| {
                         panic!("the server sent non-JSON text ({e}): {}", self.trace())
                     });
