@@ -189,3 +189,43 @@ async fn another_organisations_rows_under_the_same_task_id_are_never_touched() {
     );
     db.close().await.ok();
 }
+
+#[tokio::test]
+async fn a_stored_status_the_server_does_not_know_is_an_internal_error_not_a_guess() {
+    let app = spawn_app().await;
+    let task = app.create_task(2).await;
+    let task_uuid = ids::decode(Kind::BulkTask, &task).unwrap();
+    let db = connect(&app).await;
+    run(
+        &db,
+        "UPDATE task_items SET status = 'HALF_DONE' WHERE task_id = ? AND idx = 1",
+        vec![task_uuid.into()],
+    )
+    .await;
+    let body = app
+        .post(
+            "query($id: ID!) { bulkTask(id: $id) { items { nodes { index status } } } }",
+            json!({ "id": task }),
+        )
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "INTERNAL",
+        "{body:#}"
+    );
+    assert!(
+        !body.to_string().contains("HALF_DONE"),
+        "the stored text is logged, not sent: {body:#}"
+    );
+    // A report on the task meets the same wall instead of treating the item as PENDING.
+    let body = app
+        .post(
+            "mutation($id: ID!) { reportItemResults(input: { taskId: $id, results: [{ index: 1, outcome: SUCCEEDED }] }) { applied } }",
+            json!({ "id": task }),
+        )
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "INTERNAL",
+        "{body:#}"
+    );
+    db.close().await.ok();
+}
