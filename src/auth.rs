@@ -2,10 +2,33 @@
 //! once per request (HTTP) or connection (WebSocket), and the one access
 //! check every root field and download route makes with it.
 
+use std::time::Duration;
+
 use crate::domain::keys::Scope;
 use crate::domain::{Principal, keys};
 use crate::error::{AppError, AppResult};
 use crate::store::Db;
+
+/// How long a checked key is believed without asking the database again;
+/// so also the longest a revoked key keeps working, on every instance.
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(1);
+
+/// Keys checked within the last `KEY_CACHE_TTL`, by the key presented: a
+/// client polling a task costs no key lookup per request. Only valid keys
+/// are kept, so a key created a moment ago is never refused from memory.
+#[derive(Clone)]
+pub struct KeyCache(moka::sync::Cache<String, Principal>);
+
+impl Default for KeyCache {
+    fn default() -> Self {
+        KeyCache(
+            moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(KEY_CACHE_TTL)
+                .build(),
+        )
+    }
+}
 
 /// What the caller presented.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,7 +74,11 @@ impl Auth {
 }
 
 /// Reads `Bearer <key>` from an Authorization value and checks the key.
-pub async fn authenticate(db: &Db, authorization: Option<&str>) -> Result<Auth, AppError> {
+pub async fn authenticate(
+    db: &Db,
+    cache: &KeyCache,
+    authorization: Option<&str>,
+) -> Result<Auth, AppError> {
     let Some(value) = authorization.map(str::trim).filter(|v| !v.is_empty()) else {
         return Ok(Auth::Missing);
     };
@@ -59,8 +86,14 @@ pub async fn authenticate(db: &Db, authorization: Option<&str>) -> Result<Auth, 
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
         _ => return Ok(Auth::Invalid),
     };
+    if let Some(principal) = cache.0.get(token) {
+        return Ok(Auth::Valid(principal));
+    }
     match keys::authenticate(db, token).await {
-        Ok(principal) => Ok(Auth::Valid(principal)),
+        Ok(principal) => {
+            cache.0.insert(token.to_owned(), principal);
+            Ok(Auth::Valid(principal))
+        }
         Err(AppError::Unauthenticated(_)) => Ok(Auth::Invalid),
         Err(e) => Err(e),
     }

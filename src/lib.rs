@@ -82,7 +82,12 @@ impl Application {
                     cause,
                 })?;
         let events = EventBus::start(db.clone(), config.item_feed_capacity, &config.database_url);
-        let state = AppState { db, events, config };
+        let state = AppState {
+            db,
+            events,
+            config,
+            keys: Default::default(),
+        };
         Ok(Application {
             listener,
             state,

@@ -74,7 +74,7 @@ async fn authenticate(http: &Http, headers: &HeaderMap) -> Result<Auth, AppError
     let value = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    auth::authenticate(&http.app.db, value).await
+    auth::authenticate(&http.app.db, &http.app.keys, value).await
 }
 
 pub async fn serve(

@@ -133,3 +133,50 @@ async fn claimed_items_with_their_task_cost_constant_statements() {
         "2 items: {few} statements, 100 items: {many}"
     );
 }
+
+const POLL: &str =
+    "query($id: ID!) { bulkTask(id: $id) { id status counters { total finished } updatedAt } }";
+
+#[tokio::test]
+async fn a_warm_status_poll_is_one_statement() {
+    let app = spawn_app().await;
+    let task = app.create_task(3).await;
+    let (statements, data) = cost(&app, POLL, json!({ "id": task })).await;
+    assert_eq!(data["bulkTask"]["counters"]["total"], 3);
+    // The key was checked a moment ago: no key lookup, only the task's row
+    // (and on PostgreSQL the organisation's setting before it).
+    let most = if app.database_url.starts_with("postgres") {
+        2
+    } else {
+        1
+    };
+    assert!(statements <= most, "{statements} statements for a poll");
+}
+
+#[tokio::test]
+async fn a_revoked_key_is_refused_by_every_instance_within_the_cache_bound() {
+    let app = spawn_app().await;
+    let other = app.second_instance().await;
+    let key = app.key_for("default", "tasks:read");
+    for instance in [&app, &other] {
+        let body = instance.post_as(Some(&key), POLL_COUNT, json!({})).await;
+        assert!(body.get("errors").is_none(), "{body:#}");
+    }
+    app.cli(&["keys", "revoke", &key[..11]]);
+    let revoked = std::time::Instant::now();
+    loop {
+        let body = other.post_as(Some(&key), POLL_COUNT, json!({})).await;
+        if body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED" {
+            break;
+        }
+        assert!(
+            revoked.elapsed()
+                < bulkwatch::auth::KEY_CACHE_TTL + std::time::Duration::from_millis(500),
+            "still accepted {:?} after revocation",
+            revoked.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+const POLL_COUNT: &str = "{ bulkTasks(first: 1) { totalCount } }";

@@ -46,8 +46,24 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     config.bind = "127.0.0.1:0".parse().unwrap();
     config.db_connections = 4;
     adjust(&mut config);
-    // The server runs on a runtime of its own: a test that blocks its own
-    // thread (on a CLI call, say) cannot stall the server mid-transaction.
+    let (port, key, stop) = serve_in_thread(config).await;
+    let admin_key = key.expect("a fresh database gets an admin key");
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        client: client_with_key(Some(&admin_key)),
+        admin_key,
+        database_url,
+        _dir: dir,
+        _server: Some(stop),
+    }
+}
+
+/// Runs a server on a runtime of its own, so that a test that blocks its own
+/// thread (on a CLI call, say) cannot stall the server mid-transaction.
+/// Returns its port, its first-start key, and what stops it when dropped.
+async fn serve_in_thread(
+    config: Config,
+) -> (u16, Option<String>, tokio::sync::oneshot::Sender<()>) {
     let (started, up) = tokio::sync::oneshot::channel();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     std::thread::spawn(move || {
@@ -68,14 +84,25 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         });
     });
     let (port, key) = up.await.expect("the server thread starts");
-    let admin_key = key.expect("a fresh database gets an admin key");
-    TestApp {
-        address: format!("http://127.0.0.1:{port}"),
-        client: client_with_key(Some(&admin_key)),
-        admin_key,
-        database_url,
-        _dir: dir,
-        _server: Some(stop),
+    (port, key, stop)
+}
+
+impl TestApp {
+    /// Another server instance on this app's database, as a client of it
+    /// with the same admin key.
+    pub async fn second_instance(&self) -> TestApp {
+        let mut config = Config::with_database(self.database_url.clone());
+        config.bind = "127.0.0.1:0".parse().unwrap();
+        config.db_connections = 4;
+        let (port, _, stop) = serve_in_thread(config).await;
+        TestApp {
+            address: format!("http://127.0.0.1:{port}"),
+            client: client_with_key(Some(&self.admin_key)),
+            admin_key: self.admin_key.clone(),
+            database_url: self.database_url.clone(),
+            _dir: None,
+            _server: Some(stop),
+        }
     }
 }
 

@@ -236,7 +236,8 @@ impl Connection {
             .and_then(Value::as_str)
             .map(str::to_owned);
         let presented = from_payload.or_else(|| self.header_auth.clone());
-        match auth::authenticate(&self.http.app.db, presented.as_deref()).await {
+        match auth::authenticate(&self.http.app.db, &self.http.app.keys, presented.as_deref()).await
+        {
             Ok(Auth::Valid(principal)) => {
                 self.auth = Some(Auth::Valid(principal));
                 let next = send(out, json!({ "type": "connection_ack" })).await;
