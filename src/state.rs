@@ -1,7 +1,11 @@
 //! The state every request shares.
 
+use std::sync::Arc;
+
 use crate::config::Config;
+use crate::domain::exports::Signer;
 use crate::events::EventBus;
+use crate::jobs::JobMetrics;
 use crate::store::Db;
 
 #[derive(Clone)]
@@ -9,4 +13,8 @@ pub struct AppState {
     pub db: Db,
     pub events: EventBus,
     pub config: Config,
+    /// Signs and checks export links.
+    pub signer: Signer,
+    /// What the background jobs did, for `/metrics`.
+    pub jobs: Arc<JobMetrics>,
 }

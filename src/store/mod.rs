@@ -5,8 +5,11 @@ mod handle;
 pub mod items;
 pub mod keys;
 pub mod leases;
+pub mod metadata;
 pub mod notify;
 pub mod page;
+pub mod retention;
+pub mod secrets;
 pub mod tasks;
 
 use std::sync::Arc;
