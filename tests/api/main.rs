@@ -4,11 +4,14 @@
 mod access;
 mod batching;
 mod crash;
+mod exports;
 mod helpers;
 mod http;
 mod mutations;
 mod ops;
 mod queries;
+mod results;
+mod retention;
 mod row_security;
 mod subscriptions;
 mod tenancy;
