@@ -81,9 +81,50 @@ pub struct Config {
     #[arg(long, env = "BULKWATCH_REAPER_INTERVAL_MS", default_value_t = 2_000)]
     pub reaper_interval_ms: u64,
 
+    /// Seconds a finished task is kept before the pruner deletes it (a task's
+    /// `retainFor` overrides it); 0 keeps finished tasks forever.
+    #[arg(long, env = "BULKWATCH_RETENTION_SECONDS", default_value_t = 30 * 24 * 3600)]
+    pub retention_seconds: u64,
+
+    /// Milliseconds between two sweeps of the pruner.
+    #[arg(long, env = "BULKWATCH_PRUNE_INTERVAL_MS", default_value_t = 60_000)]
+    pub prune_interval_ms: u64,
+
+    /// Items the pruner deletes in one transaction: small enough that no
+    /// concurrent writer waits long for it.
+    #[arg(long, env = "BULKWATCH_PRUNE_BATCH", default_value_t = 1_000)]
+    pub prune_batch: u64,
+
+    /// Seconds an export link stays valid.
+    #[arg(long, env = "BULKWATCH_EXPORT_URL_TTL_SECONDS", default_value_t = 900)]
+    pub export_url_ttl_seconds: u64,
+
+    /// Key that signs export links (at least 32 bytes). When unset, one is
+    /// generated on first start and kept in the database, so that every
+    /// instance on that database signs alike.
+    #[arg(long, env = "BULKWATCH_SIGNING_SECRET", hide_env_values = true)]
+    pub signing_secret: Option<SigningSecret>,
+
     /// Seconds a graceful shutdown may take before open connections are dropped.
     #[arg(long, env = "BULKWATCH_SHUTDOWN_TIMEOUT", default_value_t = 10)]
     pub shutdown_timeout_secs: u64,
+}
+
+/// A secret from the environment, kept out of `Debug` output and logs.
+#[derive(Clone)]
+pub struct SigningSecret(pub String);
+
+impl std::str::FromStr for SigningSecret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(SigningSecret(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for SigningSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SigningSecret(..)")
+    }
 }
 
 impl Config {
@@ -111,6 +152,12 @@ impl Config {
         }
         if self.db_connections == 0 {
             return Err("the database pool needs at least one connection".into());
+        }
+        if self.signing_secret.as_ref().is_some_and(|s| s.0.len() < 32) {
+            return Err("the signing secret must be at least 32 bytes".into());
+        }
+        if self.prune_batch == 0 || self.export_url_ttl_seconds == 0 {
+            return Err("the prune batch and the export link lifetime must be positive".into());
         }
         Ok(())
     }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod graphql;
 pub mod http;
+pub mod jobs;
 pub mod logging;
 mod state;
 pub mod store;
@@ -81,12 +82,17 @@ impl Application {
                     hint: listen_hint(config.bind, &cause),
                     cause,
                 })?;
+        let signer = domain::exports::Signer::load(&db, config.signing_secret.as_ref())
+            .await
+            .map_err(|e| StartupError::Config(format!("cannot load the signing key: {e}")))?;
         let events = EventBus::start(db.clone(), config.item_feed_capacity, &config.database_url);
         let state = AppState {
             db,
             events,
             config,
             keys: Default::default(),
+            signer,
+            jobs: Default::default(),
         };
         Ok(Application {
             listener,
@@ -121,8 +127,10 @@ impl Application {
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let reaper = tokio::spawn(reap_leases(self.state.clone()));
+        let pruner = tokio::spawn(jobs::pruner::run(self.state.clone()));
         let result = http::serve(self.listener, self.state, signal).await;
         reaper.abort();
+        pruner.abort();
         result
     }
 }

@@ -1,8 +1,12 @@
 //! The state every request shares.
 
+use std::sync::Arc;
+
 use crate::auth::KeyCache;
 use crate::config::Config;
+use crate::domain::exports::Signer;
 use crate::events::EventBus;
+use crate::jobs::JobMetrics;
 use crate::store::Db;
 
 #[derive(Clone)]
@@ -12,4 +16,8 @@ pub struct AppState {
     pub config: Config,
     /// Keys checked a moment ago.
     pub keys: KeyCache,
+    /// Signs and checks export links.
+    pub signer: Signer,
+    /// What the background jobs did, for `/metrics`.
+    pub jobs: Arc<JobMetrics>,
 }

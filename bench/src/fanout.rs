@@ -43,7 +43,7 @@ pub async fn run(env: &Env, out: &mut Figures) -> Res<()> {
     );
     let mut failed = Vec::new();
     for &n in sizes {
-        let rig = Rig::start(env, 1).await?;
+        let rig = Rig::start(env, 1, &[]).await?;
         let result = one(env, &rig, n, out).await;
         out.add(
             "fanout",

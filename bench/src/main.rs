@@ -13,6 +13,7 @@ mod client;
 mod fanout;
 mod procfs;
 mod raw;
+mod results;
 mod scenarios;
 mod server;
 mod stats;
@@ -61,6 +62,12 @@ pub enum Scenario {
     Fanout,
     /// 4 workers claim (leases) and report a 20,000-item task until it is done.
     Claim,
+    /// One task's items downloaded through its signed export link, NDJSON and CSV.
+    Export,
+    /// Pages of tasks filtered by metadata among 100,000 tasks.
+    Filter,
+    /// Reports to one task while the pruner deletes a finished 100,000-item task.
+    Prune,
     /// Every scenario in turn.
     All,
 }
@@ -164,6 +171,9 @@ async fn run(cli: Cli) -> Res<()> {
             Scenario::Deep,
             Scenario::Fanout,
             Scenario::Claim,
+            Scenario::Export,
+            Scenario::Filter,
+            Scenario::Prune,
         ],
         s => vec![s],
     };

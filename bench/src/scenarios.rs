@@ -25,9 +25,13 @@ pub(crate) struct Rig {
 }
 
 impl Rig {
-    pub(crate) async fn start(env: &Env, raw_connections: u32) -> Res<Rig> {
+    pub(crate) async fn start(
+        env: &Env,
+        raw_connections: u32,
+        settings: &[(&str, &str)],
+    ) -> Res<Rig> {
         let db = FreshDb::new(env.backend).await?;
-        let server = Server::start(&env.binary, &db).await?;
+        let server = Server::start_with(&env.binary, &db, settings).await?;
         let sampler = Sampler::start(server.pid());
         let gql = Gql::new(&server.base, server.api_key.as_deref());
         // The server has migrated the database by the time it is ready.
@@ -49,6 +53,9 @@ pub async fn run(env: &Env, scenario: Scenario, out: &mut Figures) -> Res<()> {
         Scenario::Read => "read",
         Scenario::Deep => "deep",
         Scenario::Claim => "claim",
+        Scenario::Export => "export",
+        Scenario::Filter => "filter",
+        Scenario::Prune => "prune",
         // One server per subscriber count: it starts its own.
         Scenario::Fanout => return crate::fanout::run(env, out).await,
         Scenario::All => unreachable!("expanded by the caller"),
@@ -58,13 +65,21 @@ pub async fn run(env: &Env, scenario: Scenario, out: &mut Figures) -> Res<()> {
     } else {
         8
     };
-    let mut rig = Rig::start(env, connections).await?;
+    // The pruner sweeps often, so that the measurement starts soon after the task expires.
+    let settings: &[(&str, &str)] = match scenario {
+        Scenario::Prune => &[("BULKWATCH_PRUNE_INTERVAL_MS", "200")],
+        _ => &[],
+    };
+    let mut rig = Rig::start(env, connections, settings).await?;
     let result = match scenario {
         Scenario::Report => report(env, &rig, out).await,
         Scenario::Create => create(env, &rig, out).await,
         Scenario::Read => read(env, &rig, out).await,
         Scenario::Deep => deep(env, &rig, out).await,
         Scenario::Claim => crate::claim::run(env, &rig, out).await,
+        Scenario::Export => crate::results::export(env, &rig, out).await,
+        Scenario::Filter => crate::results::filter(env, &rig, out).await,
+        Scenario::Prune => crate::results::prune(env, &rig, out).await,
         Scenario::Fanout | Scenario::All => unreachable!(),
     };
     out.add(

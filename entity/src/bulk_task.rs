@@ -41,6 +41,16 @@ pub struct Model {
     pub updated_at: i64,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
+    /// JSON text: what the task handed back, set by `updateBulkTask`.
+    pub result: Option<String>,
+    /// JSON text: an array of `{name, url, contentType, sizeBytes, createdAt}`.
+    pub artifacts: String,
+    /// The latest claim, lease renewal or report on the task.
+    pub last_heartbeat_at: Option<i64>,
+    /// Seconds the task is kept after it finishes; the server's default when null, forever when 0.
+    pub retain_for: Option<i64>,
+    /// When the pruner began deleting the task; from then on no reader or writer sees it.
+    pub pruned_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -29,6 +29,19 @@ static TASK_TYPE: LazyLock<regex::Regex> =
 pub struct NewTaskItem {
     pub client_item_id: Option<String>,
     pub payload: Option<Value>,
+    /// The producer's own refusal: the item is stored REJECTED with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reject: Option<ProducerRejection>,
+}
+
+/// Why the producer refused an item before submitting it, in the
+/// producer's own terms (e.g. `INSUFFICIENT_CREDITS`).
+#[derive(Clone, Debug, Serialize)]
+pub struct ProducerRejection {
+    pub code: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -39,6 +52,9 @@ pub struct NewTask {
     pub idempotency_key: Option<String>,
     pub max_attempts: Option<i32>,
     pub sealed: Option<bool>,
+    /// Seconds to keep the task once finished; the server's default when None, forever when 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retain_for: Option<i32>,
     pub items: Vec<NewTaskItem>,
 }
 
@@ -47,7 +63,7 @@ pub struct NewTask {
 pub struct Rejection {
     pub index: i32,
     pub client_item_id: Option<String>,
-    pub code: &'static str,
+    pub code: String,
     pub message: String,
 }
 
@@ -90,6 +106,9 @@ pub(crate) fn validate(input: &NewTask) -> AppResult<()> {
             "`maxAttempts` must be between 1 and {MAX_ATTEMPTS_LIMIT}"
         )));
     }
+    if input.retain_for.is_some_and(|s| s < 0) {
+        return Err(bad_input("`retainFor` must not be negative"));
+    }
     check_item_count(input.items.len())
 }
 
@@ -102,17 +121,25 @@ pub(crate) fn check_item_count(n: usize) -> AppResult<()> {
     Ok(())
 }
 
-/// The admission codes, as stored text comes back.
-pub(crate) fn rejection_code(code: &str) -> &'static str {
-    [
-        "DUPLICATE_CLIENT_ITEM_ID",
-        "PAYLOAD_TOO_LARGE",
-        "PAYLOAD_NOT_OBJECT",
-        "INVALID_CLIENT_ITEM_ID",
-    ]
-    .into_iter()
-    .find(|c| *c == code)
-    .unwrap_or("REJECTED")
+/// Refuses a producer rejection that could not be stored as an item error.
+fn check_rejection(index: i32, r: &ProducerRejection) -> AppResult<Option<String>> {
+    if r.code.is_empty() || r.code.len() > MAX_KEY {
+        return Err(bad_input(format!(
+            "item {index}: `reject.code` must be 1 to {MAX_KEY} bytes"
+        )));
+    }
+    if r.message.len() > MAX_TEXT {
+        return Err(bad_input(format!(
+            "item {index}: `reject.message` must be at most {MAX_TEXT} bytes"
+        )));
+    }
+    let details = r.details.as_ref().map(serde_json::to_string).transpose()?;
+    if details.as_ref().is_some_and(|d| d.len() > MAX_JSON_BYTES) {
+        return Err(bad_input(format!(
+            "item {index}: `reject.details` must be at most {MAX_JSON_BYTES} bytes"
+        )));
+    }
+    Ok(details)
 }
 
 /// Decides which items are admitted; `taken` holds client ids that accepted
@@ -132,26 +159,37 @@ pub(crate) fn admit(
             .as_ref()
             .map(serde_json::to_string)
             .transpose()?;
-        let refusal = match (&item.client_item_id, &item.payload, &payload) {
+        let producer = item
+            .reject
+            .as_ref()
+            .map(|r| check_rejection(index, r).map(|details| (r, details)))
+            .transpose()?;
+        let checked = match (&item.client_item_id, &item.payload, &payload) {
             (Some(id), _, _) if id.is_empty() || id.len() > MAX_KEY || id.contains('\0') => Some((
-                "INVALID_CLIENT_ITEM_ID",
+                "INVALID_CLIENT_ITEM_ID".to_owned(),
                 format!("clientItemId must be 1 to {MAX_KEY} bytes, without NUL"),
             )),
-            (_, Some(p), _) if !p.is_object() => {
-                Some(("PAYLOAD_NOT_OBJECT", "payload must be a JSON object".into()))
-            }
+            (_, Some(p), _) if !p.is_object() => Some((
+                "PAYLOAD_NOT_OBJECT".to_owned(),
+                "payload must be a JSON object".into(),
+            )),
             (_, _, Some(text)) if text.len() > MAX_JSON_BYTES => Some((
-                "PAYLOAD_TOO_LARGE",
+                "PAYLOAD_TOO_LARGE".to_owned(),
                 format!(
                     "payload is {} bytes, the limit is {MAX_JSON_BYTES}",
                     text.len()
                 ),
             )),
             (Some(id), _, _) if taken.contains(id) => Some((
-                "DUPLICATE_CLIENT_ITEM_ID",
+                "DUPLICATE_CLIENT_ITEM_ID".to_owned(),
                 format!("clientItemId {id:?} is already used by another item of this task"),
             )),
             _ => None,
+        };
+        // The producer's own refusal comes first: it is why the item is there.
+        let refusal = match &producer {
+            Some((r, _)) => Some((r.code.clone(), r.message.clone())),
+            None => checked,
         };
         let mut row = NewItem {
             id: NewItem::new_id(),
@@ -161,13 +199,15 @@ pub(crate) fn admit(
             payload,
             error_code: None,
             error_message: None,
+            error_details: None,
             finished_at: None,
         };
         match refusal {
             Some((code, message)) => {
                 row.status = ItemStatus::Rejected;
-                row.error_code = Some(code);
+                row.error_code = Some(code.clone());
                 row.error_message = Some(message.clone());
+                row.error_details = producer.and_then(|(_, details)| details);
                 row.finished_at = Some(now);
                 rejected.push(Rejection {
                     index,

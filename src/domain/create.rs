@@ -9,9 +9,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::admission::{
-    DEFAULT_MAX_ATTEMPTS, NewTask, Rejection, admit, count_admitted, rejection_code, validate,
-};
+use super::admission::{DEFAULT_MAX_ATTEMPTS, NewTask, Rejection, admit, count_admitted, validate};
 use super::commit::{event, touch};
 use super::status::{Counters, TaskStatus};
 use super::{Principal, now_ms};
@@ -55,7 +53,7 @@ async fn same_request(db: &Db, existing: bulk_task::Model, hash: &str) -> AppRes
         .map(|r| Rejection {
             index: r.idx,
             client_item_id: r.client_item_id,
-            code: rejection_code(r.error_code.as_deref().unwrap_or_default()),
+            code: r.error_code.unwrap_or_else(|| "REJECTED".to_owned()),
             message: r.error_message.unwrap_or_default(),
         })
         .collect();
@@ -107,6 +105,11 @@ fn new_task(input: &NewTask, org: Uuid, hash: &str, now: i64) -> AppResult<bulk_
         updated_at: now,
         started_at: None,
         finished_at: None,
+        result: None,
+        artifacts: "[]".to_owned(),
+        last_heartbeat_at: None,
+        retain_for: input.retain_for.map(i64::from),
+        pruned_at: None,
     })
 }
 

@@ -17,6 +17,9 @@ pub const DEFAULT_LEASE_SECONDS: i32 = 60;
 pub const MAX_LEASE_SECONDS: i32 = 3_600;
 /// Code of the error an item gets when its lease ran out.
 pub const LEASE_EXPIRED: &str = "LEASE_EXPIRED";
+/// Least time between two heartbeat writes on one task that nothing else
+/// writes: renewals and idle reports within it cost no write.
+pub const HEARTBEAT_EVERY_MS: i64 = 1_000;
 /// Tasks one claim by type looks at.
 const TASKS_PER_CLAIM: u64 = 20;
 
@@ -176,6 +179,7 @@ async fn claim_from_task(
     let changes: Vec<ItemChange> = rows.iter().map(|m| ItemState::from(m).change()).collect();
     let mut counters = Counters::from_task(&task);
     counters.shift(ItemStatus::Pending, ItemStatus::Running, rows.len() as i32);
+    task.last_heartbeat_at = Some(now);
     commit_items(tx, events, &mut task, counters, now, &changes).await?;
     Ok(rows
         .into_iter()
@@ -207,8 +211,12 @@ pub async fn renew(
     let now = now_ms();
     let tx = db.begin(who.organisation_id).await?;
     let renewed = leases::renew(&tx, &tokens, now + lease).await?;
+    let mut task_ids: Vec<Uuid> = renewed.iter().map(|(_, task)| *task).collect();
+    task_ids.sort_unstable();
+    task_ids.dedup();
+    leases::heartbeat(&tx, &task_ids, now, now - HEARTBEAT_EVERY_MS).await?;
     tx.commit().await?;
-    let live: std::collections::HashSet<&String> = renewed.iter().collect();
+    let live: std::collections::HashSet<&String> = renewed.iter().map(|(t, _)| t).collect();
     let mut seen = std::collections::HashSet::new();
     let expired: Vec<String> = tokens
         .iter()

@@ -4,9 +4,12 @@
 pub mod admission;
 mod commit;
 pub mod create;
+pub mod exports;
 pub mod keys;
 pub mod leases;
 pub mod reports;
+pub mod results;
+pub mod retention;
 pub mod status;
 pub mod tasks;
 

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::Principal;
 use super::admission::MAX_JSON_BYTES;
 use super::commit::{clock, commit_items};
+use super::leases::HEARTBEAT_EVERY_MS;
 use super::status::{Counters, ItemStatus};
 use crate::error::{AppResult, limit_exceeded, not_found};
 use crate::events::EventBus;
@@ -310,7 +311,16 @@ pub async fn report(
             .filter_map(|i| states.get(i))
             .map(ItemState::change)
             .collect();
+        task.last_heartbeat_at = Some(now);
         commit_items(tx, events, &mut task, counters, now, &changes).await?;
+    } else if task
+        .last_heartbeat_at
+        .is_none_or(|at| at < now - HEARTBEAT_EVERY_MS)
+    {
+        // Nothing changed, but the worker is alive: worth a write once a second.
+        crate::store::leases::heartbeat(&tx, &[task.id], now, now - HEARTBEAT_EVERY_MS).await?;
+        tx.commit().await?;
+        task.last_heartbeat_at = Some(now);
     } else {
         tx.rollback().await?;
     }

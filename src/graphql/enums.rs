@@ -2,6 +2,7 @@
 
 use async_graphql::Enum;
 
+use crate::domain::exports::ExportFormat as DomainExportFormat;
 use crate::domain::reports::Outcome;
 use crate::domain::status::{ItemStatus, TaskStatus};
 use crate::store::items::ItemOrderField;
@@ -119,3 +120,14 @@ same_variants!(TaskItemStatus <-> ItemStatus { Pending, Running, Succeeded, Fail
 same_variants!(ItemOutcome <-> Outcome { Running, Succeeded, Failed, Skipped });
 same_variants!(BulkTaskOrderField <-> TaskOrderField { CreatedAt, UpdatedAt, FinishedAt, Total, Failed, Progress });
 same_variants!(TaskItemOrderField <-> ItemOrderField { Index, CreatedAt, UpdatedAt, FinishedAt });
+
+/// The file format of an export.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// RFC 4180 comma-separated values with a header row; JSON columns hold JSON text.
+    Csv,
+    /// One JSON object per line.
+    Ndjson,
+}
+
+same_variants!(ExportFormat <-> DomainExportFormat { Csv, Ndjson });

@@ -1,6 +1,6 @@
 //! Input objects and their mapping to the domain's arguments.
 
-use async_graphql::{ID, InputObject};
+use async_graphql::{ID, InputObject, MaybeUndefined};
 use serde_json::Value;
 
 use super::enums::{
@@ -9,8 +9,9 @@ use super::enums::{
 };
 use super::ids::{self, Kind};
 use super::scalars::DateTime;
-use crate::domain::admission::{NewTask, NewTaskItem as DomainItem};
+use crate::domain::admission::{NewTask, NewTaskItem as DomainItem, ProducerRejection};
 use crate::domain::reports::{ItemError, ItemRef, ItemResult};
+use crate::domain::results::{NewArtifact, TaskUpdate};
 use crate::store::items::{ItemFilter, ItemOrder};
 use crate::store::tasks::{TaskFilter, TaskOrder};
 
@@ -36,6 +37,10 @@ pub struct BulkTaskFilter {
     pub started_after: Option<DateTime>,
     /// Case-insensitive substring of the description or the type.
     pub search: Option<String>,
+    /// A JSON object whose every key and value the task's metadata has;
+    /// nested objects match as subsets (`{"campaign": {"id": 7}}`). Values
+    /// are scalars or objects, not arrays.
+    pub metadata: Option<Value>,
 }
 
 impl From<BulkTaskFilter> for TaskFilter {
@@ -50,6 +55,7 @@ impl From<BulkTaskFilter> for TaskFilter {
             updated_after: f.updated_after.map(|t| t.0),
             started_after: f.started_after.map(|t| t.0),
             search: f.search.filter(|s| !s.is_empty()),
+            metadata: f.metadata,
         }
     }
 }
@@ -118,6 +124,9 @@ pub struct NewTaskItem {
     pub client_item_id: Option<String>,
     /// What to process: a JSON object of at most 64 KiB.
     pub payload: Option<Value>,
+    /// Refuse the item yourself, with your own code (e.g. `INSUFFICIENT_CREDITS`):
+    /// it is stored REJECTED with this error and listed in `rejected`.
+    pub reject: Option<ItemErrorInput>,
 }
 
 impl From<NewTaskItem> for DomainItem {
@@ -125,6 +134,11 @@ impl From<NewTaskItem> for DomainItem {
         DomainItem {
             client_item_id: i.client_item_id,
             payload: i.payload,
+            reject: i.reject.map(|e| ProducerRejection {
+                code: e.code,
+                message: e.message,
+                details: e.details,
+            }),
         }
     }
 }
@@ -145,6 +159,10 @@ pub struct CreateBulkTaskInput {
     pub max_attempts: Option<i32>,
     /// Default true; false to append more items later.
     pub sealed: Option<bool>,
+    /// Seconds to keep the task after it finishes, then it and its items are
+    /// deleted; the server's default (`BULKWATCH_RETENTION_SECONDS`) when
+    /// left out, forever when 0.
+    pub retain_for: Option<i32>,
     /// The items, in order.
     pub items: Vec<NewTaskItem>,
 }
@@ -158,6 +176,7 @@ impl From<CreateBulkTaskInput> for NewTask {
             idempotency_key: i.idempotency_key,
             max_attempts: i.max_attempts,
             sealed: i.sealed,
+            retain_for: i.retain_for,
             items: i.items.into_iter().map(Into::into).collect(),
         }
     }
@@ -262,4 +281,64 @@ pub struct FailBulkTaskInput {
     pub message: String,
     /// Anything else worth keeping.
     pub details: Option<Value>,
+}
+
+/// A file a task produced, stored elsewhere.
+#[derive(InputObject, Clone, Debug)]
+pub struct ArtifactInput {
+    /// Unique among the task's artifacts, e.g. `failure_report`, `export_file`.
+    pub name: String,
+    /// Where to fetch it: an http or https URL.
+    pub url: String,
+    /// Its media type, e.g. `text/csv`.
+    pub content_type: Option<String>,
+    /// Its size in bytes.
+    pub size_bytes: Option<f64>,
+}
+
+impl From<ArtifactInput> for NewArtifact {
+    fn from(a: ArtifactInput) -> Self {
+        NewArtifact {
+            name: a.name,
+            url: a.url,
+            content_type: a.content_type,
+            size_bytes: a.size_bytes,
+        }
+    }
+}
+
+/// Changes to a task, running or finished, applied in one transaction.
+#[derive(InputObject, Clone, Debug)]
+pub struct UpdateBulkTaskInput {
+    /// The task.
+    pub id: ID,
+    /// New free text for people; null clears it.
+    pub description: MaybeUndefined<String>,
+    /// An RFC 7396 JSON merge patch applied to the metadata: keys set to
+    /// null are removed, objects merge key by key, anything else replaces.
+    pub metadata_patch: Option<Value>,
+    /// What the task handed back (at most 64 KiB of JSON); null clears it.
+    pub result: MaybeUndefined<Value>,
+    /// Artifacts to add; a name the task already has is refused unless it
+    /// is also in `removeArtifacts`.
+    pub add_artifacts: Option<Vec<ArtifactInput>>,
+    /// Names of artifacts to remove (before adding).
+    pub remove_artifacts: Option<Vec<String>>,
+}
+
+impl From<UpdateBulkTaskInput> for TaskUpdate {
+    fn from(i: UpdateBulkTaskInput) -> Self {
+        TaskUpdate {
+            description: i.description.into(),
+            metadata_patch: i.metadata_patch,
+            result: i.result.into(),
+            add_artifacts: i
+                .add_artifacts
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            remove_artifacts: i.remove_artifacts.unwrap_or_default(),
+        }
+    }
 }

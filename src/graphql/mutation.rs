@@ -5,13 +5,13 @@ use async_graphql::{Context, ID, Object, Result, SimpleObject};
 use super::ids::{self, Kind};
 use super::inputs::{
     AppendTaskItemsInput, CreateBulkTaskInput, FailBulkTaskInput, ReportItemResultsInput,
-    RetryFailedItemsInput,
+    RetryFailedItemsInput, UpdateBulkTaskInput,
 };
 use super::types::BulkTask;
 use super::{Need, caller, state};
 use crate::domain::admission::Rejection;
 use crate::domain::keys::Scope;
-use crate::domain::{create, reports, tasks};
+use crate::domain::{create, reports, results, tasks};
 
 #[derive(Default)]
 pub struct TaskMutation;
@@ -23,7 +23,8 @@ pub struct RejectedItem {
     pub index: i32,
     /// The item's client id.
     pub client_item_id: Option<String>,
-    /// Why: DUPLICATE_CLIENT_ITEM_ID, PAYLOAD_TOO_LARGE, PAYLOAD_NOT_OBJECT, INVALID_CLIENT_ITEM_ID.
+    /// Why: DUPLICATE_CLIENT_ITEM_ID, PAYLOAD_TOO_LARGE, PAYLOAD_NOT_OBJECT,
+    /// INVALID_CLIENT_ITEM_ID, or the producer's own code from `reject`.
     pub code: String,
     /// Why, for people.
     pub message: String,
@@ -34,7 +35,7 @@ fn rejected(list: Vec<Rejection>) -> Vec<RejectedItem> {
         .map(|r| RejectedItem {
             index: r.index,
             client_item_id: r.client_item_id,
-            code: r.code.into(),
+            code: r.code,
             message: r.message,
         })
         .collect()
@@ -169,6 +170,21 @@ impl TaskMutation {
                 })
                 .collect(),
         })
+    }
+
+    /// Changes a task's description, metadata (merge patch), result and
+    /// artifacts in one transaction, running or finished; bumps its version.
+    #[graphql(guard = "Need(Scope::TasksWrite)")]
+    async fn update_bulk_task(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateBulkTaskInput,
+    ) -> Result<BulkTask> {
+        let s = state(ctx)?;
+        let id = task_id(&input.id)?;
+        Ok(BulkTask(
+            results::update(&s.db, &s.events, caller(ctx)?, id, input.into()).await?,
+        ))
     }
 
     /// Cancels a task: pending items become CANCELLED; running ones may finish.

@@ -4,6 +4,7 @@
 
 mod assets;
 mod downloads;
+mod exports;
 mod fanout;
 mod graphql;
 mod probes;
@@ -58,6 +59,7 @@ fn router(http: Http) -> Router {
             "/reports/{id}/failures.ndjson",
             get(downloads::failure_report),
         )
+        .route("/exports/{file}", get(exports::export))
         .merge(assets::routes(config.dashboard, config.graphiql));
     router
         .layer(DefaultBodyLimit::max(config.body_limit))

@@ -38,13 +38,21 @@ pub(super) async fn metrics(State(http): State<Http>) -> Response {
          bulkwatch_websockets {}\n\
          # HELP bulkwatch_shared_subscriptions Task subscriptions executing once for all their identical subscribers.\n\
          # TYPE bulkwatch_shared_subscriptions gauge\n\
-         bulkwatch_shared_subscriptions {}\n",
+         bulkwatch_shared_subscriptions {}\n\
+         # HELP bulkwatch_pruned_tasks_total Finished tasks this instance deleted after their retention.\n\
+         # TYPE bulkwatch_pruned_tasks_total counter\n\
+         bulkwatch_pruned_tasks_total {}\n\
+         # HELP bulkwatch_pruned_items_total Items of those tasks this instance deleted.\n\
+         # TYPE bulkwatch_pruned_items_total counter\n\
+         bulkwatch_pruned_items_total {}\n",
         http.app.db.statements(),
         m.operations.load(Ordering::Relaxed),
         m.failed_operations.load(Ordering::Relaxed),
         http.app.events.watched_tasks(),
         http.ws_connections.load(Ordering::Relaxed),
         http.fanout.running(),
+        http.app.jobs.pruned_tasks.load(Ordering::Relaxed),
+        http.app.jobs.pruned_items.load(Ordering::Relaxed),
     );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }

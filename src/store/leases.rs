@@ -4,8 +4,8 @@ use entity::bulk_task::{self, Entity as Tasks};
 use entity::task_item::{self, Column, Entity as Items};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter,
-    QueryOrder, QuerySelect, Select,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult,
+    QueryFilter, QueryOrder, QuerySelect, Select,
 };
 use uuid::Uuid;
 
@@ -64,12 +64,13 @@ pub async fn pending_items(
 
 /// Extends the leases among `tokens` whose items are still held (a lease
 /// that ran out stays valid until the reaper takes the item back, exactly
-/// as reports with it are still accepted); returns the tokens it extended.
+/// as reports with it are still accepted); returns the tokens it extended
+/// with their items' tasks.
 pub async fn renew(
     db: &Scoped<impl ConnectionTrait>,
     tokens: &[String],
     expires_at: i64,
-) -> Result<Vec<String>, DbErr> {
+) -> Result<Vec<(String, Uuid)>, DbErr> {
     if tokens.is_empty() {
         return Ok(Vec::new());
     }
@@ -79,7 +80,7 @@ pub async fn renew(
         .and_where(Column::OrganisationId.eq(db.org()))
         .and_where(Column::LeaseToken.is_in(tokens.iter().cloned()))
         .and_where(Column::Status.eq(ItemStatus::Running.as_str()))
-        .returning_col(Column::LeaseToken)
+        .returning(Query::returning().columns([Column::LeaseToken, Column::TaskId]))
         .to_owned();
     let rows = db
         .conn()
@@ -87,8 +88,37 @@ pub async fn renew(
         .await?;
     Ok(rows
         .iter()
-        .filter_map(|r| r.try_get::<String>("", "lease_token").ok())
+        .filter_map(|r| {
+            let token = r.try_get::<String>("", "lease_token").ok()?;
+            Some((token, r.try_get::<Uuid>("", "task_id").ok()?))
+        })
         .collect())
+}
+
+/// Records a worker heartbeat on the tasks among `ids` whose last one is
+/// older than `stale_before`; a recent one is left alone, so frequent
+/// reports and renewals cost no extra write.
+pub async fn heartbeat(
+    db: &Scoped<impl ConnectionTrait>,
+    ids: &[Uuid],
+    now: i64,
+    stale_before: i64,
+) -> Result<(), DbErr> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    Tasks::update_many()
+        .col_expr(bulk_task::Column::LastHeartbeatAt, Expr::val(now))
+        .filter(super::tasks::visible(db.org()))
+        .filter(bulk_task::Column::Id.is_in(ids.iter().copied()))
+        .filter(
+            Condition::any()
+                .add(bulk_task::Column::LastHeartbeatAt.is_null())
+                .add(bulk_task::Column::LastHeartbeatAt.lt(stale_before)),
+        )
+        .exec(db.conn())
+        .await?;
+    Ok(())
 }
 
 #[derive(Debug, FromQueryResult)]

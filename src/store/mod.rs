@@ -5,9 +5,12 @@ mod handle;
 pub mod items;
 pub mod keys;
 pub mod leases;
+pub mod metadata;
 pub mod notify;
 mod open;
 pub mod page;
+pub mod retention;
+pub mod secrets;
 pub mod tasks;
 
 use std::sync::Arc;

@@ -26,6 +26,9 @@ pub struct TaskFilter {
     pub updated_after: Option<i64>,
     pub started_after: Option<i64>,
     pub search: Option<String>,
+    /// A JSON object every key and value of which the task's metadata has
+    /// (nested objects match as subsets).
+    pub metadata: Option<serde_json::Value>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,6 +112,9 @@ impl TaskFilter {
                 "at most 100 statuses and types in a filter",
             ));
         }
+        if let Some(subset) = &self.metadata {
+            super::metadata::check(subset)?;
+        }
         Ok(())
     }
 }
@@ -117,8 +123,8 @@ fn statuses(list: &[TaskStatus]) -> Vec<&'static str> {
     list.iter().map(|s| s.as_str()).collect()
 }
 
-fn filter_condition(org: Uuid, f: &TaskFilter) -> Condition {
-    let mut c = Condition::all().add(Column::OrganisationId.eq(org));
+fn filter_condition(db: &Scoped<impl ConnectionTrait>, f: &TaskFilter) -> Condition {
+    let mut c = visible(db.org());
     if let Some(list) = &f.status {
         c = c.add(Column::Status.is_in(statuses(list)));
     }
@@ -163,7 +169,18 @@ fn filter_condition(org: Uuid, f: &TaskFilter) -> Condition {
                 .add(lower(Column::TaskType).like(pattern())),
         );
     }
+    if let Some(subset) = &f.metadata {
+        c = c.add(super::metadata::contains(db.backend(), subset));
+    }
     c
+}
+
+/// The organisation's tasks that exist for readers and writers: a task the
+/// pruner began deleting is gone.
+pub(super) fn visible(org: Uuid) -> Condition {
+    Condition::all()
+        .add(Column::OrganisationId.eq(org))
+        .add(Column::PrunedAt.is_null())
 }
 
 pub async fn find(
@@ -171,7 +188,7 @@ pub async fn find(
     id: Uuid,
 ) -> Result<Option<bulk_task::Model>, DbErr> {
     Tasks::find_by_id(id)
-        .filter(Column::OrganisationId.eq(db.org()))
+        .filter(visible(db.org()))
         .one(db.conn())
         .await
 }
@@ -182,7 +199,7 @@ pub async fn lock(
     db: &Scoped<impl ConnectionTrait>,
     id: Uuid,
 ) -> Result<Option<bulk_task::Model>, DbErr> {
-    let query = Tasks::find_by_id(id).filter(Column::OrganisationId.eq(db.org()));
+    let query = Tasks::find_by_id(id).filter(visible(db.org()));
     match db.backend() {
         DbBackend::Postgres => query.lock_exclusive().one(db.conn()).await,
         _ => query.one(db.conn()).await,
@@ -197,7 +214,7 @@ pub async fn find_many(
         return Ok(Vec::new());
     }
     Tasks::find()
-        .filter(Column::OrganisationId.eq(db.org()))
+        .filter(visible(db.org()))
         .filter(Column::Id.is_in(ids.iter().copied()))
         .all(db.conn())
         .await
@@ -208,7 +225,7 @@ pub async fn find_by_idempotency_key(
     key: &str,
 ) -> Result<Option<bulk_task::Model>, DbErr> {
     Tasks::find()
-        .filter(Column::OrganisationId.eq(db.org()))
+        .filter(visible(db.org()))
         .filter(Column::IdempotencyKey.eq(key))
         .one(db.conn())
         .await
@@ -223,7 +240,7 @@ pub async fn page(
 ) -> AppResult<Page<bulk_task::Model>> {
     let sort = order.sort_expr();
     let id = Expr::col((Tasks, Column::Id));
-    let mut query = Tasks::find().filter(filter_condition(db.org(), filter));
+    let mut query = Tasks::find().filter(filter_condition(db, filter));
     for c in window.conditions(&sort, &id, order.ascending) {
         query = query.filter(c);
     }
@@ -241,7 +258,7 @@ pub async fn page(
 pub async fn count(db: &Scoped<impl ConnectionTrait>, filter: &TaskFilter) -> Result<u64, DbErr> {
     use sea_orm::PaginatorTrait;
     Tasks::find()
-        .filter(filter_condition(db.org(), filter))
+        .filter(filter_condition(db, filter))
         .count(db.conn())
         .await
 }
@@ -278,7 +295,7 @@ pub async fn stats(
         .column_as(sum(Column::Skipped), "skipped")
         .column_as(sum(Column::Rejected), "rejected")
         .column_as(sum(Column::Cancelled), "cancelled")
-        .filter(filter_condition(db.org(), filter))
+        .filter(filter_condition(db, filter))
         .group_by(Column::Status)
         .into_model::<StatusRow>()
         .all(db.conn())
@@ -354,7 +371,7 @@ pub async fn find_matching(
         return Ok(Vec::new());
     }
     Tasks::find()
-        .filter(filter_condition(db.org(), filter))
+        .filter(filter_condition(db, filter))
         .filter(Column::Id.is_in(ids.iter().copied()))
         .all(db.conn())
         .await
@@ -368,7 +385,7 @@ pub async fn changed_since(
     limit: u64,
 ) -> Result<Vec<bulk_task::Model>, DbErr> {
     Tasks::find()
-        .filter(filter_condition(db.org(), filter))
+        .filter(filter_condition(db, filter))
         .filter(Column::UpdatedAt.gte(since))
         .order_by_asc(Column::UpdatedAt)
         .order_by_asc(Column::Id)

@@ -4,6 +4,7 @@
 mod access;
 mod batching;
 mod crash;
+mod exports;
 mod first_hour;
 mod helpers;
 mod http;
@@ -12,6 +13,8 @@ mod mutations;
 mod ops;
 mod queries;
 mod readme;
+mod results;
+mod retention;
 mod row_security;
 mod subscriptions;
 mod tenancy;

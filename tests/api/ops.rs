@@ -64,6 +64,20 @@ pub const CLAIM: &str = with_item!(
     "mutation($input: ClaimTaskItemsInput!) { claimTaskItems(input: $input) { \
      items { leaseToken item { ...I } } } }"
 );
+/// What a task hands back, selected by `UPDATE` and `RESULTS`.
+macro_rules! with_results {
+    ($q:literal) => {
+        concat!(
+            $q,
+            "\nfragment R on BulkTask { id status version description metadata result \
+             artifacts { name url contentType sizeBytes createdAt } lastHeartbeatAt finishedAt expiresAt }"
+        )
+    };
+}
+pub const UPDATE: &str = with_results!(
+    "mutation($input: UpdateBulkTaskInput!) { updateBulkTask(input: $input) { ...R } }"
+);
+pub const RESULTS: &str = with_results!("query($id: ID!) { bulkTask(id: $id) { ...R } }");
 pub const RENEW: &str =
     "mutation($input: RenewLeasesInput!) { renewLeases(input: $input) { renewed expired } }";
 
@@ -236,6 +250,38 @@ impl TestApp {
     /// `deleteBulkTask`; returns the deleted id.
     pub async fn delete(&self, id: &str) -> Value {
         self.data(DELETE, json!({ "id": id })).await["deleteBulkTask"].clone()
+    }
+
+    /// `updateBulkTask` with an `UpdateBulkTaskInput`; returns the task's `R` fields.
+    pub async fn update(&self, input: Value) -> Value {
+        self.data(UPDATE, json!({ "input": input })).await["updateBulkTask"].clone()
+    }
+
+    /// `updateBulkTask` that must fail; returns the error code.
+    pub async fn update_error(&self, input: Value) -> String {
+        self.error_code(UPDATE, json!({ "input": input })).await
+    }
+
+    /// What the task hands back: its `R` fields (null when the caller cannot see it).
+    pub async fn results(&self, id: &str) -> Value {
+        self.data(RESULTS, json!({ "id": id })).await["bulkTask"].clone()
+    }
+
+    /// A signed link to the task's items (`format` CSV or NDJSON; `status` a
+    /// JSON list or null), made absolute.
+    pub async fn export_url(&self, task: &str, format: &str, status: Value) -> String {
+        let query = "query($id: ID!, $format: ExportFormat!, $status: [TaskItemStatus!]) { \
+                     bulkTask(id: $id) { exportUrl(format: $format, status: $status) } }";
+        let data = self
+            .data(
+                query,
+                json!({ "id": task, "format": format, "status": status }),
+            )
+            .await;
+        let path = data["bulkTask"]["exportUrl"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no exportUrl: {data:#}"));
+        self.url(path)
     }
 
     /// The task (null when the caller cannot see it).

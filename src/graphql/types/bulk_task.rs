@@ -9,18 +9,20 @@ use serde_json::Value;
 
 use super::task_items::{ItemCount, items_query};
 use super::{
-    ErrorCodeCount, TaskCounters, TaskError, TaskItem, TaskItemConnection, json, task_error,
+    Artifact, ErrorCodeCount, TaskCounters, TaskError, TaskItem, TaskItemConnection, json,
+    task_error,
 };
-use crate::domain::now_ms;
+use crate::domain::exports::ExportGrant;
 use crate::domain::status::Counters;
+use crate::domain::{now_ms, results, retention};
 use crate::error::AppError;
 use crate::graphql::connection::{RowCursor, connection, page_cost};
-use crate::graphql::enums::BulkTaskStatus;
+use crate::graphql::enums::{BulkTaskStatus, ExportFormat, TaskItemStatus};
 use crate::graphql::ids::{self, Kind};
 use crate::graphql::inputs::{TaskItemFilter, TaskItemOrder};
 use crate::graphql::loaders::{ErrorSummaryKey, ItemPageKey, RequestLoader};
-use crate::graphql::reader;
 use crate::graphql::scalars::DateTime;
+use crate::graphql::{reader, state};
 use crate::store::page::{PageArgs, Window, page_size};
 use crate::store::tasks::{self, TaskFilter};
 
@@ -225,6 +227,66 @@ impl BulkTask {
                 sample_message: r.sample.clone(),
             })
             .collect())
+    }
+
+    /// What the task handed back (set with `updateBulkTask`); null until then.
+    async fn result(&self) -> Option<Value> {
+        json(&self.0.result)
+    }
+
+    /// Files the task produced, oldest first.
+    async fn artifacts(&self) -> Vec<Artifact> {
+        results::artifacts(&self.0)
+            .into_iter()
+            .map(Artifact)
+            .collect()
+    }
+
+    /// The latest claim, lease renewal or report on the task (recorded at
+    /// most once a second); null when no worker has touched it.
+    async fn last_heartbeat_at(&self) -> Option<DateTime> {
+        DateTime::from_ms(self.0.last_heartbeat_at)
+    }
+
+    /// When the finished task will be deleted with its items; null while it
+    /// runs and when it is kept forever.
+    async fn expires_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime>> {
+        let default = state(ctx)?.config.retention_seconds;
+        Ok(self
+            .0
+            .finished_at
+            .and_then(|at| retention::expires_at(at, self.0.retain_for, default))
+            .map(DateTime))
+    }
+
+    /// A link to download the task's items (all, or those in `status`) in
+    /// index order, signed so that it works without an Authorization header
+    /// until it expires (15 minutes by default).
+    async fn export_url(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The file format.", default_with = "ExportFormat::Csv")]
+        format: ExportFormat,
+        #[graphql(desc = "Only items in these statuses; all when left out.")] status: Option<
+            Vec<TaskItemStatus>,
+        >,
+    ) -> Result<String> {
+        let s = state(ctx)?;
+        let statuses = status
+            .unwrap_or_default()
+            .into_iter()
+            .map(Into::into)
+            .collect();
+        let ttl = i64::try_from(s.config.export_url_ttl_seconds).unwrap_or(i64::MAX / 2000);
+        let grant = ExportGrant {
+            organisation_id: self.0.organisation_id,
+            task_id: self.0.id,
+            format: format.into(),
+            statuses: ExportGrant::canonical_statuses(statuses),
+            expires: now_ms() / 1000 + ttl,
+        };
+        Ok(s.signer
+            .url(&grant, &ids::encode(Kind::BulkTask, self.0.id).0))
     }
 
     /// Where to download the FAILED and REJECTED items as NDJSON; null when there are none.

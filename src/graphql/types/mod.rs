@@ -2,6 +2,7 @@
 //! entity models, so the API can change without a migration and the tables
 //! without breaking clients.
 
+mod artifact;
 mod bulk_task;
 mod task_item;
 mod task_items;
@@ -9,6 +10,7 @@ mod task_items;
 use async_graphql::{ID, Interface, SimpleObject};
 use serde_json::Value;
 
+pub use artifact::Artifact;
 pub use bulk_task::{BulkTask, BulkTaskConnection, TaskCount};
 pub use task_item::TaskItem;
 pub use task_items::{TaskItemConnection, prefetch_items};

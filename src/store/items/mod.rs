@@ -3,6 +3,7 @@
 //! JSON array that SQLite's `json_each` or PostgreSQL's `jsonb_to_recordset`
 //! turns into a table.
 
+mod export;
 mod pages;
 mod read;
 mod write;
@@ -11,6 +12,7 @@ use entity::task_item::{self, Column};
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{ColumnTrait, Condition};
 
+pub use export::export_page;
 pub use pages::pages_for_tasks;
 pub use read::*;
 pub use write::*;

@@ -22,8 +22,9 @@ pub struct NewItem {
     pub client_item_id: Option<String>,
     pub status: ItemStatus,
     pub payload: Option<String>,
-    pub error_code: Option<&'static str>,
+    pub error_code: Option<String>,
     pub error_message: Option<String>,
+    pub error_details: Option<String>,
     pub finished_at: Option<i64>,
 }
 
@@ -47,18 +48,19 @@ pub async fn insert(
     let sql = match backend {
         DbBackend::Postgres => {
             "INSERT INTO task_items (id, organisation_id, task_id, idx, client_item_id, status, payload, \
-             error_code, error_message, attempts, created_at, updated_at, finished_at) \
+             error_code, error_message, error_details, attempts, created_at, updated_at, finished_at) \
              SELECT u.id, $1, $2, u.idx, u.client_item_id, u.status, u.payload, u.error_code, \
-             u.error_message, 0, $3, $3, u.finished_at \
+             u.error_message, u.error_details, 0, $3, $3, u.finished_at \
              FROM jsonb_to_recordset($4::jsonb) AS u(id uuid, idx integer, client_item_id text, \
-             status text, payload text, error_code text, error_message text, finished_at bigint)"
+             status text, payload text, error_code text, error_message text, error_details text, \
+             finished_at bigint)"
         }
         _ => {
             "INSERT INTO task_items (id, organisation_id, task_id, idx, client_item_id, status, payload, \
-             error_code, error_message, attempts, created_at, updated_at, finished_at) \
+             error_code, error_message, error_details, attempts, created_at, updated_at, finished_at) \
              SELECT unhex(value ->> 'id'), ?1, ?2, value ->> 'idx', value ->> 'client_item_id', \
              value ->> 'status', value ->> 'payload', value ->> 'error_code', value ->> 'error_message', \
-             0, ?3, ?3, value ->> 'finished_at' FROM json_each(?4)"
+             value ->> 'error_details', 0, ?3, ?3, value ->> 'finished_at' FROM json_each(?4)"
         }
     };
     for chunk in items.chunks(CHUNK) {

@@ -107,6 +107,8 @@ async fn the_key_cli_lists_without_secrets_and_refuses_bad_input() {
     );
     let id = key_id(&list, &key);
     app.cli(&["keys", "revoke", &id]);
+    // A key checked a moment ago is believed for up to the cache's bound.
+    tokio::time::sleep(bulkwatch::auth::KEY_CACHE_TTL).await;
     let list = app.cli(&["keys", "list"]);
     assert!(key_line(&list, &key).contains("revoked"), "{list}");
     assert!(key_line(&list, &app.admin_key).contains("active"), "{list}");
@@ -398,6 +400,7 @@ async fn keys_and_their_hashes_never_reach_logs_or_error_messages() {
     let id = key_id(&list_out, &revoked);
     let (success, _, stderr) = run_cli(&database_url, &["keys", "revoke", &id]);
     assert!(success, "{stderr}");
+    tokio::time::sleep(bulkwatch::auth::KEY_CACHE_TTL).await;
 
     for authorization in [
         format!("Bearer {revoked}"),

@@ -1,0 +1,12 @@
+//! Background jobs. Each is safe with several instances on one database.
+
+pub mod pruner;
+
+use std::sync::atomic::AtomicU64;
+
+/// What the background jobs of this instance did, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct JobMetrics {
+    pub pruned_tasks: AtomicU64,
+    pub pruned_items: AtomicU64,
+}
