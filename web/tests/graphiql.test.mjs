@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { BASE_URL, SHOTS, close, countTraffic, createTask, launch, openPage, report, unique } from './helpers.mjs';
+import { BASE_URL, KEY, SHOTS, close, countTraffic, createTask, launch, openPage, report, unique } from './helpers.mjs';
 
 let browser;
 before(async () => {
@@ -51,5 +51,7 @@ test('GraphiQL opens with the tour, runs a query, and runs a subscription over t
   assert.doesNotMatch(await response(page), /not supported on this transport/);
   assert.equal(traffic.posts.slice(postsBefore).filter((p) => /subscription/.test(p.query ?? '')).length, 0);
   assert.equal(traffic.subscribes.filter((s) => /bulkTaskUpdated/.test(s.query)).length, 1);
+  // The Headers tab (started with the dashboard's key) is the connection_init payload.
+  assert.deepEqual(traffic.inits, [{ Authorization: `Bearer ${KEY}` }]);
   await close(session);
 });

@@ -104,9 +104,9 @@ export async function openPage(browser, { width = 1280, height = 800, signedIn =
   return { context, page, aborted, errors };
 }
 
-/** Counts GraphQL POSTs and `subscribe` messages sent over the page's sockets. */
+/** Records GraphQL POSTs, and `connection_init` and `subscribe` messages sent over the page's sockets. */
 export function countTraffic(page) {
-  const traffic = { posts: [], subscribes: [] };
+  const traffic = { posts: [], subscribes: [], inits: [] };
   page.on('request', (request) => {
     if (request.method() === 'POST' && new URL(request.url()).pathname === '/graphql') {
       traffic.posts.push(JSON.parse(request.postData() ?? '{}'));
@@ -116,6 +116,7 @@ export function countTraffic(page) {
     ws.on('framesent', ({ payload }) => {
       const message = JSON.parse(String(payload));
       if (message.type === 'subscribe') traffic.subscribes.push(message.payload);
+      if (message.type === 'connection_init') traffic.inits.push(message.payload);
     });
   });
   return traffic;

@@ -79,6 +79,8 @@ test('the list view costs one GraphQL request and one subscription', async () =>
   assert.match(traffic.posts[0].query, /bulkTaskStats/);
   assert.equal(traffic.subscribes.length, 1);
   assert.match(traffic.subscribes[0].query, /bulkTasksUpdated/);
+  assert.deepEqual(traffic.inits, [{ Authorization: `Bearer ${KEY}` }]);
+  assert.equal(traffic.posts.every((p) => !JSON.stringify(p).includes(KEY)), true);
 
   await page.screenshot({ path: `${SHOTS}list-1280.png` });
   await page.setViewportSize({ width: 390, height: 844 });

@@ -42,7 +42,8 @@ let socket: { key: string; client: Client } | null = null;
 function socketFor(headers: Headers): Client {
   const key = JSON.stringify(headers);
   if (socket?.key === key) return socket.client;
-  void socket?.client.dispose();
+  // A socket still connecting rejects its disposal with its close event.
+  if (socket) void Promise.resolve(socket.client.dispose()).catch(() => undefined);
   const client = createClient({ url: graphqlWsUrl(), connectionParams: headers, lazy: true, retryAttempts: 0 });
   socket = { key, client };
   return client;

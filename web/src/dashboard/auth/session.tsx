@@ -45,7 +45,9 @@ export function SessionProvider({ apiKey, onSignOut, children }: Props) {
       }),
     [apiKey, onSignOut],
   );
-  useEffect(() => () => void socket.dispose(), [socket]);
+  // Disposing while the socket is still connecting rejects with that
+  // connection's close event (e.g. 4403 for a bad key): nothing to report.
+  useEffect(() => () => void Promise.resolve(socket.dispose()).catch(() => undefined), [socket]);
 
   const request = useCallback(
     async <T,>(query: string, variables?: Variables): Promise<T> => {
