@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod graphql;
 pub mod http;
+pub mod jobs;
 pub mod logging;
 mod state;
 pub mod store;
@@ -88,8 +89,10 @@ impl Application {
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let reaper = tokio::spawn(reap_leases(self.state.clone()));
+        let deadlines = tokio::spawn(jobs::deadlines::run(self.state.clone()));
         let result = http::serve(self.listener, self.state, signal).await;
         reaper.abort();
+        deadlines.abort();
         result
     }
 }

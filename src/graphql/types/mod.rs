@@ -3,6 +3,7 @@
 //! without breaking clients.
 
 mod bulk_task;
+mod control;
 mod task_item;
 mod task_items;
 
@@ -10,6 +11,7 @@ use async_graphql::{ID, Interface, SimpleObject};
 use serde_json::Value;
 
 pub use bulk_task::{BulkTask, BulkTaskConnection, TaskCount};
+pub use control::{AuditEntry, AuditEntryConnection, FailurePolicy};
 pub use task_item::TaskItem;
 pub use task_items::{TaskItemConnection, prefetch_items};
 
