@@ -66,7 +66,7 @@ pub(crate) async fn commit_items(
 ) -> AppResult<()> {
     items::apply(&tx, task.id, now, changes).await?;
     touch(task, counters, now);
-    let stopped = enforce_policy(&tx, task).await?;
+    let stopped = enforce_policy(&tx, task, now).await?;
     tasks::save(&tx, task).await?;
     // A stop cancels every pending item: too many to list.
     let indexes = (!stopped).then(|| changes.iter().map(|c| c.idx).collect());
@@ -122,7 +122,9 @@ where
 /// Fails `task` when its counters cross its failure policy's threshold, as
 /// `failBulkTask` would, with the server as the actor. The check costs no
 /// statement unless it fires; a task already stopping or done is left alone.
-async fn enforce_policy(tx: &Writer, task: &mut bulk_task::Model) -> AppResult<bool> {
+/// The items it cancels carry `now`, the time of the change that crossed the
+/// threshold, so that one event covers both.
+async fn enforce_policy(tx: &Writer, task: &mut bulk_task::Model, now: i64) -> AppResult<bool> {
     if task.failure_policy.is_none()
         || task.error_code.is_some()
         || task.cancel_requested
@@ -135,7 +137,7 @@ async fn enforce_policy(tx: &Writer, task: &mut bulk_task::Model) -> AppResult<b
         return Ok(false);
     };
     let details = breach.details.to_string();
-    let cancelled = wind_down(tx, task, |task| {
+    let cancelled = wind_down_at(tx, task, now, |task| {
         task.error_code = Some(FAILURE_THRESHOLD_EXCEEDED.to_owned());
         task.error_message = Some(breach.message.clone());
         task.error_details = Some(details);
@@ -165,13 +167,22 @@ pub(crate) async fn wind_down(
     task: &mut bulk_task::Model,
     mark: impl FnOnce(&mut bulk_task::Model),
 ) -> AppResult<i32> {
+    let now = clock(task);
+    wind_down_at(tx, task, now, mark).await
+}
+
+async fn wind_down_at(
+    tx: &Writer,
+    task: &mut bulk_task::Model,
+    now: i64,
+    mark: impl FnOnce(&mut bulk_task::Model),
+) -> AppResult<i32> {
     if task.status.is_terminal() {
         return Err(invalid_state(format!(
             "the task already finished as {}",
             task.status
         )));
     }
-    let now = clock(task);
     let cancelled = items::cancel_pending(tx, task.id, now).await?;
     let mut counters = Counters::from_task(task);
     counters.shift(ItemStatus::Pending, ItemStatus::Cancelled, cancelled);

@@ -8,7 +8,7 @@ use super::commit::{wind_down, with_task};
 use super::now_ms;
 use crate::error::{AppError, AppResult};
 use crate::events::EventBus;
-use crate::store::{Db, tasks};
+use crate::store::{Db, deadlines};
 
 /// Task-level error code of a task that missed its deadline.
 pub const DEADLINE_EXCEEDED: &str = "DEADLINE_EXCEEDED";
@@ -21,7 +21,7 @@ const TASKS_PER_PASS: u64 = 100;
 pub async fn fail_overdue(db: &Db, events: &EventBus) -> AppResult<usize> {
     let now = now_ms();
     // The scan crosses organisations; each task is then handled as its own.
-    let due = tasks::overdue(&db.system_reader().await?, now, TASKS_PER_PASS).await?;
+    let due = deadlines::overdue(&db.system_reader().await?, now, TASKS_PER_PASS).await?;
     let mut failed = 0;
     for task in due {
         let change = with_task(
