@@ -77,7 +77,7 @@ pub async fn pages_for_tasks(
         .map(|task_id| {
             let mut rows = grouped.remove(task_id).unwrap_or_default();
             // A compound select does not promise its members' order.
-            rows.sort_by(|a, b| (b.at, b.id).cmp(&(a.at, a.id)));
+            rows.sort_by_key(|e| std::cmp::Reverse((e.at, e.id)));
             (*task_id, window.finish(rows))
         })
         .collect())
