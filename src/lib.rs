@@ -128,9 +128,11 @@ impl Application {
     ) -> std::io::Result<()> {
         let reaper = tokio::spawn(reap_leases(self.state.clone()));
         let pruner = tokio::spawn(jobs::pruner::run(self.state.clone()));
+        let deadlines = tokio::spawn(jobs::deadlines::run(self.state.clone()));
         let result = http::serve(self.listener, self.state, signal).await;
         reaper.abort();
         pruner.abort();
+        deadlines.abort();
         result
     }
 }

@@ -131,12 +131,21 @@ pub async fn task_counters(gql: &Gql, task_id: &str) -> Res<Value> {
 
 /// Creates a sealed task with `n` items; its id and uuid.
 pub async fn create_task(gql: &Gql, task_type: &str, n: usize) -> Res<(String, Uuid)> {
-    let data = gql
-        .query(
-            CREATE,
-            json!({ "input": { "type": task_type, "items": new_items(0, n) } }),
-        )
-        .await?;
+    create_task_with(gql, task_type, n, json!({})).await
+}
+
+/// Like `create_task`, with the other `CreateBulkTaskInput` fields in `extra`.
+pub async fn create_task_with(
+    gql: &Gql,
+    task_type: &str,
+    n: usize,
+    extra: Value,
+) -> Res<(String, Uuid)> {
+    let mut input = json!({ "type": task_type, "items": new_items(0, n) });
+    for (k, v) in extra.as_object().into_iter().flatten() {
+        input[k] = v.clone();
+    }
+    let data = gql.query(CREATE, json!({ "input": input })).await?;
     let task = &data["createBulkTask"]["task"];
     if task["counters"]["total"].as_u64() != Some(n as u64) {
         return Err(format!("seeding: unexpected task {task}").into());

@@ -133,64 +133,58 @@ async fn report(env: &Env, rig: &Rig, out: &mut Figures) -> Res<()> {
             .map(<[usize]>::to_vec)
             .collect();
 
-        // Both tasks seeded up front, with fresh planner statistics, so neither side is favoured.
+        // Every task seeded up front, with fresh planner statistics, so no side is favoured.
         let (task_id, task_uuid) = client::create_task(&rig.gql, "bench.report", n).await?;
+        let (policy_id, policy_uuid) =
+            client::create_task_with(&rig.gql, "bench.report", n, POLICY.clone()).await?;
         let (_, raw_task) = client::create_task(&rig.gql, "bench.report", n).await?;
         rig.pool.analyze().await?;
-        let bodies: Arc<Vec<Bytes>> = Arc::new(
-            batches
-                .iter()
-                .map(|b| {
-                    let results: Vec<Value> = b
-                        .iter()
-                        .map(|&i| {
-                            if i % 10 == 0 {
-                                json!({ "index": i, "outcome": "FAILED", "error": { "code": raw::ERROR_CODE, "message": raw::ERROR_MESSAGE } })
-                            } else {
-                                json!({ "index": i, "outcome": "SUCCEEDED", "result": { "ok": true } })
-                            }
-                        })
-                        .collect();
-                    Gql::body(REPORT, json!({ "input": { "taskId": task_id, "results": results } }))
-                })
-                .collect(),
-        );
-        let mark = rig.sampler.mark();
-        let t = Instant::now();
-        let deadline = t + budget;
-        let mut set = JoinSet::new();
-        for w in 0..workers {
-            let (gql, bodies) = (rig.gql.clone(), bodies.clone());
-            set.spawn(async move {
-                let (mut lat, mut applied) = (Samples::default(), 0u64);
-                for body in bodies.iter().skip(w).step_by(workers) {
-                    if Instant::now() > deadline {
-                        break;
-                    }
-                    let t = Instant::now();
-                    let data = gql.post(body.clone()).await?;
-                    lat.push(t.elapsed());
-                    let r = &data["reportItemResults"];
-                    if r["problems"].as_array().is_some_and(|p| !p.is_empty()) {
-                        return Err(format!("report problems: {}", r["problems"]).into());
-                    }
-                    applied += r["applied"].as_u64().unwrap_or(0);
-                }
-                Res::Ok((lat, applied))
-            });
-        }
-        let (mut lat, mut applied) = (Samples::default(), 0);
-        while let Some(r) = set.join_next().await {
-            let (l, a) = r??;
-            lat.extend(l);
-            applied += a;
-        }
-        let wall = t.elapsed().as_secs_f64();
-        let usage = rig.sampler.since(mark);
+        let (mut lat, applied, wall, usage) =
+            send_reports(rig, &task_id, &batches, workers, budget).await?;
         let rate = applied as f64 / wall;
         if applied < n as u64 {
             eprintln!("bench: the server applied {applied} of {n} outcomes within the time budget");
         }
+        // The same reports into a task with a failure policy (that never fires
+        // at 10 % failures): what judging it in every report transaction costs.
+        let (mut policy_lat, policy_applied, policy_wall, _) =
+            send_reports(rig, &policy_id, &batches, workers, budget).await?;
+        let policy_rate = policy_applied as f64 / policy_wall;
+        out.add(
+            "report",
+            format!("{prefix}.policy_items_per_s"),
+            policy_rate,
+            "items/s",
+        );
+        out.add(
+            "report",
+            format!("{prefix}.policy_batch_p50"),
+            policy_lat.p50(),
+            "ms",
+        );
+        out.add(
+            "report",
+            format!("{prefix}.policy_batch_p99"),
+            policy_lat.p99(),
+            "ms",
+        );
+        out.add(
+            "report",
+            format!("{prefix}.policy_ratio_to_plain"),
+            policy_rate / rate,
+            "x",
+        );
+        check_counters(
+            rig,
+            &policy_id,
+            policy_uuid,
+            n,
+            policy_applied,
+            &prefix,
+            "policy_counters_ok",
+            out,
+        )
+        .await?;
 
         // Raw baseline on the task seeded the same way.
         let outcomes: Arc<Vec<Vec<Outcome>>> = Arc::new(
@@ -270,32 +264,125 @@ async fn report(env: &Env, rig: &Rig, out: &mut Figures) -> Res<()> {
         cpu(out, "report", &prefix, &usage);
         cpu(out, "report", &format!("{prefix}.raw"), &raw_usage);
 
-        // Counters: the invariant, equal to the reports, and equal to the rows.
-        let task = client::task_counters(&rig.gql, &task_id).await?;
-        let c = &task["counters"];
-        let get = |k: &str| c[k].as_i64().unwrap_or(-1);
-        let mut ok = get("total") == get("pending") + get("running") + get("finished")
-            && get("finished") == applied as i64
-            && get("succeeded") + get("failed") == applied as i64
-            && get("total") == n as i64;
-        let rows = rig.pool.item_counts(task_uuid).await?;
-        for (status, count) in &rows {
-            ok &= get(&status.to_lowercase()) == *count;
-        }
-        if !ok {
-            eprintln!(
-                "bench: counter check FAILED: counters {c}, applied {applied}, rows {rows:?}"
-            );
-        }
-        out.add(
-            "report",
-            format!("{prefix}.counters_ok"),
-            if ok { 1.0 } else { 0.0 },
-            "bool",
-        );
-        if !ok {
-            return Err("counters do not match the reports".into());
-        }
+        check_counters(
+            rig,
+            &task_id,
+            task_uuid,
+            n,
+            applied,
+            &prefix,
+            "counters_ok",
+            out,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The failure policy of the `report` scenario's policy variant: a ratio
+/// judged on every report, never crossed by the scenario's 10 % failures.
+static POLICY: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| {
+    json!({ "failurePolicy": {
+        "maxFailureRatio": 0.5, "minFinished": 20, "nonRetryableCodes": ["NEVER_SENT"]
+    } })
+});
+
+/// W workers send the report bodies of `batches` for `task_id`, each its
+/// share back to back, until done or `budget` runs out: latencies, outcomes
+/// applied, wall time and CPU.
+async fn send_reports(
+    rig: &Rig,
+    task_id: &str,
+    batches: &[Vec<usize>],
+    workers: usize,
+    budget: Duration,
+) -> Res<(Samples, u64, f64, Usage)> {
+    let bodies: Arc<Vec<Bytes>> = Arc::new(
+        batches
+            .iter()
+            .map(|b| {
+                let results: Vec<Value> = b
+                    .iter()
+                    .map(|&i| {
+                        if i % 10 == 0 {
+                            json!({ "index": i, "outcome": "FAILED", "error": { "code": raw::ERROR_CODE, "message": raw::ERROR_MESSAGE } })
+                        } else {
+                            json!({ "index": i, "outcome": "SUCCEEDED", "result": { "ok": true } })
+                        }
+                    })
+                    .collect();
+                Gql::body(REPORT, json!({ "input": { "taskId": task_id, "results": results } }))
+            })
+            .collect(),
+    );
+    let mark = rig.sampler.mark();
+    let t = Instant::now();
+    let deadline = t + budget;
+    let mut set = JoinSet::new();
+    for w in 0..workers {
+        let (gql, bodies) = (rig.gql.clone(), bodies.clone());
+        set.spawn(async move {
+            let (mut lat, mut applied) = (Samples::default(), 0u64);
+            for body in bodies.iter().skip(w).step_by(workers) {
+                if Instant::now() > deadline {
+                    break;
+                }
+                let t = Instant::now();
+                let data = gql.post(body.clone()).await?;
+                lat.push(t.elapsed());
+                let r = &data["reportItemResults"];
+                if r["problems"].as_array().is_some_and(|p| !p.is_empty()) {
+                    return Err(format!("report problems: {}", r["problems"]).into());
+                }
+                applied += r["applied"].as_u64().unwrap_or(0);
+            }
+            Res::Ok((lat, applied))
+        });
+    }
+    let (mut lat, mut applied) = (Samples::default(), 0);
+    while let Some(r) = set.join_next().await {
+        let (l, a) = r??;
+        lat.extend(l);
+        applied += a;
+    }
+    let wall = t.elapsed().as_secs_f64();
+    Ok((lat, applied, wall, rig.sampler.since(mark)))
+}
+
+/// Counters: the invariant, equal to the reports, and equal to the rows.
+#[allow(clippy::too_many_arguments)]
+async fn check_counters(
+    rig: &Rig,
+    task_id: &str,
+    task_uuid: uuid::Uuid,
+    n: usize,
+    applied: u64,
+    prefix: &str,
+    figure: &str,
+    out: &mut Figures,
+) -> Res<()> {
+    let task = client::task_counters(&rig.gql, task_id).await?;
+    let c = &task["counters"];
+    let get = |k: &str| c[k].as_i64().unwrap_or(-1);
+    let mut ok = get("total") == get("pending") + get("running") + get("finished")
+        && get("finished") == applied as i64
+        && get("succeeded") + get("failed") == applied as i64
+        && get("total") == n as i64;
+    let rows = rig.pool.item_counts(task_uuid).await?;
+    for (status, count) in &rows {
+        ok &= get(&status.to_lowercase()) == *count;
+    }
+    if !ok {
+        eprintln!("bench: counter check FAILED: counters {c}, applied {applied}, rows {rows:?}");
+    }
+    out.add(
+        "report",
+        format!("{prefix}.{figure}"),
+        if ok { 1.0 } else { 0.0 },
+        "bool",
+    );
+    if !ok {
+        return Err("counters do not match the reports".into());
     }
     Ok(())
 }

@@ -51,6 +51,16 @@ pub struct Model {
     pub retain_for: Option<i64>,
     /// When the pruner began deleting the task; from then on no reader or writer sees it.
     pub pruned_at: Option<i64>,
+    /// Claims hand out none of its items while set.
+    pub paused: bool,
+    /// Claims by type take higher first; -100 to 100.
+    pub priority: i32,
+    /// No item is handed out before this time.
+    pub not_before: Option<i64>,
+    /// Unfinished at this time, the task fails with DEADLINE_EXCEEDED.
+    pub deadline: Option<i64>,
+    /// JSON text: the failure policy as given, when any.
+    pub failure_policy: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

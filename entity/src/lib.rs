@@ -2,6 +2,7 @@
 //! value types their columns hold.
 
 pub mod api_key;
+pub mod audit_entry;
 pub mod bulk_task;
 pub mod organisation;
 pub mod status;

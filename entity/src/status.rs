@@ -26,6 +26,9 @@ pub enum TaskStatus {
     Failed,
     #[sea_orm(string_value = "CANCELLED")]
     Cancelled,
+    /// Paused and not terminal: claims hand out none of its items.
+    #[sea_orm(string_value = "PAUSED")]
+    Paused,
 }
 
 /// An item's status.
@@ -60,6 +63,7 @@ impl TaskStatus {
         TaskStatus::CompletedWithFailures,
         TaskStatus::Failed,
         TaskStatus::Cancelled,
+        TaskStatus::Paused,
     ];
 
     pub const TERMINAL: &'static [TaskStatus] = &[
@@ -83,6 +87,7 @@ impl TaskStatus {
             TaskStatus::CompletedWithFailures => "COMPLETED_WITH_FAILURES",
             TaskStatus::Failed => "FAILED",
             TaskStatus::Cancelled => "CANCELLED",
+            TaskStatus::Paused => "PAUSED",
         }
     }
 }

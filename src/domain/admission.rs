@@ -7,6 +7,7 @@ use std::sync::LazyLock;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::policy::FailurePolicy;
 use super::status::{Counters, ItemStatus};
 use crate::error::{AppResult, bad_input, limit_exceeded};
 use crate::store::items::NewItem;
@@ -56,6 +57,20 @@ pub struct NewTask {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retain_for: Option<i32>,
     pub items: Vec<NewTaskItem>,
+    pub failure_policy: Option<FailurePolicy>,
+    pub priority: Option<i32>,
+    pub not_before: Option<i64>,
+    pub deadline: Option<i64>,
+}
+
+/// Priorities run from -100 to 100; claims by type take higher first.
+pub const PRIORITIES: std::ops::RangeInclusive<i32> = -100..=100;
+
+pub(crate) fn check_priority(priority: i32) -> AppResult<()> {
+    if !PRIORITIES.contains(&priority) {
+        return Err(bad_input("`priority` must be between -100 and 100"));
+    }
+    Ok(())
 }
 
 /// An item refused at admission; it is stored as REJECTED.
@@ -108,6 +123,20 @@ pub(crate) fn validate(input: &NewTask) -> AppResult<()> {
     }
     if input.retain_for.is_some_and(|s| s < 0) {
         return Err(bad_input("`retainFor` must not be negative"));
+    }
+    if let Some(policy) = &input.failure_policy {
+        policy.validate()?;
+    }
+    if let Some(priority) = input.priority {
+        check_priority(priority)?;
+    }
+    if let Some(deadline) = input.deadline {
+        if deadline <= super::now_ms() {
+            return Err(bad_input("`deadline` must be in the future"));
+        }
+        if input.not_before.is_some_and(|t| t >= deadline) {
+            return Err(bad_input("`notBefore` must be before `deadline`"));
+        }
     }
     check_item_count(input.items.len())
 }

@@ -5,7 +5,9 @@
 use entity::bulk_task;
 use uuid::Uuid;
 
+use super::audit::{self, Actor, action};
 use super::now_ms;
+use super::policy::{FAILURE_THRESHOLD_EXCEEDED, FailurePolicy};
 use super::status::{Counters, ItemStatus, derive_status};
 use crate::error::{AppResult, invalid_state, not_found};
 use crate::events::{EventBus, TaskEvent};
@@ -35,6 +37,7 @@ pub(crate) fn touch(task: &mut bulk_task::Model, c: Counters, now: i64) {
         task.sealed,
         task.cancel_requested,
         task.error_code.is_some(),
+        task.paused,
     );
     task.status = status;
     task.progress = c.progress(task.sealed);
@@ -50,8 +53,9 @@ pub(crate) fn touch(task: &mut bulk_task::Model, c: Counters, now: i64) {
     task.updated_at = now.max(task.updated_at);
 }
 
-/// Writes item changes and the task's new state in `tx`, commits, and then
-/// delivers the change to subscribers.
+/// Writes item changes and the task's new state in `tx`, enforces the
+/// task's failure policy on the new counters, commits, and then delivers the
+/// change to subscribers.
 pub(crate) async fn commit_items(
     tx: Writer,
     events: &EventBus,
@@ -62,9 +66,11 @@ pub(crate) async fn commit_items(
 ) -> AppResult<()> {
     items::apply(&tx, task.id, now, changes).await?;
     touch(task, counters, now);
+    let stopped = enforce_policy(&tx, task, now).await?;
     tasks::save(&tx, task).await?;
-    let indexes = changes.iter().map(|c| c.idx).collect();
-    let staged = events.stage(&tx, event(task, Some(indexes))).await?;
+    // A stop cancels every pending item: too many to list.
+    let indexes = (!stopped).then(|| changes.iter().map(|c| c.idx).collect());
+    let staged = events.stage(&tx, event(task, indexes)).await?;
     tx.commit().await?;
     staged.dispatch();
     Ok(())
@@ -113,26 +119,75 @@ where
     Ok((task, out))
 }
 
+/// Fails `task` when its counters cross its failure policy's threshold, as
+/// `failBulkTask` would, with the server as the actor. The check costs no
+/// statement unless it fires; a task already stopping or done is left alone.
+/// The items it cancels carry `now`, the time of the change that crossed the
+/// threshold, so that one event covers both.
+async fn enforce_policy(tx: &Writer, task: &mut bulk_task::Model, now: i64) -> AppResult<bool> {
+    if task.failure_policy.is_none()
+        || task.error_code.is_some()
+        || task.cancel_requested
+        || task.status.is_terminal()
+    {
+        return Ok(false);
+    }
+    let Some(breach) = FailurePolicy::of(task).and_then(|p| p.breach(&Counters::from_task(task)))
+    else {
+        return Ok(false);
+    };
+    let details = breach.details.to_string();
+    let cancelled = wind_down_at(tx, task, now, |task| {
+        task.error_code = Some(FAILURE_THRESHOLD_EXCEEDED.to_owned());
+        task.error_message = Some(breach.message.clone());
+        task.error_details = Some(details);
+    })
+    .await?;
+    let mut details = breach.details;
+    details["cancelledItems"] = cancelled.into();
+    audit::record(
+        tx,
+        task.id,
+        task.updated_at,
+        Actor::System,
+        action::FAILURE_THRESHOLD,
+        Some(breach.message),
+        Some(details),
+    )
+    .await?;
+    Ok(true)
+}
+
 /// Stops a task from taking new work, for cancel and fail alike: its
 /// pending items become CANCELLED, `mark` records why (the cancel flag or
 /// the task error), and it is sealed; running items may still report.
+/// Returns how many items it cancelled.
 pub(crate) async fn wind_down(
     tx: &Writer,
     task: &mut bulk_task::Model,
     mark: impl FnOnce(&mut bulk_task::Model),
-) -> AppResult<()> {
+) -> AppResult<i32> {
+    let now = clock(task);
+    wind_down_at(tx, task, now, mark).await
+}
+
+async fn wind_down_at(
+    tx: &Writer,
+    task: &mut bulk_task::Model,
+    now: i64,
+    mark: impl FnOnce(&mut bulk_task::Model),
+) -> AppResult<i32> {
     if task.status.is_terminal() {
         return Err(invalid_state(format!(
             "the task already finished as {}",
             task.status
         )));
     }
-    let now = clock(task);
     let cancelled = items::cancel_pending(tx, task.id, now).await?;
     let mut counters = Counters::from_task(task);
     counters.shift(ItemStatus::Pending, ItemStatus::Cancelled, cancelled);
     mark(task);
     task.sealed = true;
     touch(task, counters, now);
-    Ok(())
+    Ok(cancelled)
 }

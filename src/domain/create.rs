@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::admission::{DEFAULT_MAX_ATTEMPTS, NewTask, Rejection, admit, count_admitted, validate};
+use super::audit::{self, action};
 use super::commit::{event, touch};
 use super::status::{Counters, TaskStatus};
 use super::{Principal, now_ms};
@@ -110,6 +111,15 @@ fn new_task(input: &NewTask, org: Uuid, hash: &str, now: i64) -> AppResult<bulk_
         last_heartbeat_at: None,
         retain_for: input.retain_for.map(i64::from),
         pruned_at: None,
+        paused: false,
+        priority: input.priority.unwrap_or(0),
+        not_before: input.not_before,
+        deadline: input.deadline,
+        failure_policy: input
+            .failure_policy
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()?,
     })
 }
 
@@ -147,6 +157,8 @@ pub async fn create(
         }
         tasks::insert(&tx, task.clone()).await?;
         items::insert(&tx, task.id, now, &rows).await?;
+        let details = serde_json::json!({ "items": task.total, "rejected": rejected.len() });
+        audit::record(&tx, task.id, now, who, action::CREATE, None, Some(details)).await?;
         let staged = events.stage(&tx, event(&task, None)).await?;
         tx.commit().await?;
         Ok::<_, DbErr>(Inserted::Committed(staged))

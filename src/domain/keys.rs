@@ -89,6 +89,42 @@ impl fmt::Display for Scopes {
     }
 }
 
+/// The public prefix of a key (`bw_` and 8 hex digits), kept inline so
+/// that a principal stays `Copy`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyPrefix {
+    bytes: [u8; KeyPrefix::MAX],
+    len: u8,
+}
+
+impl KeyPrefix {
+    const MAX: usize = 16;
+
+    /// The prefix, cut to 16 bytes at a character boundary.
+    pub fn new(text: &str) -> KeyPrefix {
+        let mut len = text.len().min(Self::MAX);
+        while !text.is_char_boundary(len) {
+            len -= 1;
+        }
+        let mut bytes = [0; Self::MAX];
+        bytes[..len].copy_from_slice(&text.as_bytes()[..len]);
+        KeyPrefix {
+            bytes,
+            len: len as u8,
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for KeyPrefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
 fn hash(token: &str) -> String {
     Sha256::digest(token.as_bytes())
         .iter()
@@ -127,6 +163,8 @@ pub async fn authenticate(db: &Db, token: &str) -> AppResult<Principal> {
     Ok(Principal {
         organisation_id: key.organisation_id,
         scopes: Scopes::parse_list(&key.scopes)?,
+        key_id: key.id,
+        key_prefix: KeyPrefix::new(&key.prefix),
     })
 }
 

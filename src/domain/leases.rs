@@ -4,6 +4,7 @@
 use entity::task_item;
 use uuid::Uuid;
 
+use super::audit::{self, Actor, action};
 use super::commit::{clock, commit_items};
 use super::status::{Counters, ItemStatus};
 use super::{Principal, now_ms};
@@ -91,8 +92,9 @@ pub async fn claim(
     }
 }
 
-/// Claims from the oldest unfinished tasks of the types, task after task,
-/// until the limit is met or no task has pending items.
+/// Claims from unfinished tasks of the types, highest priority first and
+/// then oldest, task after task, until the limit is met or no task has
+/// pending items; paused tasks and tasks scheduled for later are skipped.
 async fn claim_by_type(
     db: &Db,
     events: &EventBus,
@@ -107,6 +109,7 @@ async fn claim_by_type(
         let candidates = leases::claimable_tasks(
             &db.reader(who.organisation_id).await?,
             types,
+            now_ms(),
             TASKS_PER_CLAIM,
         )
         .await?;
@@ -151,7 +154,13 @@ async fn claim_from_task(
     let mut task = tasks::lock(&tx, task_id)
         .await?
         .ok_or_else(|| not_found("task"))?;
-    if task.cancel_requested || task.error_code.is_some() || task.pending == 0 {
+    let scheduled_later = task.not_before.is_some_and(|t| t > now_ms());
+    if task.cancel_requested
+        || task.error_code.is_some()
+        || task.pending == 0
+        || task.paused
+        || scheduled_later
+    {
         tx.rollback().await?;
         return Ok(Vec::new());
     }
@@ -252,6 +261,7 @@ pub async fn reap_expired(db: &Db, events: &EventBus) -> AppResult<usize> {
         let winding_down = task.cancel_requested || task.error_code.is_some();
         let at = clock(&task);
         let mut counters = Counters::from_task(&task);
+        let mut outcomes = [0i32; 3];
         for item in &mut rows {
             let next = if item.attempts >= task.max_attempts {
                 ItemStatus::Failed
@@ -261,6 +271,11 @@ pub async fn reap_expired(db: &Db, events: &EventBus) -> AppResult<usize> {
                 ItemStatus::Pending
             };
             counters.shift(ItemStatus::Running, next, 1);
+            outcomes[match next {
+                ItemStatus::Pending => 0,
+                ItemStatus::Failed => 1,
+                _ => 2,
+            }] += 1;
             item.status = next;
             item.error_code = Some(LEASE_EXPIRED.to_owned());
             item.error_message = Some("the worker's lease ran out before it reported".to_owned());
@@ -270,6 +285,21 @@ pub async fn reap_expired(db: &Db, events: &EventBus) -> AppResult<usize> {
             item.finished_at = next.is_final().then_some(at);
         }
         let changes: Vec<ItemChange> = rows.iter().map(ItemState::change).collect();
+        let [returned, failed, cancelled] = outcomes;
+        let details = serde_json::json!({
+            "returned": returned, "failed": failed, "cancelled": cancelled
+        });
+        let (id, system) = (task.id, Actor::System);
+        audit::record(
+            &tx,
+            id,
+            at,
+            system,
+            action::LEASE_EXPIRY,
+            None,
+            Some(details),
+        )
+        .await?;
         commit_items(tx, events, &mut task, counters, at, &changes).await?;
         reaped += rows.len();
     }

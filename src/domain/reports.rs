@@ -14,6 +14,7 @@ use super::Principal;
 use super::admission::MAX_JSON_BYTES;
 use super::commit::{clock, commit_items};
 use super::leases::HEARTBEAT_EVERY_MS;
+use super::policy::FailurePolicy;
 use super::status::{Counters, ItemStatus};
 use crate::error::{AppResult, limit_exceeded, not_found};
 use crate::events::EventBus;
@@ -139,10 +140,21 @@ enum Verdict {
     Problem(&'static str, String),
 }
 
-/// Whether the task accepts new work (retries) rather than only finishing what runs.
+/// Whether the task accepts new work (retries) rather than only finishing
+/// what runs, and which error codes its policy never retries.
 struct TaskRules {
     max_attempts: i32,
     winding_down: bool,
+    policy: Option<FailurePolicy>,
+}
+
+impl TaskRules {
+    fn retries(&self, error: &Option<(String, String, Option<String>)>) -> bool {
+        match (&self.policy, error) {
+            (Some(policy), Some((code, _, _))) => !policy.is_non_retryable(code),
+            _ => true,
+        }
+    }
 }
 
 fn transition(item: &mut ItemState, r: &Prepared, rules: &TaskRules, now: i64) -> Verdict {
@@ -197,7 +209,10 @@ fn transition(item: &mut ItemState, r: &Prepared, rules: &TaskRules, now: i64) -
             Verdict::Applied(ItemStatus::Running)
         }
         outcome => {
-            let retry = outcome == Outcome::Failed && r.retryable && attempts < rules.max_attempts;
+            let retry = outcome == Outcome::Failed
+                && r.retryable
+                && attempts < rules.max_attempts
+                && rules.retries(&r.error);
             let next = match (retry, rules.winding_down) {
                 (true, false) => ItemStatus::Pending,
                 (true, true) => ItemStatus::Cancelled,
@@ -269,6 +284,7 @@ pub async fn report(
     let rules = TaskRules {
         max_attempts: task.max_attempts,
         winding_down: task.cancel_requested || task.error_code.is_some(),
+        policy: FailurePolicy::of(&task),
     };
     let now = clock(&task);
     let mut counters = Counters::from_task(&task);

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::Principal;
 use super::admission::{MAX_JSON_BYTES, MAX_KEY, MAX_TEXT};
+use super::audit::{self, action};
 use super::commit::{clock, touch, with_task};
 use super::status::Counters;
 use crate::error::{AppResult, bad_input, limit_exceeded};
@@ -169,7 +170,7 @@ pub async fn update(
     update: TaskUpdate,
 ) -> AppResult<bulk_task::Model> {
     check(&update)?;
-    let (task, ()) = with_task(db, events, who.organisation_id, id, async |_, task| {
+    let (task, ()) = with_task(db, events, who.organisation_id, id, async |tx, task| {
         let now = clock(task);
         if let Some(description) = &update.description {
             task.description = description.clone();
@@ -189,6 +190,15 @@ pub async fn update(
             task.artifacts = serde_json::to_string(&next_artifacts(task, &update, now)?)?;
         }
         touch(task, Counters::from_task(task), now);
+        // Which parts changed, not their contents: the trail is not a copy.
+        let details = serde_json::json!({
+            "description": update.description.is_some(),
+            "metadata": update.metadata_patch.is_some(),
+            "result": update.result.is_some(),
+            "artifactsAdded": update.add_artifacts.len(),
+            "artifactsRemoved": update.remove_artifacts.len(),
+        });
+        audit::record(tx, task.id, now, who, action::UPDATE, None, Some(details)).await?;
         Ok(())
     })
     .await?;

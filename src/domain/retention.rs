@@ -7,6 +7,7 @@
 
 use uuid::Uuid;
 
+use super::audit::{self, Actor, action};
 use super::now_ms;
 use crate::error::AppResult;
 use crate::events::{EventBus, TaskEvent};
@@ -56,6 +57,12 @@ pub async fn prune_due(db: &Db, events: &EventBus, retention: Retention) -> AppR
         let pruned = prune(db, events, &task, expiry, retention.batch).await?;
         total.tasks += pruned.tasks;
         total.items += pruned.items;
+    }
+    // Deleted tasks' trails go once they are as old as retention allows.
+    if let Some(cutoff) = expiry.default_cutoff {
+        let tx = db.system_begin().await?;
+        crate::store::audit::delete_before(&tx, cutoff, retention.batch).await?;
+        tx.commit().await?;
     }
     Ok(total)
 }
@@ -109,6 +116,17 @@ async fn mark(db: &Db, events: &EventBus, org: Uuid, id: Uuid, expiry: Expiry) -
         deleted: true,
         resync: false,
     };
+    let details = serde_json::json!({ "finishedBefore": expiry.now });
+    audit::record(
+        &tx,
+        id,
+        gone.at,
+        Actor::System,
+        action::RETENTION,
+        None,
+        Some(details),
+    )
+    .await?;
     let staged = events.stage(&tx, gone).await?;
     tx.commit().await?;
     staged.dispatch();

@@ -1,5 +1,6 @@
 //! Item and task lifecycles. A task's status is derived from its counters,
-//! `sealed`, `cancel_requested` and its task-level error; it is never set by hand.
+//! `sealed`, `cancel_requested`, `paused` and its task-level error; it is
+//! never set by hand.
 
 pub use entity::status::{ItemStatus, TaskStatus};
 
@@ -73,12 +74,14 @@ impl Counters {
     }
 }
 
-/// The status a task with these facts has.
+/// The status a task with these facts has. A pause shows only while the
+/// task is not terminal: a paused task whose last items finish completes.
 pub fn derive_status(
     c: &Counters,
     sealed: bool,
     cancel_requested: bool,
     has_error: bool,
+    paused: bool,
 ) -> TaskStatus {
     if has_error {
         return TaskStatus::Failed;
@@ -98,6 +101,9 @@ pub fn derive_status(
         } else {
             TaskStatus::CompletedWithFailures
         };
+    }
+    if paused {
+        return TaskStatus::Paused;
     }
     if c.running + c.succeeded + c.failed + c.skipped > 0 {
         TaskStatus::Running
@@ -122,45 +128,70 @@ mod tests {
     #[test]
     fn empty_sealed_task_is_completed_and_open_one_is_queued() {
         let c = Counters::default();
-        assert_eq!(derive_status(&c, true, false, false), TaskStatus::Completed);
-        assert_eq!(derive_status(&c, false, false, false), TaskStatus::Queued);
+        assert_eq!(
+            derive_status(&c, true, false, false, false),
+            TaskStatus::Completed
+        );
+        assert_eq!(
+            derive_status(&c, false, false, false, false),
+            TaskStatus::Queued
+        );
         assert_eq!(c.progress(true), 1.0);
     }
 
     #[test]
     fn never_terminal_while_unsealed() {
         let c = counters(0, 0, 3, 0);
-        assert_eq!(derive_status(&c, false, false, false), TaskStatus::Running);
+        assert_eq!(
+            derive_status(&c, false, false, false, false),
+            TaskStatus::Running
+        );
     }
 
     #[test]
     fn outcomes_decide_the_terminal_status() {
         assert_eq!(
-            derive_status(&counters(0, 0, 2, 1), true, false, false),
+            derive_status(&counters(0, 0, 2, 1), true, false, false, false),
             TaskStatus::CompletedWithFailures
         );
         assert_eq!(
-            derive_status(&counters(0, 0, 0, 3), true, false, false),
+            derive_status(&counters(0, 0, 0, 3), true, false, false, false),
             TaskStatus::Failed
         );
         assert_eq!(
-            derive_status(&counters(1, 0, 2, 1), true, false, false),
+            derive_status(&counters(1, 0, 2, 1), true, false, false, false),
             TaskStatus::Running
+        );
+    }
+
+    #[test]
+    fn a_pause_shows_until_the_task_is_terminal() {
+        assert_eq!(
+            derive_status(&counters(3, 1, 0, 0), true, false, false, true),
+            TaskStatus::Paused
+        );
+        assert_eq!(
+            derive_status(&counters(0, 0, 2, 0), true, false, false, true),
+            TaskStatus::Completed
+        );
+        assert_eq!(
+            derive_status(&counters(3, 0, 0, 0), true, true, false, true),
+            TaskStatus::Cancelled
         );
     }
 
     #[test]
     fn cancel_waits_for_running_items_and_error_wins() {
         assert_eq!(
-            derive_status(&counters(0, 2, 0, 0), true, true, false),
+            derive_status(&counters(0, 2, 0, 0), true, true, false, false),
             TaskStatus::Cancelling
         );
         assert_eq!(
-            derive_status(&counters(0, 0, 1, 0), true, true, false),
+            derive_status(&counters(0, 0, 1, 0), true, true, false, false),
             TaskStatus::Cancelled
         );
         assert_eq!(
-            derive_status(&counters(0, 2, 0, 0), true, true, true),
+            derive_status(&counters(0, 2, 0, 0), true, true, true, false),
             TaskStatus::Failed
         );
     }

@@ -1,14 +1,16 @@
 //! Task lifecycle after creation: append, seal, cancel, fail, retry, delete.
 
 use entity::bulk_task;
-use serde_json::Value;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::Principal;
 use super::admission::{
     MAX_KEY, MAX_LIST, MAX_TEXT, NewTaskItem, Rejection, admit, check_item_count, count_admitted,
 };
+use super::audit::{self, action, check_reason};
 use super::commit::{clock, event, touch, wind_down, with_task};
+use super::policy::FailurePolicy;
 use super::status::{Counters, ItemStatus};
 use crate::error::{AppResult, bad_input, invalid_state, limit_exceeded, not_found};
 use crate::events::EventBus;
@@ -58,9 +60,13 @@ pub async fn append(
         items::insert(tx, task.id, now, &rows).await?;
         let mut counters = Counters::from_task(task);
         count_admitted(&mut counters, &rows);
+        let sealing = seal && !task.sealed;
         task.sealed = seal;
-        if !rows.is_empty() || seal {
+        if !rows.is_empty() || sealing {
             touch(task, counters, now);
+            let details =
+                json!({ "items": rows.len(), "rejected": rejected.len(), "sealed": seal });
+            audit::record(tx, task.id, now, who, action::APPEND, None, Some(details)).await?;
         }
         Ok(rejected)
     })
@@ -74,10 +80,12 @@ pub async fn seal(
     who: Principal,
     id: Uuid,
 ) -> AppResult<bulk_task::Model> {
-    let (task, ()) = with_task(db, events, who.organisation_id, id, async |_, task| {
+    let (task, ()) = with_task(db, events, who.organisation_id, id, async |tx, task| {
         if !task.sealed {
             task.sealed = true;
-            touch(task, Counters::from_task(task), clock(task));
+            let now = clock(task);
+            touch(task, Counters::from_task(task), now);
+            audit::record(tx, task.id, now, who, action::SEAL, None, None).await?;
         }
         Ok(())
     })
@@ -90,12 +98,17 @@ pub async fn cancel(
     events: &EventBus,
     who: Principal,
     id: Uuid,
+    reason: Option<String>,
 ) -> AppResult<bulk_task::Model> {
+    check_reason(&reason)?;
     let (task, ()) = with_task(db, events, who.organisation_id, id, async |tx, task| {
         if task.cancel_requested {
             return Ok(());
         }
-        wind_down(tx, task, |task| task.cancel_requested = true).await
+        let cancelled = wind_down(tx, task, |task| task.cancel_requested = true).await?;
+        let details = json!({ "cancelledItems": cancelled });
+        let at = task.updated_at;
+        Ok(audit::record(tx, task.id, at, who, action::CANCEL, reason, Some(details)).await?)
     })
     .await?;
     Ok(task)
@@ -128,17 +141,33 @@ pub async fn fail(
         .map(serde_json::to_string)
         .transpose()?;
     let (task, ()) = with_task(db, events, who.organisation_id, id, async |tx, task| {
-        wind_down(tx, task, |task| {
+        let (code, reason) = (error.code.clone(), error.message.clone());
+        let cancelled = wind_down(tx, task, |task| {
             task.error_code = Some(error.code);
             task.error_message = Some(error.message);
             task.error_details = details;
         })
-        .await
+        .await?;
+        let details = json!({ "code": code, "cancelledItems": cancelled });
+        let at = task.updated_at;
+        Ok(audit::record(
+            tx,
+            task.id,
+            at,
+            who,
+            action::FAIL,
+            Some(reason),
+            Some(details),
+        )
+        .await?)
     })
     .await?;
     Ok(task)
 }
 
+/// Sends FAILED items back to PENDING: those named, or all of them, but
+/// for codes the task's policy declares non-retryable unless `error_codes`
+/// names them.
 pub async fn retry_failed(
     db: &Db,
     events: &EventBus,
@@ -146,7 +175,9 @@ pub async fn retry_failed(
     id: Uuid,
     item_ids: Option<Vec<Uuid>>,
     error_codes: Option<Vec<String>>,
+    reason: Option<String>,
 ) -> AppResult<bulk_task::Model> {
+    check_reason(&reason)?;
     let listed = item_ids.as_ref().map_or(0, Vec::len) + error_codes.as_ref().map_or(0, Vec::len);
     if listed > MAX_LIST {
         return Err(limit_exceeded(format!(
@@ -156,11 +187,18 @@ pub async fn retry_failed(
     let (task, ()) = with_task(db, events, who.organisation_id, id, async |tx, task| {
         ensure_open(task)?;
         let now = clock(task);
+        let kept = match (&error_codes, FailurePolicy::of(task)) {
+            (None, Some(policy)) if !policy.non_retryable_codes.is_empty() => {
+                Some(policy.non_retryable_codes)
+            }
+            _ => None,
+        };
         let retried = items::retry_failed(
             tx,
             task.id,
             item_ids.as_deref(),
             error_codes.as_deref(),
+            kept.as_deref(),
             now,
         )
         .await?;
@@ -168,6 +206,12 @@ pub async fn retry_failed(
             let mut counters = Counters::from_task(task);
             counters.shift(ItemStatus::Failed, ItemStatus::Pending, retried);
             touch(task, counters, now);
+            let details = json!({
+                "retried": retried,
+                "itemIds": item_ids.as_ref().map(Vec::len),
+                "errorCodes": error_codes,
+            });
+            audit::record(tx, task.id, now, who, action::RETRY, reason, Some(details)).await?;
         }
         Ok(())
     })
@@ -175,12 +219,23 @@ pub async fn retry_failed(
     Ok(task)
 }
 
-pub async fn delete(db: &Db, events: &EventBus, who: Principal, id: Uuid) -> AppResult<()> {
+/// Deletes a task and its items; its audit trail stays, with this entry last.
+pub async fn delete(
+    db: &Db,
+    events: &EventBus,
+    who: Principal,
+    id: Uuid,
+    reason: Option<String>,
+) -> AppResult<()> {
+    check_reason(&reason)?;
     let tx = db.begin(who.organisation_id).await?;
     let task = tasks::lock(&tx, id)
         .await?
         .ok_or_else(|| not_found("task"))?;
     tasks::delete(&tx, id).await?;
+    let details = json!({ "type": task.task_type, "total": task.total, "status": task.status });
+    let at = clock(&task);
+    audit::record(&tx, id, at, who, action::DELETE, reason, Some(details)).await?;
     let mut gone = event(&task, Some(Vec::new()));
     gone.version += 1;
     gone.deleted = true;

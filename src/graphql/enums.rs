@@ -34,6 +34,8 @@ pub enum BulkTaskStatus {
     Failed,
     /// Cancel finished: no item is RUNNING any more.
     Cancelled,
+    /// Paused and not terminal: claims hand out none of its items until it is resumed.
+    Paused,
 }
 
 /// Where an item is in its lifecycle.
@@ -114,7 +116,7 @@ macro_rules! same_variants {
 }
 
 same_variants!(BulkTaskStatus <-> TaskStatus {
-    Queued, Running, Cancelling, Completed, CompletedWithFailures, Failed, Cancelled
+    Queued, Running, Cancelling, Completed, CompletedWithFailures, Failed, Cancelled, Paused
 });
 same_variants!(TaskItemStatus <-> ItemStatus { Pending, Running, Succeeded, Failed, Skipped, Rejected, Cancelled });
 same_variants!(ItemOutcome <-> Outcome { Running, Succeeded, Failed, Skipped });

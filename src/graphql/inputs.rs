@@ -10,6 +10,7 @@ use super::enums::{
 use super::ids::{self, Kind};
 use super::scalars::DateTime;
 use crate::domain::admission::{NewTask, NewTaskItem as DomainItem, ProducerRejection};
+use crate::domain::policy::{DEFAULT_MIN_FINISHED, FailurePolicy};
 use crate::domain::reports::{ItemError, ItemRef, ItemResult};
 use crate::domain::results::{NewArtifact, TaskUpdate};
 use crate::store::items::{ItemFilter, ItemOrder};
@@ -165,7 +166,43 @@ pub struct CreateBulkTaskInput {
     pub retain_for: Option<i32>,
     /// The items, in order.
     pub items: Vec<NewTaskItem>,
+    /// When to stop the task because too many items fail.
+    pub failure_policy: Option<FailurePolicyInput>,
+    /// Higher is claimed first among tasks of the same types; -100 to 100.
+    #[graphql(default = 0)]
+    pub priority: i32,
+    /// Items are not claimable before this time.
+    pub not_before: Option<DateTime>,
+    /// Unfinished at this time, the task is failed with code DEADLINE_EXCEEDED.
+    pub deadline: Option<DateTime>,
 }
+
+/// When to stop a task whose items keep failing, and which errors never to retry.
+#[derive(InputObject, Clone, Debug)]
+pub struct FailurePolicyInput {
+    /// Fail the task once this many items are FAILED (for good).
+    pub max_failed_items: Option<i32>,
+    /// ... or once FAILED / finished items exceeds this (0 < r <= 1).
+    pub max_failure_ratio: Option<f64>,
+    /// The ratio is not judged before this many items are final.
+    #[graphql(default = 20)]
+    pub min_finished: i32,
+    /// FAILED results with these codes never go back to PENDING, whatever `retryable` says.
+    pub non_retryable_codes: Option<Vec<String>>,
+}
+
+impl From<FailurePolicyInput> for FailurePolicy {
+    fn from(p: FailurePolicyInput) -> Self {
+        FailurePolicy {
+            max_failed_items: p.max_failed_items,
+            max_failure_ratio: p.max_failure_ratio,
+            min_finished: p.min_finished,
+            non_retryable_codes: p.non_retryable_codes.unwrap_or_default(),
+        }
+    }
+}
+
+const _: () = assert!(DEFAULT_MIN_FINISHED == 20, "the GraphQL default above");
 
 impl From<CreateBulkTaskInput> for NewTask {
     fn from(i: CreateBulkTaskInput) -> Self {
@@ -178,6 +215,10 @@ impl From<CreateBulkTaskInput> for NewTask {
             sealed: i.sealed,
             retain_for: i.retain_for,
             items: i.items.into_iter().map(Into::into).collect(),
+            failure_policy: i.failure_policy.map(Into::into),
+            priority: Some(i.priority),
+            not_before: i.not_before.map(|t| t.0),
+            deadline: i.deadline.map(|t| t.0),
         }
     }
 }
@@ -266,8 +307,11 @@ pub struct RetryFailedItemsInput {
     pub task_id: ID,
     /// Only these items.
     pub item_ids: Option<Vec<ID>>,
-    /// Only items whose error has one of these codes.
+    /// Only items whose error has one of these codes; without it, codes the
+    /// task's failure policy declares non-retryable stay FAILED.
     pub error_codes: Option<Vec<String>>,
+    /// Why, kept in the audit trail.
+    pub reason: Option<String>,
 }
 
 /// Aborts a task with a task-level error.
@@ -277,7 +321,7 @@ pub struct FailBulkTaskInput {
     pub id: ID,
     /// Machine-readable reason.
     pub code: String,
-    /// Human-readable explanation.
+    /// Human-readable explanation; the audit trail keeps it as the reason.
     pub message: String,
     /// Anything else worth keeping.
     pub details: Option<Value>,

@@ -6,13 +6,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
-use entity::{bulk_task, task_item};
+use entity::{audit_entry, bulk_task, task_item};
 use uuid::Uuid;
 
 use crate::error::AppError;
 use crate::store::items::{ErrorCount, ItemFilter, ItemOrder};
 use crate::store::page::{Page, PageArgs, Window};
-use crate::store::{Db, Reader, items, tasks};
+use crate::store::{Db, Reader, audit, items, tasks};
 
 pub type RequestLoader = DataLoader<Loaders, HashMapCache>;
 
@@ -65,6 +65,14 @@ pub struct ItemCountKey {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ErrorSummaryKey(pub Uuid);
+
+/// Which page of a task's audit trail: the same arguments for every task of
+/// a list share one statement.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct AuditPageKey {
+    pub task_id: Uuid,
+    pub page: Arc<PageArgs>,
+}
 
 fn db_error(err: sea_orm::DbErr) -> Arc<AppError> {
     Arc::new(err.into())
@@ -189,5 +197,36 @@ impl Loader<ErrorSummaryKey> for Loaders {
                 (ErrorSummaryKey(id), Arc::new(list))
             })
             .collect())
+    }
+}
+
+impl Loader<AuditPageKey> for Loaders {
+    type Value = Arc<Page<audit_entry::Model>>;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[AuditPageKey]) -> LoadResult<AuditPageKey, Self::Value> {
+        let mut groups: HashMap<Arc<PageArgs>, Vec<Uuid>> = HashMap::new();
+        for key in keys {
+            groups
+                .entry(key.page.clone())
+                .or_default()
+                .push(key.task_id);
+        }
+        let mut out = HashMap::with_capacity(keys.len());
+        let db = self.reader().await?;
+        for (page, task_ids) in groups {
+            let window = Window::new(&page, audit::ORDER_TAG, false).map_err(Arc::new)?;
+            let pages = audit::pages_for_tasks(&db, &task_ids, &window)
+                .await
+                .map_err(db_error)?;
+            for (task_id, rows) in pages {
+                let key = AuditPageKey {
+                    task_id,
+                    page: page.clone(),
+                };
+                out.insert(key, Arc::new(rows));
+            }
+        }
+        Ok(out)
     }
 }

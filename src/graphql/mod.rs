@@ -1,6 +1,7 @@
 //! The GraphQL schema: thin resolvers over the domain and the store.
 
 pub mod connection;
+pub mod control;
 pub mod document;
 pub mod enums;
 pub mod errors;
@@ -28,7 +29,11 @@ use crate::store::Reader;
 pub struct Query(query::TaskQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(mutation::TaskMutation, workers::WorkerMutation);
+pub struct Mutation(
+    mutation::TaskMutation,
+    workers::WorkerMutation,
+    control::ControlMutation,
+);
 
 #[derive(MergedSubscription, Default)]
 pub struct Subscription(subscription::TaskSubscription);

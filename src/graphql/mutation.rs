@@ -193,10 +193,11 @@ impl TaskMutation {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The task.")] id: ID,
+        #[graphql(desc = "Why, kept in the audit trail.")] reason: Option<String>,
     ) -> Result<BulkTask> {
         let s = state(ctx)?;
         Ok(BulkTask(
-            tasks::cancel(&s.db, &s.events, caller(ctx)?, task_id(&id)?).await?,
+            tasks::cancel(&s.db, &s.events, caller(ctx)?, task_id(&id)?, reason).await?,
         ))
     }
 
@@ -224,6 +225,7 @@ impl TaskMutation {
             id,
             item_ids,
             input.error_codes,
+            input.reason,
         )
         .await?;
         Ok(BulkTask(task))
@@ -248,15 +250,16 @@ impl TaskMutation {
         ))
     }
 
-    /// Deletes a task and its items; returns its id.
+    /// Deletes a task and its items; returns its id. Its audit trail is kept.
     #[graphql(guard = "Need(Scope::TasksWrite)")]
     async fn delete_bulk_task(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The task.")] id: ID,
+        #[graphql(desc = "Why, kept in the audit trail.")] reason: Option<String>,
     ) -> Result<ID> {
         let s = state(ctx)?;
-        tasks::delete(&s.db, &s.events, caller(ctx)?, task_id(&id)?).await?;
+        tasks::delete(&s.db, &s.events, caller(ctx)?, task_id(&id)?, reason).await?;
         Ok(id)
     }
 }

@@ -1,6 +1,8 @@
 //! Every SQL statement of bulkwatch lives under this module; callers hold a
 //! handle scoped to an organisation and never see a query builder.
 
+pub mod audit;
+pub mod deadlines;
 mod handle;
 pub mod items;
 pub mod keys;

@@ -2,7 +2,9 @@
 //! database and talks to it over HTTP like a client.
 
 mod access;
+mod audit;
 mod batching;
+mod control;
 mod crash;
 mod exports;
 mod first_hour;

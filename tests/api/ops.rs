@@ -78,6 +78,14 @@ pub const UPDATE: &str = with_results!(
     "mutation($input: UpdateBulkTaskInput!) { updateBulkTask(input: $input) { ...R } }"
 );
 pub const RESULTS: &str = with_results!("query($id: ID!) { bulkTask(id: $id) { ...R } }");
+pub const PAUSE: &str = "mutation($id: ID!, $reason: String) { pauseBulkTask(id: $id, reason: $reason) { \
+     id status paused version } }";
+pub const RESUME: &str = "mutation($id: ID!, $reason: String) { resumeBulkTask(id: $id, reason: $reason) { \
+     id status paused version } }";
+pub const SET_PRIORITY: &str = "mutation($id: ID!, $priority: Int!) { setTaskPriority(id: $id, priority: $priority) { id priority } }";
+pub const CANCEL_BECAUSE: &str = "mutation($id: ID!, $reason: String) { cancelBulkTask(id: $id, reason: $reason) { id status } }";
+pub const DELETE_BECAUSE: &str =
+    "mutation($id: ID!, $reason: String) { deleteBulkTask(id: $id, reason: $reason) }";
 pub const RENEW: &str =
     "mutation($input: RenewLeasesInput!) { renewLeases(input: $input) { renewed expired } }";
 
@@ -97,6 +105,14 @@ pub const ITEMS: &str = with_item!(
 pub const ITEM_IDS: &str =
     "query($id: ID!) { bulkTask(id: $id) { items(first: 100) { nodes { id index } } } }";
 pub const TASK_COUNT: &str = "query { bulkTasks { totalCount } }";
+/// How a task is steered: its control fields and error.
+pub const CONTROL: &str = "query($id: ID!) { bulkTask(id: $id) { id status paused priority notBefore deadline \
+     failurePolicy { maxFailedItems maxFailureRatio minFinished nonRetryableCodes } \
+     error { code message details } \
+     counters { total pending running succeeded failed skipped rejected cancelled finished } } }";
+/// A task's audit trail, newest first (at most 100 entries).
+pub const AUDIT: &str = "query($id: ID!) { bulkTask(id: $id) { auditTrail(first: 100) { \
+     nodes { at action actor reason details } } } }";
 
 // ---------------------------------------------------------------------------
 // Subscriptions
@@ -312,6 +328,38 @@ impl TestApp {
             .iter()
             .map(id_of)
             .collect()
+    }
+
+    /// `pauseBulkTask`; returns the task.
+    pub async fn pause(&self, id: &str, reason: Option<&str>) -> Value {
+        let variables = json!({ "id": id, "reason": reason });
+        self.data(PAUSE, variables).await["pauseBulkTask"].clone()
+    }
+
+    /// `resumeBulkTask`; returns the task.
+    pub async fn resume(&self, id: &str, reason: Option<&str>) -> Value {
+        let variables = json!({ "id": id, "reason": reason });
+        self.data(RESUME, variables).await["resumeBulkTask"].clone()
+    }
+
+    /// `setTaskPriority`; returns the task.
+    pub async fn set_priority(&self, id: &str, priority: i64) -> Value {
+        let variables = json!({ "id": id, "priority": priority });
+        self.data(SET_PRIORITY, variables).await["setTaskPriority"].clone()
+    }
+
+    /// The task's control fields, error and counters (null when not visible).
+    pub async fn control(&self, id: &str) -> Value {
+        self.data(CONTROL, json!({ "id": id })).await["bulkTask"].clone()
+    }
+
+    /// The task's audit trail, newest first.
+    pub async fn audit_trail(&self, id: &str) -> Vec<Value> {
+        let data = self.data(AUDIT, json!({ "id": id })).await;
+        data["bulkTask"]["auditTrail"]["nodes"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no audit trail: {data:#}"))
+            .clone()
     }
 
     /// How many tasks the caller sees.

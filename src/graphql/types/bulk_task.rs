@@ -9,10 +9,11 @@ use serde_json::Value;
 
 use super::task_items::{ItemCount, items_query};
 use super::{
-    Artifact, ErrorCodeCount, TaskCounters, TaskError, TaskItem, TaskItemConnection, json,
-    task_error,
+    Artifact, AuditEntry, AuditEntryConnection, ErrorCodeCount, FailurePolicy, TaskCounters,
+    TaskError, TaskItem, TaskItemConnection, json, task_error,
 };
 use crate::domain::exports::ExportGrant;
+use crate::domain::policy;
 use crate::domain::status::Counters;
 use crate::domain::{now_ms, results, retention};
 use crate::error::AppError;
@@ -20,9 +21,10 @@ use crate::graphql::connection::{RowCursor, connection, page_cost};
 use crate::graphql::enums::{BulkTaskStatus, ExportFormat, TaskItemStatus};
 use crate::graphql::ids::{self, Kind};
 use crate::graphql::inputs::{TaskItemFilter, TaskItemOrder};
-use crate::graphql::loaders::{ErrorSummaryKey, ItemPageKey, RequestLoader};
+use crate::graphql::loaders::{AuditPageKey, ErrorSummaryKey, ItemPageKey, RequestLoader};
 use crate::graphql::scalars::DateTime;
 use crate::graphql::{reader, state};
+use crate::store::audit;
 use crate::store::page::{PageArgs, Window, page_size};
 use crate::store::tasks::{self, TaskFilter};
 
@@ -131,6 +133,63 @@ impl BulkTask {
     /// Attempts an item gets before it FAILS for good.
     async fn max_attempts(&self) -> i32 {
         self.0.max_attempts
+    }
+
+    /// Whether claims are paused (`pauseBulkTask`); the status is PAUSED until the task is terminal.
+    async fn paused(&self) -> bool {
+        self.0.paused
+    }
+
+    /// Claims by type take tasks of higher priority first; -100 to 100.
+    async fn priority(&self) -> i32 {
+        self.0.priority
+    }
+
+    /// No item is handed out before this time.
+    async fn not_before(&self) -> Option<DateTime> {
+        DateTime::from_ms(self.0.not_before)
+    }
+
+    /// Unfinished at this time, the task is failed with code DEADLINE_EXCEEDED.
+    async fn deadline(&self) -> Option<DateTime> {
+        DateTime::from_ms(self.0.deadline)
+    }
+
+    /// The failure policy as given at creation; null when none.
+    async fn failure_policy(&self) -> Option<FailurePolicy> {
+        policy::FailurePolicy::of(&self.0).map(Into::into)
+    }
+
+    /// Who changed the task, how and why: newest first.
+    #[graphql(complexity = "page_cost(first, None, child_complexity)")]
+    async fn audit_trail(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Entries after `after`, at most 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the entry before the page.")] after: Option<String>,
+    ) -> Result<AuditEntryConnection> {
+        let page = PageArgs {
+            first,
+            after,
+            ..Default::default()
+        };
+        // Validate here so a bad cursor is this field's error, not the batch's.
+        Window::new(&page, audit::ORDER_TAG, false)?;
+        let key = AuditPageKey {
+            task_id: self.0.id,
+            page: Arc::new(page),
+        };
+        let rows = ctx
+            .data::<RequestLoader>()?
+            .load_one(key)
+            .await?
+            .unwrap_or_default();
+        Ok(connection(
+            &rows,
+            EmptyFields,
+            |e| RowCursor::new(audit::ORDER_TAG, audit::sort_value(e), e.id),
+            |e| AuditEntry(e.clone()),
+        ))
     }
 
     /// When the task was created.

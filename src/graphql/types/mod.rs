@@ -4,6 +4,7 @@
 
 mod artifact;
 mod bulk_task;
+mod control;
 mod task_item;
 mod task_items;
 
@@ -12,6 +13,7 @@ use serde_json::Value;
 
 pub use artifact::Artifact;
 pub use bulk_task::{BulkTask, BulkTaskConnection, TaskCount};
+pub use control::{AuditEntry, AuditEntryConnection, FailurePolicy};
 pub use task_item::TaskItem;
 pub use task_items::{TaskItemConnection, prefetch_items};
 

@@ -256,6 +256,7 @@ pub async fn retry_failed(
     task_id: Uuid,
     ids: Option<&[Uuid]>,
     codes: Option<&[String]>,
+    except_codes: Option<&[String]>,
     now: i64,
 ) -> Result<i32, DbErr> {
     let mut query = Items::update_many()
@@ -273,6 +274,13 @@ pub async fn retry_failed(
     }
     if let Some(codes) = codes {
         query = query.filter(Column::ErrorCode.is_in(codes.iter().cloned()));
+    }
+    if let Some(codes) = except_codes {
+        query = query.filter(
+            sea_orm::Condition::any()
+                .add(Column::ErrorCode.is_null())
+                .add(Column::ErrorCode.is_not_in(codes.iter().cloned())),
+        );
     }
     Ok(query.exec(db.conn()).await?.rows_affected as i32)
 }
