@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod graphql;
 pub mod http;
+pub mod jobs;
 pub mod logging;
 mod state;
 pub mod store;
@@ -54,7 +55,12 @@ impl Application {
             .map_err(|e| StartupError::Config(format!("cannot create the first API key: {e:?}")))?;
         let listener = TcpListener::bind(config.bind).await?;
         let events = EventBus::start(db.clone(), config.item_feed_capacity, &config.database_url);
-        let state = AppState { db, events, config };
+        let state = AppState {
+            db,
+            events,
+            config,
+            webhooks: Default::default(),
+        };
         Ok(Application {
             listener,
             state,
@@ -88,8 +94,10 @@ impl Application {
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let reaper = tokio::spawn(reap_leases(self.state.clone()));
+        let webhooks = tokio::spawn(jobs::webhooks::dispatch(self.state.clone()));
         let result = http::serve(self.listener, self.state, signal).await;
         reaper.abort();
+        webhooks.abort();
         result
     }
 }

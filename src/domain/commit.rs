@@ -6,6 +6,7 @@ use entity::bulk_task;
 use uuid::Uuid;
 
 use super::now_ms;
+use super::outbox;
 use super::status::{Counters, ItemStatus, derive_status};
 use crate::error::{AppResult, invalid_state, not_found};
 use crate::events::{EventBus, TaskEvent};
@@ -61,8 +62,10 @@ pub(crate) async fn commit_items(
     changes: &[ItemChange],
 ) -> AppResult<()> {
     items::apply(&tx, task.id, now, changes).await?;
+    let was = task.status;
     touch(task, counters, now);
     tasks::save(&tx, task).await?;
+    outbox::record(&tx, task, Some(was)).await?;
     let indexes = changes.iter().map(|c| c.idx).collect();
     let staged = events.stage(&tx, event(task, Some(indexes))).await?;
     tx.commit().await?;
@@ -101,9 +104,11 @@ where
         .await?
         .ok_or_else(|| not_found("task"))?;
     let before = task.version;
+    let was = task.status;
     let out = change(&tx, &mut task).await?;
     if task.version != before {
         tasks::save(&tx, &task).await?;
+        outbox::record(&tx, &task, Some(was)).await?;
         let staged = events.stage(&tx, event(&task, None)).await?;
         tx.commit().await?;
         staged.dispatch();

@@ -13,6 +13,7 @@ use super::admission::{
     DEFAULT_MAX_ATTEMPTS, NewTask, Rejection, admit, count_admitted, rejection_code, validate,
 };
 use super::commit::{event, touch};
+use super::outbox;
 use super::status::{Counters, TaskStatus};
 use super::{Principal, now_ms};
 use crate::error::{AppResult, conflict};
@@ -144,6 +145,7 @@ pub async fn create(
         }
         tasks::insert(&tx, task.clone()).await?;
         items::insert(&tx, task.id, now, &rows).await?;
+        outbox::record(&tx, &task, None).await?;
         let staged = events.stage(&tx, event(&task, None)).await?;
         tx.commit().await?;
         Ok::<_, DbErr>(Inserted::Committed(staged))

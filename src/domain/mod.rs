@@ -6,9 +6,13 @@ mod commit;
 pub mod create;
 pub mod keys;
 pub mod leases;
+pub(crate) mod outbox;
 pub mod reports;
 pub mod status;
+pub mod task_snapshot;
 pub mod tasks;
+pub mod webhook_urls;
+pub mod webhooks;
 
 use uuid::Uuid;
 

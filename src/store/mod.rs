@@ -8,6 +8,9 @@ pub mod leases;
 pub mod notify;
 pub mod page;
 pub mod tasks;
+pub mod webhook_deliveries;
+pub mod webhook_dispatch;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

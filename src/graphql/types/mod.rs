@@ -5,6 +5,8 @@
 mod bulk_task;
 mod task_item;
 mod task_items;
+mod webhook_delivery;
+mod webhook_endpoint;
 
 use async_graphql::{ID, Interface, SimpleObject};
 use serde_json::Value;
@@ -12,6 +14,8 @@ use serde_json::Value;
 pub use bulk_task::{BulkTask, BulkTaskConnection, TaskCount};
 pub use task_item::TaskItem;
 pub use task_items::{TaskItemConnection, prefetch_items};
+pub use webhook_delivery::WebhookDelivery;
+pub use webhook_endpoint::{WebhookDeliveryConnection, WebhookEndpoint, WebhookEndpointConnection};
 
 use crate::domain::status::Counters;
 
@@ -21,6 +25,8 @@ use crate::domain::status::Counters;
 pub enum Node {
     BulkTask(BulkTask),
     TaskItem(TaskItem),
+    WebhookEndpoint(WebhookEndpoint),
+    WebhookDelivery(WebhookDelivery),
 }
 
 fn json(text: &Option<String>) -> Option<Value> {
