@@ -13,6 +13,7 @@ mod row_security;
 mod subscriptions;
 mod tenancy;
 mod web;
+mod webhook_crash;
 mod webhook_support;
 mod webhooks;
 mod workers;
