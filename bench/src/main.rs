@@ -16,6 +16,7 @@ mod raw;
 mod scenarios;
 mod server;
 mod stats;
+mod webhooks;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -61,6 +62,8 @@ pub enum Scenario {
     Fanout,
     /// 4 workers claim (leases) and report a 20,000-item task until it is done.
     Claim,
+    /// 10,000 task finishes delivered as webhooks to a local receiver.
+    Webhooks,
     /// Every scenario in turn.
     All,
 }
@@ -164,6 +167,7 @@ async fn run(cli: Cli) -> Res<()> {
             Scenario::Deep,
             Scenario::Fanout,
             Scenario::Claim,
+            Scenario::Webhooks,
         ],
         s => vec![s],
     };

@@ -51,6 +51,8 @@ pub async fn run(env: &Env, scenario: Scenario, out: &mut Figures) -> Res<()> {
         Scenario::Claim => "claim",
         // One server per subscriber count: it starts its own.
         Scenario::Fanout => return crate::fanout::run(env, out).await,
+        // It starts its own server, allowed to send to the local receiver.
+        Scenario::Webhooks => return crate::webhooks::run(env, out).await,
         Scenario::All => unreachable!("expanded by the caller"),
     };
     let connections = if env.backend == crate::Backend::Sqlite && scenario != Scenario::Read {
@@ -65,7 +67,7 @@ pub async fn run(env: &Env, scenario: Scenario, out: &mut Figures) -> Res<()> {
         Scenario::Read => read(env, &rig, out).await,
         Scenario::Deep => deep(env, &rig, out).await,
         Scenario::Claim => crate::claim::run(env, &rig, out).await,
-        Scenario::Fanout | Scenario::All => unreachable!(),
+        Scenario::Fanout | Scenario::Webhooks | Scenario::All => unreachable!(),
     };
     out.add(
         name,

@@ -169,6 +169,11 @@ pub struct Server {
 
 impl Server {
     pub async fn start(binary: &Path, db: &FreshDb) -> Res<Server> {
+        Server::start_with(binary, db, &[]).await
+    }
+
+    /// Starts the server with extra environment variables.
+    pub async fn start_with(binary: &Path, db: &FreshDb, vars: &[(&str, &str)]) -> Res<Server> {
         let port = free_port()?;
         let log = db.dir.path().join("server.log");
         let out = std::fs::File::create(&log)?;
@@ -177,6 +182,7 @@ impl Server {
             .env("DATABASE_URL", &db.url)
             .env("BULKWATCH_BIND", format!("127.0.0.1:{port}"))
             .env("RUST_LOG", "warn")
+            .envs(vars.iter().copied())
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out)
