@@ -31,7 +31,11 @@ fn now_ms() -> i64 {
 }
 
 /// Records the `webhook-id`, the task id and the receipt time; answers 204.
-async fn receive(State(log): State<Log>, headers: axum::http::HeaderMap, body: Bytes) -> axum::http::StatusCode {
+async fn receive(
+    State(log): State<Log>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> axum::http::StatusCode {
     let at = now_ms();
     let id = headers
         .get("webhook-id")
@@ -40,7 +44,13 @@ async fn receive(State(log): State<Log>, headers: axum::http::HeaderMap, body: B
         .to_owned();
     let task = serde_json::from_slice::<Value>(&body)
         .ok()
-        .and_then(|v| Some(format!("{}|{}", v["data"]["id"].as_str()?, v["data"]["updatedAt"].as_str()?)))
+        .and_then(|v| {
+            Some(format!(
+                "{}|{}",
+                v["data"]["id"].as_str()?,
+                v["data"]["updatedAt"].as_str()?
+            ))
+        })
         .unwrap_or_default();
     log.lock().unwrap().push((id, task, at));
     axum::http::StatusCode::NO_CONTENT
@@ -119,7 +129,9 @@ pub async fn run(env: &Env, out: &mut Figures) -> Res<()> {
     let deadline = Instant::now() + Duration::from_secs(300);
     while log.lock().unwrap().len() < n {
         if Instant::now() > deadline {
-            return Err(format!("only {} of {n} webhooks arrived", log.lock().unwrap().len()).into());
+            return Err(
+                format!("only {} of {n} webhooks arrived", log.lock().unwrap().len()).into(),
+            );
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -138,7 +150,10 @@ pub async fn run(env: &Env, out: &mut Figures) -> Res<()> {
         latency.push(Duration::from_millis((at - committed).max(0) as u64));
     }
     let messages: HashSet<&String> = log.iter().map(|(id, _, _)| id).collect();
-    let tasks: HashSet<&str> = log.iter().filter_map(|(_, t, _)| t.split_once('|').map(|(id, _)| id)).collect();
+    let tasks: HashSet<&str> = log
+        .iter()
+        .filter_map(|(_, t, _)| t.split_once('|').map(|(id, _)| id))
+        .collect();
     let expected: HashSet<&str> = ids.iter().map(String::as_str).collect();
     if messages.len() != n || tasks != expected {
         return Err(format!(
@@ -149,13 +164,28 @@ pub async fn run(env: &Env, out: &mut Figures) -> Res<()> {
         .into());
     }
     out.add("webhooks", "finishes", n as f64, "tasks");
-    out.add("webhooks", "finish_reports_per_s", n as f64 / reported, "/s");
+    out.add(
+        "webhooks",
+        "finish_reports_per_s",
+        n as f64 / reported,
+        "/s",
+    );
     out.add("webhooks", "deliveries_per_s", n as f64 / wall, "/s");
     out.add("webhooks", "commit_to_receipt_p50", latency.p50(), "ms");
     out.add("webhooks", "commit_to_receipt_p99", latency.p99(), "ms");
-    out.add("webhooks", "duplicates", (log.len() - messages.len()) as f64, "deliveries");
+    out.add(
+        "webhooks",
+        "duplicates",
+        (log.len() - messages.len()) as f64,
+        "deliveries",
+    );
     crate::scenarios::cpu(out, "webhooks", "finish", &usage);
-    out.add("webhooks", "server_peak_rss", sampler.hwm_kib() as f64 / 1024.0, "MiB");
+    out.add(
+        "webhooks",
+        "server_peak_rss",
+        sampler.hwm_kib() as f64 / 1024.0,
+        "MiB",
+    );
     drop(server);
     Ok(())
 }

@@ -9,7 +9,6 @@ use super::types::{WebhookDelivery, WebhookEndpoint, WebhookEndpointConnection};
 use super::{Need, caller, reader, state};
 use crate::domain::keys::Scope;
 use crate::domain::webhooks::{self, WithSecret};
-use crate::error::AppError;
 use crate::store::page::{PageArgs, SortValue, Window};
 use crate::store::webhooks::{ORDER_TAG, page};
 
@@ -144,9 +143,7 @@ impl WebhookMutation {
         #[graphql(desc = "The endpoint's global id.")] endpoint_id: ID,
     ) -> Result<WebhookDelivery> {
         let id = ids::decode(Kind::WebhookEndpoint, &endpoint_id)?;
-        let delivery = webhooks::send_test(&state(ctx)?.db, caller(ctx)?, id)
-            .await
-            .map_err(AppError::from)?;
+        let delivery = webhooks::send_test(&state(ctx)?.db, caller(ctx)?, id).await?;
         Ok(WebhookDelivery(delivery))
     }
 }

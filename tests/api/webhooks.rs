@@ -412,7 +412,7 @@ async fn one_task_is_delivered_in_version_order_even_when_an_older_snapshot_is_r
         "versions arrive in order: {versions:?}"
     );
     assert_eq!(accepted[0]["data"]["status"], json!("RUNNING"));
-    assert_eq!(got[0].accepted, false, "the first attempt failed");
+    assert!(!got[0].accepted, "the first attempt failed");
     let types: Vec<&str> = accepted
         .iter()
         .map(|j| j["type"].as_str().unwrap())
