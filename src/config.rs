@@ -104,6 +104,34 @@ pub struct Config {
     /// instance on that database signs alike.
     #[arg(long, env = "BULKWATCH_SIGNING_SECRET", hide_env_values = true)]
     pub signing_secret: Option<SigningSecret>,
+    /// Seconds between a webhook delivery's attempts, comma-separated; after
+    /// the last gap's attempt fails the delivery is FAILED.
+    #[arg(
+        long,
+        env = "BULKWATCH_WEBHOOK_RETRY_SCHEDULE",
+        default_value = "5,60,600,3600,21600,86400"
+    )]
+    pub webhook_retry_schedule: String,
+
+    /// Send webhooks to loopback, private, link-local and metadata addresses too (tests, on-premise).
+    #[arg(long, env = "BULKWATCH_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhook_allow_private: bool,
+
+    /// Seconds an endpoint may fail every delivery before it is disabled.
+    #[arg(long, env = "BULKWATCH_WEBHOOK_DISABLE_AFTER", default_value_t = 5 * 24 * 3600)]
+    pub webhook_disable_after_secs: u64,
+
+    /// Milliseconds one webhook request may take in all (connecting takes at most 5 s of it).
+    #[arg(long, env = "BULKWATCH_WEBHOOK_TIMEOUT_MS", default_value_t = 15_000)]
+    pub webhook_timeout_ms: u64,
+
+    /// Webhook requests one instance sends at once.
+    #[arg(long, env = "BULKWATCH_WEBHOOK_CONCURRENCY", default_value_t = 32)]
+    pub webhook_concurrency: usize,
+
+    /// Milliseconds between two looks for due webhook deliveries when nothing wakes the dispatcher.
+    #[arg(long, env = "BULKWATCH_WEBHOOK_POLL_MS", default_value_t = 1_000)]
+    pub webhook_poll_ms: u64,
 
     /// Seconds a graceful shutdown may take before open connections are dropped.
     #[arg(long, env = "BULKWATCH_SHUTDOWN_TIMEOUT", default_value_t = 10)]
@@ -150,6 +178,10 @@ impl Config {
         if self.body_limit < 1024 {
             return Err("the body limit must be at least 1024 bytes".into());
         }
+        self.retry_schedule()?;
+        if self.webhook_concurrency == 0 || self.webhook_timeout_ms == 0 {
+            return Err("webhook concurrency and timeout must be positive".into());
+        }
         if self.db_connections == 0 {
             return Err("the database pool needs at least one connection".into());
         }
@@ -160,6 +192,26 @@ impl Config {
             return Err("the prune batch and the export link lifetime must be positive".into());
         }
         Ok(())
+    }
+
+    /// The gaps between a webhook delivery's attempts.
+    pub fn retry_schedule(&self) -> Result<Vec<Duration>, String> {
+        self.webhook_retry_schedule
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<f64>()
+                    .ok()
+                    .filter(|n| n.is_finite() && *n >= 0.0)
+                    .map(Duration::from_secs_f64)
+                    .ok_or_else(|| {
+                        format!(
+                            "BULKWATCH_WEBHOOK_RETRY_SCHEDULE: {s:?} is not a number of seconds"
+                        )
+                    })
+            })
+            .collect()
     }
 
     pub fn shutdown_timeout(&self) -> Duration {

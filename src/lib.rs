@@ -93,6 +93,7 @@ impl Application {
             keys: Default::default(),
             signer,
             jobs: Default::default(),
+            webhooks: Default::default(),
         };
         Ok(Application {
             listener,
@@ -129,10 +130,12 @@ impl Application {
         let reaper = tokio::spawn(reap_leases(self.state.clone()));
         let pruner = tokio::spawn(jobs::pruner::run(self.state.clone()));
         let deadlines = tokio::spawn(jobs::deadlines::run(self.state.clone()));
+        let webhooks = tokio::spawn(jobs::webhooks::dispatch(self.state.clone()));
         let result = http::serve(self.listener, self.state, signal).await;
         reaper.abort();
         pruner.abort();
         deadlines.abort();
+        webhooks.abort();
         result
     }
 }

@@ -69,7 +69,7 @@ enum KeysCommand {
         /// The organisation's name (`default` is built in).
         #[arg(long)]
         org: String,
-        /// Comma-separated: tasks:read, tasks:write, items:report.
+        /// Comma-separated: tasks:read, tasks:write, items:report, webhooks:manage.
         #[arg(long, default_value = "tasks:read,tasks:write,items:report")]
         scopes: String,
         #[command(flatten)]

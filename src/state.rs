@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::domain::exports::Signer;
 use crate::events::EventBus;
 use crate::jobs::JobMetrics;
+use crate::jobs::webhooks::WebhookMetrics;
 use crate::store::Db;
 
 #[derive(Clone)]
@@ -20,4 +21,6 @@ pub struct AppState {
     pub signer: Signer,
     /// What the background jobs did, for `/metrics`.
     pub jobs: Arc<JobMetrics>,
+    /// What the webhook dispatcher did, for `/metrics`.
+    pub webhooks: Arc<WebhookMetrics>,
 }

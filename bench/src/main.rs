@@ -17,6 +17,7 @@ mod results;
 mod scenarios;
 mod server;
 mod stats;
+mod webhooks;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -68,6 +69,8 @@ pub enum Scenario {
     Filter,
     /// Reports to one task while the pruner deletes a finished 100,000-item task.
     Prune,
+    /// 10,000 task finishes delivered as webhooks to a local receiver.
+    Webhooks,
     /// Every scenario in turn.
     All,
 }
@@ -174,6 +177,7 @@ async fn run(cli: Cli) -> Res<()> {
             Scenario::Export,
             Scenario::Filter,
             Scenario::Prune,
+            Scenario::Webhooks,
         ],
         s => vec![s],
     };

@@ -58,6 +58,8 @@ pub async fn run(env: &Env, scenario: Scenario, out: &mut Figures) -> Res<()> {
         Scenario::Prune => "prune",
         // One server per subscriber count: it starts its own.
         Scenario::Fanout => return crate::fanout::run(env, out).await,
+        // It starts its own server, allowed to send to the local receiver.
+        Scenario::Webhooks => return crate::webhooks::run(env, out).await,
         Scenario::All => unreachable!("expanded by the caller"),
     };
     let connections = if env.backend == crate::Backend::Sqlite && scenario != Scenario::Read {
@@ -80,7 +82,7 @@ pub async fn run(env: &Env, scenario: Scenario, out: &mut Figures) -> Res<()> {
         Scenario::Export => crate::results::export(env, &rig, out).await,
         Scenario::Filter => crate::results::filter(env, &rig, out).await,
         Scenario::Prune => crate::results::prune(env, &rig, out).await,
-        Scenario::Fanout | Scenario::All => unreachable!(),
+        Scenario::Fanout | Scenario::Webhooks | Scenario::All => unreachable!(),
     };
     out.add(
         name,

@@ -7,3 +7,5 @@ pub mod bulk_task;
 pub mod organisation;
 pub mod status;
 pub mod task_item;
+pub mod webhook_delivery;
+pub mod webhook_endpoint;

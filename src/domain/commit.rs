@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::audit::{self, Actor, action};
 use super::now_ms;
+use super::outbox;
 use super::policy::{FAILURE_THRESHOLD_EXCEEDED, FailurePolicy};
 use super::status::{Counters, ItemStatus, derive_status};
 use crate::error::{AppResult, invalid_state, not_found};
@@ -65,9 +66,11 @@ pub(crate) async fn commit_items(
     changes: &[ItemChange],
 ) -> AppResult<()> {
     items::apply(&tx, task.id, now, changes).await?;
+    let was = task.status;
     touch(task, counters, now);
     let stopped = enforce_policy(&tx, task, now).await?;
     tasks::save(&tx, task).await?;
+    outbox::record(&tx, task, Some(was)).await?;
     // A stop cancels every pending item: too many to list.
     let indexes = (!stopped).then(|| changes.iter().map(|c| c.idx).collect());
     let staged = events.stage(&tx, event(task, indexes)).await?;
@@ -107,9 +110,11 @@ where
         .await?
         .ok_or_else(|| not_found("task"))?;
     let before = task.version;
+    let was = task.status;
     let out = change(&tx, &mut task).await?;
     if task.version != before {
         tasks::save(&tx, &task).await?;
+        outbox::record(&tx, &task, Some(was)).await?;
         let staged = events.stage(&tx, event(&task, None)).await?;
         tx.commit().await?;
         staged.dispatch();

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::admission::{DEFAULT_MAX_ATTEMPTS, NewTask, Rejection, admit, count_admitted, validate};
 use super::audit::{self, action};
 use super::commit::{event, touch};
+use super::outbox;
 use super::status::{Counters, TaskStatus};
 use super::{Principal, now_ms};
 use crate::error::{AppResult, conflict};
@@ -159,6 +160,7 @@ pub async fn create(
         items::insert(&tx, task.id, now, &rows).await?;
         let details = serde_json::json!({ "items": task.total, "rejected": rejected.len() });
         audit::record(&tx, task.id, now, who, action::CREATE, None, Some(details)).await?;
+        outbox::record(&tx, &task, None).await?;
         let staged = events.stage(&tx, event(&task, None)).await?;
         tx.commit().await?;
         Ok::<_, DbErr>(Inserted::Committed(staged))

@@ -23,16 +23,24 @@ pub enum Scope {
     TasksWrite,
     /// Claim items, renew leases, report outcomes.
     ItemsReport,
+    /// Create, change and delete webhook endpoints; read and redeliver their deliveries.
+    WebhooksManage,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 3] = [Scope::TasksRead, Scope::TasksWrite, Scope::ItemsReport];
+    pub const ALL: [Scope; 4] = [
+        Scope::TasksRead,
+        Scope::TasksWrite,
+        Scope::ItemsReport,
+        Scope::WebhooksManage,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::TasksRead => "tasks:read",
             Scope::TasksWrite => "tasks:write",
             Scope::ItemsReport => "items:report",
+            Scope::WebhooksManage => "webhooks:manage",
         }
     }
 
@@ -63,7 +71,7 @@ impl Scopes {
             .map(|s| {
                 Scope::parse(s).ok_or_else(|| {
                     bad_input(format!(
-                        "unknown scope {s:?}; known: tasks:read, tasks:write, items:report"
+                        "unknown scope {s:?}; known: tasks:read, tasks:write, items:report, webhooks:manage"
                     ))
                 })
             })

@@ -10,12 +10,16 @@ pub mod deadlines;
 pub mod exports;
 pub mod keys;
 pub mod leases;
+pub(crate) mod outbox;
 pub mod policy;
 pub mod reports;
 pub mod results;
 pub mod retention;
 pub mod status;
+pub mod task_snapshot;
 pub mod tasks;
+pub mod webhook_urls;
+pub mod webhooks;
 
 use uuid::Uuid;
 

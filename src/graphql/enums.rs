@@ -5,6 +5,7 @@ use async_graphql::Enum;
 use crate::domain::exports::ExportFormat as DomainExportFormat;
 use crate::domain::reports::Outcome;
 use crate::domain::status::{ItemStatus, TaskStatus};
+use crate::domain::webhooks::{DeliveryStatus, WebhookEvent as DomainEvent};
 use crate::store::items::ItemOrderField;
 use crate::store::tasks::TaskOrderField;
 
@@ -133,3 +134,68 @@ pub enum ExportFormat {
 }
 
 same_variants!(ExportFormat <-> DomainExportFormat { Csv, Ndjson });
+/// A change of a task that a webhook endpoint may subscribe to.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WebhookEvent {
+    /// The task reached a terminal status (body type `bulk_task.finished`).
+    TaskFinished,
+    /// The task's status changed (body type `bulk_task.status_changed`).
+    TaskStatusChanged,
+    /// The task was created (body type `bulk_task.created`).
+    TaskCreated,
+}
+
+impl From<WebhookEvent> for DomainEvent {
+    fn from(e: WebhookEvent) -> Self {
+        match e {
+            WebhookEvent::TaskFinished => DomainEvent::TaskFinished,
+            WebhookEvent::TaskStatusChanged => DomainEvent::TaskStatusChanged,
+            WebhookEvent::TaskCreated => DomainEvent::TaskCreated,
+        }
+    }
+}
+
+impl From<DomainEvent> for WebhookEvent {
+    fn from(e: DomainEvent) -> Self {
+        match e {
+            DomainEvent::TaskFinished => WebhookEvent::TaskFinished,
+            DomainEvent::TaskStatusChanged => WebhookEvent::TaskStatusChanged,
+            DomainEvent::TaskCreated => WebhookEvent::TaskCreated,
+        }
+    }
+}
+
+/// Where a webhook delivery stands.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WebhookDeliveryStatus {
+    /// Not attempted yet (or its first attempt is in flight).
+    Pending,
+    /// The receiver answered 2xx.
+    Succeeded,
+    /// Every attempt failed, or the endpoint was disabled; no more attempts.
+    Failed,
+    /// An attempt failed; another comes at `nextAttemptAt`.
+    Retrying,
+}
+
+impl From<WebhookDeliveryStatus> for DeliveryStatus {
+    fn from(s: WebhookDeliveryStatus) -> Self {
+        match s {
+            WebhookDeliveryStatus::Pending => DeliveryStatus::Pending,
+            WebhookDeliveryStatus::Succeeded => DeliveryStatus::Succeeded,
+            WebhookDeliveryStatus::Failed => DeliveryStatus::Failed,
+            WebhookDeliveryStatus::Retrying => DeliveryStatus::Retrying,
+        }
+    }
+}
+
+impl From<DeliveryStatus> for WebhookDeliveryStatus {
+    fn from(s: DeliveryStatus) -> Self {
+        match s {
+            DeliveryStatus::Pending => WebhookDeliveryStatus::Pending,
+            DeliveryStatus::Succeeded => WebhookDeliveryStatus::Succeeded,
+            DeliveryStatus::Failed => WebhookDeliveryStatus::Failed,
+            DeliveryStatus::Retrying => WebhookDeliveryStatus::Retrying,
+        }
+    }
+}

@@ -11,6 +11,8 @@ use crate::error::{AppError, bad_input};
 pub enum Kind {
     BulkTask,
     TaskItem,
+    WebhookEndpoint,
+    WebhookDelivery,
 }
 
 impl Kind {
@@ -18,6 +20,8 @@ impl Kind {
         match self {
             Kind::BulkTask => "BulkTask",
             Kind::TaskItem => "TaskItem",
+            Kind::WebhookEndpoint => "WebhookEndpoint",
+            Kind::WebhookDelivery => "WebhookDelivery",
         }
     }
 }
@@ -35,6 +39,8 @@ pub fn decode_any(id: &str) -> Result<(Kind, Uuid), AppError> {
     let kind = match tag {
         "BulkTask" => Kind::BulkTask,
         "TaskItem" => Kind::TaskItem,
+        "WebhookEndpoint" => Kind::WebhookEndpoint,
+        "WebhookDelivery" => Kind::WebhookDelivery,
         _ => return Err(malformed()),
     };
     let uuid = Uuid::try_parse(uuid).map_err(|_| malformed())?;

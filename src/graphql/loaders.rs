@@ -34,7 +34,7 @@ pub fn request_loader(db: Db, organisation_id: Uuid, cached: bool) -> RequestLoa
     loader
 }
 
-type LoadResult<K, V> = Result<HashMap<K, V>, Arc<AppError>>;
+pub(super) type LoadResult<K, V> = Result<HashMap<K, V>, Arc<AppError>>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TaskKey(pub Uuid);
@@ -74,12 +74,12 @@ pub struct AuditPageKey {
     pub page: Arc<PageArgs>,
 }
 
-fn db_error(err: sea_orm::DbErr) -> Arc<AppError> {
+pub(super) fn db_error(err: sea_orm::DbErr) -> Arc<AppError> {
     Arc::new(err.into())
 }
 
 impl Loaders {
-    async fn reader(&self) -> Result<Reader<'_>, Arc<AppError>> {
+    pub(super) async fn reader(&self) -> Result<Reader<'_>, Arc<AppError>> {
         self.db.reader(self.organisation_id).await.map_err(db_error)
     }
 }

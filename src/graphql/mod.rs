@@ -13,6 +13,9 @@ pub mod query;
 pub mod scalars;
 pub mod subscription;
 pub mod types;
+pub mod webhook_inputs;
+pub mod webhook_loaders;
+pub mod webhooks;
 pub mod workers;
 
 use async_graphql::{Context, Guard, MergedObject, MergedSubscription, Schema, SchemaBuilder};
@@ -26,13 +29,14 @@ use crate::error::AppError;
 use crate::store::Reader;
 
 #[derive(MergedObject, Default)]
-pub struct Query(query::TaskQuery);
+pub struct Query(query::TaskQuery, webhooks::WebhookQuery);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     mutation::TaskMutation,
     workers::WorkerMutation,
     control::ControlMutation,
+    webhooks::WebhookMutation,
 );
 
 #[derive(MergedSubscription, Default)]

@@ -8,9 +8,12 @@ use super::ids::{self, Kind};
 use super::inputs::{BulkTaskFilter, BulkTaskOrder};
 use super::loaders::{ItemKey, RequestLoader, TaskKey};
 use super::types::{
-    BulkTask, BulkTaskConnection, Node, TaskCount, TaskCounters, TaskItem, prefetch_items,
+    BulkTask, BulkTaskConnection, Node, TaskCount, TaskCounters, TaskItem, WebhookDelivery,
+    WebhookEndpoint, prefetch_items,
 };
+use super::webhook_loaders::{DeliveryKey, EndpointKey};
 use super::{Need, reader};
+use crate::auth::Auth;
 use crate::domain::keys::Scope;
 use crate::error::{AppError, limit_exceeded};
 use crate::store::page::{MAX_PAGE_SIZE, PageArgs, Window};
@@ -51,10 +54,19 @@ async fn load_nodes(ctx: &Context<'_>, ids: &[ID]) -> Result<Vec<Option<Node>>> 
             .filter(move |(k, _)| *k == kind)
             .map(|(_, uuid)| *uuid)
     };
+    // Webhook objects need the scope that manages them.
+    if decoded
+        .iter()
+        .any(|(k, _)| matches!(k, Kind::WebhookEndpoint | Kind::WebhookDelivery))
+    {
+        ctx.data::<Auth>()?.require(Scope::WebhooksManage)?;
+    }
     let loader = ctx.data::<RequestLoader>()?;
-    let (tasks, items) = futures_util::try_join!(
+    let (tasks, items, endpoints, deliveries) = futures_util::try_join!(
         loader.load_many(of_kind(Kind::BulkTask).map(TaskKey)),
         loader.load_many(of_kind(Kind::TaskItem).map(ItemKey)),
+        loader.load_many(of_kind(Kind::WebhookEndpoint).map(EndpointKey)),
+        loader.load_many(of_kind(Kind::WebhookDelivery).map(DeliveryKey)),
     )?;
     Ok(decoded
         .iter()
@@ -65,6 +77,12 @@ async fn load_nodes(ctx: &Context<'_>, ids: &[ID]) -> Result<Vec<Option<Node>>> 
             Kind::TaskItem => items
                 .get(&ItemKey(*uuid))
                 .map(|i| Node::TaskItem(TaskItem::new(i.clone()))),
+            Kind::WebhookEndpoint => endpoints
+                .get(&EndpointKey(*uuid))
+                .map(|e| Node::WebhookEndpoint(WebhookEndpoint(e.clone()))),
+            Kind::WebhookDelivery => deliveries
+                .get(&DeliveryKey(*uuid))
+                .map(|d| Node::WebhookDelivery(WebhookDelivery(d.clone()))),
         })
         .collect())
 }

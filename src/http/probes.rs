@@ -20,7 +20,7 @@ pub(super) async fn readyz(State(http): State<Http>) -> Response {
 
 pub(super) async fn metrics(State(http): State<Http>) -> Response {
     let m = &http.metrics;
-    let body = format!(
+    let mut body = format!(
         "# HELP bulkwatch_sql_statements_total SQL statements issued.\n\
          # TYPE bulkwatch_sql_statements_total counter\n\
          bulkwatch_sql_statements_total {}\n\
@@ -54,5 +54,6 @@ pub(super) async fn metrics(State(http): State<Http>) -> Response {
         http.app.jobs.pruned_tasks.load(Ordering::Relaxed),
         http.app.jobs.pruned_items.load(Ordering::Relaxed),
     );
+    body.push_str(&http.app.webhooks.render(&http.app.db).await);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }

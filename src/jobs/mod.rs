@@ -4,6 +4,7 @@
 
 pub mod deadlines;
 pub mod pruner;
+pub mod webhooks;
 
 use std::sync::atomic::AtomicU64;
 

@@ -14,6 +14,9 @@ pub mod page;
 pub mod retention;
 pub mod secrets;
 pub mod tasks;
+pub mod webhook_deliveries;
+pub mod webhook_dispatch;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -21,5 +21,8 @@ mod row_security;
 mod subscriptions;
 mod tenancy;
 mod web;
+mod webhook_crash;
+mod webhook_support;
+mod webhooks;
 mod workers;
 mod ws;

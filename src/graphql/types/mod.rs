@@ -7,6 +7,8 @@ mod bulk_task;
 mod control;
 mod task_item;
 mod task_items;
+mod webhook_delivery;
+mod webhook_endpoint;
 
 use async_graphql::{ID, Interface, SimpleObject};
 use serde_json::Value;
@@ -16,6 +18,8 @@ pub use bulk_task::{BulkTask, BulkTaskConnection, TaskCount};
 pub use control::{AuditEntry, AuditEntryConnection, FailurePolicy};
 pub use task_item::TaskItem;
 pub use task_items::{TaskItemConnection, prefetch_items};
+pub use webhook_delivery::WebhookDelivery;
+pub use webhook_endpoint::{WebhookDeliveryConnection, WebhookEndpoint, WebhookEndpointConnection};
 
 use crate::domain::status::Counters;
 
@@ -25,6 +29,8 @@ use crate::domain::status::Counters;
 pub enum Node {
     BulkTask(BulkTask),
     TaskItem(TaskItem),
+    WebhookEndpoint(WebhookEndpoint),
+    WebhookDelivery(WebhookDelivery),
 }
 
 fn json(text: &Option<String>) -> Option<Value> {
