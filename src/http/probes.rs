@@ -46,6 +46,6 @@ pub(super) async fn metrics(State(http): State<Http>) -> Response {
         http.ws_connections.load(Ordering::Relaxed),
         http.fanout.running(),
     );
-    body.push_str(&http.app.webhooks.render(&http.app.db).await);
+    body.push_str(&http.app.webhooks.render());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
