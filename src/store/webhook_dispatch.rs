@@ -188,8 +188,9 @@ pub async fn backlog(db: &System<impl ConnectionTrait>) -> Result<Backlog, DbErr
             MIN(created_at) AS oldest_created_at
          FROM webhook_deliveries WHERE status IN ('PENDING', 'RETRYING')",
     ))
-    .one(db.conn())
-    .await?;
+    .all(db.conn())
+    .await?
+    .pop();
     Ok(row.unwrap_or(Backlog {
         pending: 0,
         retrying: 0,
@@ -206,7 +207,7 @@ pub async fn any_due(db: &System<impl ConnectionTrait>, now: i64) -> Result<bool
         .filter(Column::NextAttemptAt.lte(now))
         .limit(1)
         .into_tuple::<Uuid>()
-        .one(db.conn())
+        .all(db.conn())
         .await?;
-    Ok(found.is_some())
+    Ok(!found.is_empty())
 }

@@ -99,7 +99,15 @@ async fn a_finished_task_delivers_one_signed_task_finished_with_the_version_a_su
             >= 1,
         "/metrics counts the attempt"
     );
-    assert_eq!(app.metric("bulkwatch_webhook_outbox_backlog").await, 0);
+    // The backlog is read every few seconds: it drains to 0.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while app.metric("bulkwatch_webhook_outbox_backlog").await != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the backlog did not drain"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test]

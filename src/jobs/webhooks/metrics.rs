@@ -1,8 +1,10 @@
 //! What `/metrics` tells about webhooks: attempts and their latency, as
-//! counted by this instance, and the backlog, as the database holds it.
+//! counted by this instance, and the backlog, as the dispatcher last read
+//! it from the database (at most a few seconds old). `/metrics` itself
+//! runs no SQL, so reading it never changes the statement counter.
 
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::domain::now_ms;
@@ -20,6 +22,10 @@ pub struct WebhookMetrics {
     latency_buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_us: AtomicU64,
+    pending: AtomicI64,
+    retrying: AtomicI64,
+    /// Creation time of the oldest delivery still to be sent; 0 when none.
+    oldest_created_at: AtomicI64,
 }
 
 impl WebhookMetrics {
@@ -45,18 +51,28 @@ impl WebhookMetrics {
             .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
     }
 
+    /// Reads the backlog over every organisation again.
+    pub async fn refresh_backlog(&self, db: &Db) -> Result<(), sea_orm::DbErr> {
+        let backlog = webhook_dispatch::backlog(&db.system_reader().await?).await?;
+        self.pending.store(backlog.pending, Ordering::Relaxed);
+        self.retrying.store(backlog.retrying, Ordering::Relaxed);
+        self.oldest_created_at
+            .store(backlog.oldest_created_at.unwrap_or(0), Ordering::Relaxed);
+        Ok(())
+    }
+
     /// The webhook section of `/metrics`.
-    pub async fn render(&self, db: &Db) -> String {
+    pub fn render(&self) -> String {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let mut out = String::new();
-        let backlog = match db.system_reader().await {
-            Ok(reader) => webhook_dispatch::backlog(&reader).await.ok(),
-            Err(_) => None,
+        let pending = self.pending.load(Ordering::Relaxed);
+        let retrying = self.retrying.load(Ordering::Relaxed);
+        let oldest = self.oldest_created_at.load(Ordering::Relaxed);
+        let oldest_age = if oldest == 0 {
+            0.0
+        } else {
+            (now_ms() - oldest).max(0) as f64 / 1000.0
         };
-        let (pending, retrying, oldest) = backlog
-            .map(|b| (b.pending, b.retrying, b.oldest_created_at))
-            .unwrap_or((0, 0, None));
-        let oldest_age = oldest.map_or(0.0, |t| (now_ms() - t).max(0) as f64 / 1000.0);
         let _ = write!(
             out,
             "# HELP bulkwatch_webhook_deliveries Webhook deliveries still to be sent (database), and those finished by this instance.\n\
@@ -65,7 +81,7 @@ impl WebhookMetrics {
              bulkwatch_webhook_deliveries{{status=\"RETRYING\"}} {retrying}\n\
              bulkwatch_webhook_deliveries{{status=\"SUCCEEDED\"}} {}\n\
              bulkwatch_webhook_deliveries{{status=\"FAILED\"}} {}\n\
-             # HELP bulkwatch_webhook_outbox_backlog Webhook deliveries waiting in the outbox.\n\
+             # HELP bulkwatch_webhook_outbox_backlog Webhook deliveries waiting in the outbox (read every few seconds).\n\
              # TYPE bulkwatch_webhook_outbox_backlog gauge\n\
              bulkwatch_webhook_outbox_backlog {}\n\
              # HELP bulkwatch_webhook_oldest_pending_seconds Age of the oldest delivery still to be sent.\n\

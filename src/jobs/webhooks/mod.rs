@@ -26,6 +26,9 @@ use crate::domain::now_ms;
 use crate::domain::webhooks::DeliveryStatus;
 use crate::store::webhook_dispatch::{self, Attempt};
 
+/// How often the backlog `/metrics` shows is read again.
+const BACKLOG_EVERY: Duration = Duration::from_secs(2);
+
 /// Runs the dispatcher until the task is aborted.
 pub async fn dispatch(state: AppState) {
     let client = match send::client(&state.config) {
@@ -40,7 +43,14 @@ pub async fn dispatch(state: AppState) {
     let finished = Arc::new(Notify::new());
     let mut changes = state.events.subscribe_all();
     let poll = Duration::from_millis(state.config.webhook_poll_ms.max(10));
+    let mut backlog_read: Option<Instant> = None;
     loop {
+        if backlog_read.is_none_or(|t| t.elapsed() >= BACKLOG_EVERY) {
+            if let Err(e) = state.webhooks.refresh_backlog(&state.db).await {
+                tracing::debug!(error = ?e, "reading the webhook backlog");
+            }
+            backlog_read = Some(Instant::now());
+        }
         let free = permits.available_permits();
         let claimed = if free > 0 {
             claim(&state, free).await
