@@ -70,14 +70,14 @@ test('the detail groups failures by code, and retrying one code changes the coun
   assert.equal(after.failed, 6);
   assert.equal(after.pending, 12); // 10 never reported + 2 retried
 
-  // The failure report comes with the key, saved as a file.
+  // The failure export is a signed link: it downloads without the key.
   const [download] = await Promise.all([
     page.waitForEvent('download'),
-    page.getByRole('button', { name: /Failure report/ }).click(),
+    page.getByRole('link', { name: /Download failures CSV/ }).click(),
   ]);
-  const lines = (await readFile(await download.path(), 'utf8')).trim().split('\n');
-  assert.equal(lines.length, 6);
-  assert.match(lines[0], /HLR_TIMEOUT/);
+  const lines = (await readFile(await download.path(), 'utf8')).trim().split(/\r?\n/);
+  assert.equal(lines.length, 7); // the header and 6 failed items
+  assert.match(lines[1], /HLR_TIMEOUT/);
   await close(session);
 });
 

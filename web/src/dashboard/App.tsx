@@ -4,6 +4,7 @@ import { SessionProvider } from './auth/session';
 import { SignIn } from './auth/SignIn';
 import { TopBar } from './components/TopBar';
 import { TaskDetailView } from './detail/TaskDetailView';
+import { EndpointsView } from './endpoints/EndpointsView';
 import { TaskListView } from './list/TaskListView';
 import { useRoute } from './route';
 
@@ -24,7 +25,8 @@ export function App() {
   }, []);
 
   useEffect(() => {
-    document.title = route.name === 'task' ? 'Task · bulkwatch' : 'Tasks · bulkwatch';
+    const titles = { task: 'Task', list: 'Tasks', endpoints: 'Endpoints' } as const;
+    document.title = `${titles[route.name]} · bulkwatch`;
   }, [route]);
 
   if (!apiKey) return <SignIn error={signInError} onSignIn={signIn} />;
@@ -32,7 +34,13 @@ export function App() {
     <SessionProvider apiKey={apiKey} onSignOut={signOut}>
       <TopBar />
       <main className="page">
-        {route.name === 'task' ? <TaskDetailView key={route.id} id={route.id} /> : <TaskListView />}
+        {route.name === 'task' ? (
+          <TaskDetailView key={route.id} id={route.id} />
+        ) : route.name === 'endpoints' ? (
+          <EndpointsView />
+        ) : (
+          <TaskListView />
+        )}
       </main>
     </SessionProvider>
   );

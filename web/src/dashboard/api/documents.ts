@@ -1,16 +1,21 @@
 // Every GraphQL document the dashboard sends, written once.
 
 const TASK_FIELDS = `
-  id type description status sealed cancelRequested version progress
-  throughput estimatedCompletionAt createdAt updatedAt startedAt finishedAt
+  id type description status sealed cancelRequested paused version progress
+  throughput estimatedCompletionAt createdAt updatedAt startedAt finishedAt expiresAt
   error { code message }
   counters { total pending running succeeded failed skipped rejected cancelled finished }
 `;
 
 const DETAIL_FIELDS = `
   ${TASK_FIELDS}
-  maxAttempts idempotencyKey failureReportUrl
+  maxAttempts idempotencyKey priority notBefore deadline result lastHeartbeatAt
+  failurePolicy { maxFailedItems maxFailureRatio minFinished nonRetryableCodes }
+  artifacts { name url contentType sizeBytes createdAt }
   errorSummary(first: 12) { code count sampleMessage }
+  failuresCsv: exportUrl(format: CSV, status: [FAILED, REJECTED])
+  allCsv: exportUrl(format: CSV)
+  allNdjson: exportUrl(format: NDJSON)
 `;
 
 const ITEM_FIELDS = `
@@ -84,7 +89,28 @@ subscription FailureFeed($taskId: ID!) {
 }`;
 
 export const CANCEL_MUTATION = `
-mutation CancelTask($id: ID!) { cancelBulkTask(id: $id) { ${DETAIL_FIELDS} } }`;
+mutation CancelTask($id: ID!, $reason: String) { cancelBulkTask(id: $id, reason: $reason) { ${DETAIL_FIELDS} } }`;
+
+export const PAUSE_MUTATION = `
+mutation PauseTask($id: ID!, $reason: String) { pauseBulkTask(id: $id, reason: $reason) { ${DETAIL_FIELDS} } }`;
+
+export const RESUME_MUTATION = `
+mutation ResumeTask($id: ID!, $reason: String) { resumeBulkTask(id: $id, reason: $reason) { ${DETAIL_FIELDS} } }`;
+
+export const PRIORITY_MUTATION = `
+mutation SetPriority($id: ID!, $priority: Int!) { setTaskPriority(id: $id, priority: $priority) { ${DETAIL_FIELDS} } }`;
+
+/** A page of the audit trail, newest first; read when its tab opens. */
+export const AUDIT_QUERY = `
+query AuditTrail($id: ID!, $first: Int, $after: String) {
+  bulkTask(id: $id) {
+    id
+    auditTrail(first: $first, after: $after) {
+      pageInfo { hasNextPage endCursor }
+      nodes { at action actor reason details }
+    }
+  }
+}`;
 
 export const RETRY_MUTATION = `
 mutation RetryFailed($input: RetryFailedItemsInput!) { retryFailedItems(input: $input) { ${DETAIL_FIELDS} } }`;
@@ -93,4 +119,59 @@ export const FAIL_MUTATION = `
 mutation FailTask($input: FailBulkTaskInput!) { failBulkTask(input: $input) { ${DETAIL_FIELDS} } }`;
 
 export const DELETE_MUTATION = `
-mutation DeleteTask($id: ID!) { deleteBulkTask(id: $id) }`;
+mutation DeleteTask($id: ID!, $reason: String) { deleteBulkTask(id: $id, reason: $reason) }`;
+
+// Webhooks: these need the `webhooks:manage` scope.
+
+const ENDPOINT_FIELDS = `id url description events types enabled disabledReason createdAt`;
+
+const DELIVERY_FIELDS = `
+  id event taskVersion status attempts nextAttemptAt lastResponseStatus lastError
+  lastDurationMs createdAt deliveredAt task { id type description }
+`;
+
+export const ENDPOINTS_QUERY = `
+query WebhookEndpoints($first: Int, $after: String) {
+  webhookEndpoints(first: $first, after: $after) {
+    pageInfo { hasNextPage endCursor }
+    nodes { ${ENDPOINT_FIELDS} }
+  }
+}`;
+
+/** One endpoint's delivery log, newest first; read when it is opened. */
+export const DELIVERIES_QUERY = `
+query WebhookDeliveries($id: ID!, $first: Int, $after: String, $status: [WebhookDeliveryStatus!]) {
+  node(id: $id) {
+    ... on WebhookEndpoint {
+      id
+      deliveries(first: $first, after: $after, status: $status) {
+        pageInfo { hasNextPage endCursor }
+        nodes { ${DELIVERY_FIELDS} }
+      }
+    }
+  }
+}`;
+
+export const CREATE_ENDPOINT_MUTATION = `
+mutation CreateEndpoint($input: CreateWebhookEndpointInput!) {
+  createWebhookEndpoint(input: $input) { secret endpoint { ${ENDPOINT_FIELDS} } }
+}`;
+
+export const UPDATE_ENDPOINT_MUTATION = `
+mutation UpdateEndpoint($input: UpdateWebhookEndpointInput!) {
+  updateWebhookEndpoint(input: $input) { ${ENDPOINT_FIELDS} }
+}`;
+
+export const DELETE_ENDPOINT_MUTATION = `
+mutation DeleteEndpoint($id: ID!) { deleteWebhookEndpoint(id: $id) }`;
+
+export const ROTATE_SECRET_MUTATION = `
+mutation RotateSecret($id: ID!) {
+  rotateWebhookSecret(id: $id) { secret endpoint { ${ENDPOINT_FIELDS} } }
+}`;
+
+export const TEST_WEBHOOK_MUTATION = `
+mutation SendTest($id: ID!) { sendTestWebhook(endpointId: $id) { ${DELIVERY_FIELDS} } }`;
+
+export const REDELIVER_MUTATION = `
+mutation Redeliver($id: ID!) { redeliverWebhook(deliveryId: $id) { ${DELIVERY_FIELDS} } }`;

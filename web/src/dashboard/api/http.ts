@@ -51,21 +51,3 @@ export async function postGraphQL<T>(key: string, query: string, variables: Vari
   if (body.data == null) throw new ApiError('The server answered without data.', 'BAD_RESPONSE');
   return body.data;
 }
-
-/** Downloads a report that needs the Authorization header, saving it as a file. */
-export async function downloadWithKey(key: string, url: string, filename: string): Promise<void> {
-  const response = await fetch(url, { headers: { Authorization: bearer(key) } });
-  if (!response.ok) {
-    throw new ApiError(`The report could not be downloaded (HTTP ${response.status}).`);
-  }
-  const blob = await response.blob();
-  const href = URL.createObjectURL(blob);
-  const link = document.createElement('a');
-  link.href = href;
-  link.download = filename;
-  document.body.append(link);
-  link.click();
-  link.remove();
-  // Revoke later: some browsers read the blob after click() returns.
-  setTimeout(() => URL.revokeObjectURL(href), 10_000);
-}

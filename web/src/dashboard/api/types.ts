@@ -8,6 +8,7 @@ export const TASK_STATUSES = [
   'COMPLETED_WITH_FAILURES',
   'FAILED',
   'CANCELLED',
+  'PAUSED',
 ] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 
@@ -62,6 +63,9 @@ export interface Task {
   updatedAt: string;
   startedAt: string | null;
   finishedAt: string | null;
+  /** When the finished task will be deleted; null while it runs or when kept. */
+  expiresAt: string | null;
+  paused: boolean;
   counters: Counters;
 }
 
@@ -71,11 +75,44 @@ export interface ErrorCodeCount {
   sampleMessage: string;
 }
 
+export interface Artifact {
+  name: string;
+  url: string;
+  contentType: string | null;
+  sizeBytes: number | null;
+  createdAt: string;
+}
+
+export interface FailurePolicy {
+  maxFailedItems: number | null;
+  maxFailureRatio: number | null;
+  minFinished: number;
+  nonRetryableCodes: string[];
+}
+
 export interface TaskDetail extends Task {
   maxAttempts: number;
   idempotencyKey: string | null;
   errorSummary: ErrorCodeCount[];
-  failureReportUrl: string | null;
+  priority: number;
+  notBefore: string | null;
+  deadline: string | null;
+  failurePolicy: FailurePolicy | null;
+  result: unknown;
+  artifacts: Artifact[];
+  lastHeartbeatAt: string | null;
+  /** Signed download links (no key needed), read with the task so they stay fresh with it. */
+  failuresCsv: string;
+  allCsv: string;
+  allNdjson: string;
+}
+
+export interface AuditEntry {
+  at: string;
+  action: string;
+  actor: string;
+  reason: string | null;
+  details: unknown;
 }
 
 export interface Item {
@@ -124,4 +161,42 @@ export interface TaskFilter {
   createdAfter?: string;
   createdBefore?: string;
   search?: string;
+}
+
+export const WEBHOOK_EVENTS = ['TASK_CREATED', 'TASK_STATUS_CHANGED', 'TASK_FINISHED'] as const;
+export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
+
+export const DELIVERY_STATUSES = ['PENDING', 'RETRYING', 'SUCCEEDED', 'FAILED'] as const;
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
+
+export interface WebhookEndpoint {
+  id: string;
+  url: string;
+  description: string | null;
+  events: WebhookEvent[];
+  types: string[] | null;
+  enabled: boolean;
+  disabledReason: string | null;
+  createdAt: string;
+}
+
+export interface WebhookDelivery {
+  id: string;
+  event: WebhookEvent;
+  taskVersion: number;
+  status: DeliveryStatus;
+  attempts: number;
+  nextAttemptAt: string | null;
+  lastResponseStatus: number | null;
+  lastError: string | null;
+  lastDurationMs: number | null;
+  createdAt: string;
+  deliveredAt: string | null;
+  task: Pick<Task, 'id' | 'type' | 'description'> | null;
+}
+
+/** A new endpoint, or a rotated one, with its secret shown this once. */
+export interface EndpointWithSecret {
+  secret: string;
+  endpoint: WebhookEndpoint;
 }

@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState, type FormEvent, type ReactNode } from 'react';
+import { useEffect, useId, useRef, useState, type FormEvent, type ReactNode } from 'react';
 
 interface Props {
   open: boolean;
@@ -14,6 +14,8 @@ interface Props {
 /** A modal confirmation on the native <dialog>, which traps focus and closes on Escape. */
 export function ConfirmDialog({ open, title, confirmLabel, danger, children, onConfirm, onClose }: Props) {
   const ref = useRef<HTMLDialogElement>(null);
+  // Several dialogs may share a page (one per endpoint): each needs its own title id.
+  const titleId = useId();
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
 
@@ -43,9 +45,9 @@ export function ConfirmDialog({ open, title, confirmLabel, danger, children, onC
   };
 
   return (
-    <dialog ref={ref} className="dialog" aria-labelledby="dialog-title" onClose={onClose}>
+    <dialog ref={ref} className="dialog" aria-labelledby={titleId} onClose={onClose}>
       <form method="dialog" onSubmit={submit}>
-        <h2 id="dialog-title">{title}</h2>
+        <h2 id={titleId}>{title}</h2>
         <div className="dialog-body">{children}</div>
         {error && (
           <p className="alert alert-error" role="alert">

@@ -12,6 +12,7 @@ export function TopBar() {
       </a>
       <nav className="topbar-nav" aria-label="Main">
         <a href="#/">Tasks</a>
+        <a href="#/endpoints">Endpoints</a>
         <a href="/graphiql">GraphiQL</a>
       </nav>
       <span className={`live live-${socketState}`} role="status" title="Live updates over WebSocket">

@@ -2,7 +2,7 @@ import type { TaskDetail } from '../api/types';
 import { ProgressBar, ProgressLegend } from '../components/ProgressBar';
 import { RateText } from '../components/RateText';
 import { StatusBadge } from '../components/StatusBadge';
-import { formatCount, formatDateTime, percent } from '../lib/format';
+import { formatAgo, formatCount, formatDateTime, percent } from '../lib/format';
 import { taskLabel } from '../list/TaskRow';
 
 interface Props {
@@ -69,6 +69,14 @@ export function TaskHeader({ task, live, now }: Props) {
         <div>
           <dt>Sealed</dt>
           <dd>{task.sealed ? 'yes' : 'no, items may still come'}</dd>
+        </div>
+        <div>
+          <dt>Last heartbeat</dt>
+          <dd>{task.lastHeartbeatAt ? formatAgo(task.lastHeartbeatAt, now) : 'no worker yet'}</dd>
+        </div>
+        <div>
+          <dt>Expires</dt>
+          <dd>{task.expiresAt ? formatDateTime(task.expiresAt) : task.finishedAt ? 'kept' : 'not while it runs'}</dd>
         </div>
       </dl>
     </section>

@@ -35,6 +35,13 @@ export function formatAgo(iso: string, now = Date.now()): string {
   return `${formatDuration(seconds).split(' ')[0]} ago`;
 }
 
+/** A time ahead, as "in 3d" (or "soon" once it is due). */
+export function formatIn(iso: string, now = Date.now()): string {
+  const seconds = (Date.parse(iso) - now) / 1000;
+  if (seconds < 60) return 'soon';
+  return `in ${formatDuration(seconds).split(' ')[0]}`;
+}
+
 const dateTime = new Intl.DateTimeFormat(LOCALE, {
   year: 'numeric',
   month: 'short',

@@ -3,7 +3,7 @@ import type { Task } from '../api/types';
 import { ProgressBar } from '../components/ProgressBar';
 import { RateText } from '../components/RateText';
 import { StatusBadge } from '../components/StatusBadge';
-import { formatAgo, formatCount, percent } from '../lib/format';
+import { formatAgo, formatCount, formatDateTime, formatIn, percent } from '../lib/format';
 import { taskHref } from '../route';
 
 export function taskLabel(task: Pick<Task, 'type' | 'description'>): string {
@@ -26,6 +26,11 @@ export const TaskRow = memo(function TaskRow({ task, now }: Props) {
         <div className="task-meta">
           <code className="task-type">{task.type}</code>
           <span className="muted">updated {formatAgo(task.updatedAt, now)}</span>
+          {task.expiresAt && (
+            <span className="muted expires-hint" title={`Deleted with its items at ${formatDateTime(task.expiresAt)}`}>
+              expires {formatIn(task.expiresAt, now)}
+            </span>
+          )}
         </div>
       </div>
       <div className="task-status">
