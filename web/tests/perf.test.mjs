@@ -1,12 +1,14 @@
 // Time to first render of the list on a server holding 1,000 tasks. It adds
-// 1,000 tasks, so it runs only when asked: BULKWATCH_PERF=1.
+// 1,000 tasks to the server it runs against (the other tests each follow
+// their own tasks); BULKWATCH_PERF=0 leaves it out, e.g. against a server
+// in use.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BASE_URL, close, gql, launch, openPage } from './helpers.mjs';
 
 const WANTED = 1000;
 
-test('the list renders quickly with 1,000 tasks', { skip: process.env.BULKWATCH_PERF !== '1' }, async () => {
+test('the list renders quickly with 1,000 tasks', { skip: process.env.BULKWATCH_PERF === '0' }, async () => {
   const { bulkTaskStats } = await gql('{ bulkTaskStats { total } }');
   for (let n = bulkTaskStats.total; n < WANTED; n += 1) {
     await gql(`mutation($input: CreateBulkTaskInput!) { createBulkTask(input: $input) { task { id } } }`, {
