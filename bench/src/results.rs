@@ -36,17 +36,17 @@ pub async fn export(env: &Env, rig: &Rig, out: &mut Figures) -> Res<()> {
             .as_str()
             .ok_or("no exportUrl")?;
         let url = format!("{}{path}", rig.server.base);
+        // Restarts the RSS peak, so that the seeding's does not count.
+        rig.sampler.since(rig.sampler.mark());
         let rss_before = status_kib(rig.server.pid(), "VmRSS").unwrap_or(0);
         let mark = rig.sampler.mark();
         let t = Instant::now();
-        let response = http.get(&url).send().await?;
+        let mut response = http.get(&url).send().await?;
         if !response.status().is_success() {
             return Err(format!("export {format}: HTTP {}", response.status()).into());
         }
         let (mut bytes, mut lines) = (0u64, 0u64);
-        let mut body = response.bytes_stream();
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk?;
+        while let Some(chunk) = response.chunk().await? {
             bytes += chunk.len() as u64;
             lines += chunk.iter().filter(|b| **b == b'\n').count() as u64;
         }

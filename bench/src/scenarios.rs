@@ -31,7 +31,7 @@ impl Rig {
         settings: &[(&str, &str)],
     ) -> Res<Rig> {
         let db = FreshDb::new(env.backend).await?;
-        let server = Server::start_with(&env.binary, &db, settings).await?;
+        let server = Server::start(&env.binary, &db, settings).await?;
         let sampler = Sampler::start(server.pid());
         let gql = Gql::new(&server.base, server.api_key.as_deref());
         // The server has migrated the database by the time it is ready.

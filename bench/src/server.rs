@@ -168,12 +168,8 @@ pub struct Server {
 }
 
 impl Server {
-    pub async fn start(binary: &Path, db: &FreshDb) -> Res<Server> {
-        Server::start_with(binary, db, &[]).await
-    }
-
-    /// Starts the server with more environment variables (settings).
-    pub async fn start_with(binary: &Path, db: &FreshDb, settings: &[(&str, &str)]) -> Res<Server> {
+    /// Starts the server; `settings` are more environment variables.
+    pub async fn start(binary: &Path, db: &FreshDb, settings: &[(&str, &str)]) -> Res<Server> {
         let port = free_port()?;
         let log = db.dir.path().join("server.log");
         let out = std::fs::File::create(&log)?;

@@ -20,8 +20,8 @@ use crate::error::{AppError, AppResult, not_found};
 use crate::graphql::ids::{self, Kind};
 use crate::store::{Db, items, tasks};
 
-/// Items read and written per step: the most the stream holds at once.
-const PAGE: u64 = 1_000;
+/// Positions read and written per step: the most the stream holds at once.
+const PAGE: i32 = 1_000;
 
 const COLUMNS: [&str; 10] = [
     "index",
@@ -88,7 +88,8 @@ pub(super) async fn export(
         ExportFormat::Ndjson => ("application/x-ndjson", "ndjson"),
     };
     let disposition = format!("attachment; filename=\"{}-items.{name}\"", task.id);
-    let body = Body::from_stream(pages(db, grant));
+    // Items appended after this moment are not part of the file.
+    let body = Body::from_stream(pages(db, grant, task.total));
     Ok((
         [
             (header::CONTENT_TYPE, content_type.to_owned()),
@@ -100,40 +101,49 @@ pub(super) async fn export(
         .into_response())
 }
 
-/// Where the stream is: the last index written, or done.
+/// Where the stream is: the next position to read, and whether the CSV
+/// header is still to be written.
 struct Cursor {
-    after: i32,
+    next: i32,
     header: bool,
 }
 
-/// The file, one chunk per page of items; each page is read in a
-/// transaction of its own, so a long download holds no database resources.
-fn pages(db: Db, grant: ExportGrant) -> impl futures_util::Stream<Item = AppResult<Bytes>> {
-    let start = Some(Cursor {
-        after: -1,
+/// The file, one chunk per window of positions that holds matching items;
+/// each window is read in a transaction of its own, so a long download
+/// holds no database resources.
+fn pages(
+    db: Db,
+    grant: ExportGrant,
+    total: i32,
+) -> impl futures_util::Stream<Item = AppResult<Bytes>> {
+    let start = Cursor {
+        next: 0,
         header: grant.format == ExportFormat::Csv,
-    });
-    stream::try_unfold(start, move |cursor| {
+    };
+    stream::try_unfold(start, move |mut cursor| {
         let (db, grant) = (db.clone(), grant.clone());
         async move {
-            let Some(mut cursor) = cursor else {
-                return Ok(None);
-            };
-            let reader = db.reader(grant.organisation_id).await?;
-            let rows =
-                items::export_page(&reader, grant.task_id, &grant.statuses, cursor.after, PAGE)
-                    .await?;
-            drop(reader);
-            let chunk = match grant.format {
-                ExportFormat::Csv => csv_chunk(&rows, std::mem::take(&mut cursor.header))?,
-                ExportFormat::Ndjson => ndjson_chunk(&rows),
-            };
-            let more = rows.len() as u64 == PAGE;
-            cursor.after = rows.last().map_or(cursor.after, |r| r.idx);
+            let mut chunk = Vec::new();
+            if std::mem::take(&mut cursor.header) {
+                chunk = csv_chunk(&[], true)?;
+            }
+            while chunk.is_empty() && cursor.next < total {
+                let to = cursor.next.saturating_add(PAGE).min(total);
+                let reader = db.reader(grant.organisation_id).await?;
+                let rows =
+                    items::export_page(&reader, grant.task_id, &grant.statuses, cursor.next, to)
+                        .await?;
+                drop(reader);
+                cursor.next = to;
+                chunk = match grant.format {
+                    ExportFormat::Csv => csv_chunk(&rows, false)?,
+                    ExportFormat::Ndjson => ndjson_chunk(&rows),
+                };
+            }
             if chunk.is_empty() {
                 return Ok(None);
             }
-            Ok(Some((Bytes::from(chunk), more.then_some(cursor))))
+            Ok(Some((Bytes::from(chunk), cursor)))
         }
     })
 }
