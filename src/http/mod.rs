@@ -21,6 +21,8 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
 
 use crate::AppState;
 use crate::auth::{self, Auth};
@@ -67,7 +69,31 @@ fn router(http: Http) -> Router {
             tracing::error!("a request handler panicked");
             AppError::Internal("a handler panicked".into()).into_response()
         }))
+        // Outermost: every log line of a request carries its id (the
+        // client's `x-request-id`, or a new one, echoed in the response)
+        // and the `traceparent` the client sent, if any.
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(http)
+}
+
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id = %header("x-request-id"),
+        traceparent = %header("traceparent"),
+    )
 }
 
 /// Resolves the request's API key; a database that cannot answer is

@@ -12,6 +12,7 @@ mod helpers;
 mod http;
 mod isolation;
 mod mutations;
+mod operations;
 mod ops;
 mod queries;
 mod readme;
