@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use crate::helpers::TestApp;
 use crate::helpers::spawn_app;
 
-/// Statements one request costs; the least of three runs, so that background
+/// Statements one request costs; the least of five runs, so that background
 /// work of the server (the lease reaper, the webhook dispatcher) cannot
 /// inflate it, less what reading `/metrics` itself costs.
 async fn cost(app: &TestApp, query: &str, variables: Value) -> (u64, Value) {
@@ -18,7 +18,7 @@ async fn cost(app: &TestApp, query: &str, variables: Value) -> (u64, Value) {
     }
     let mut best = u64::MAX;
     let mut data = Value::Null;
-    for _ in 0..3 {
+    for _ in 0..5 {
         let before = statements().await;
         data = app.data(query, variables.clone()).await;
         let after = statements().await;
