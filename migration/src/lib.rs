@@ -12,6 +12,7 @@ mod m20261201_000007_webhooks;
 
 pub use m20261122_000001_create_tables::DEFAULT_ORGANISATION_ID;
 pub use m20261122_000004_row_level_security::{APP_ROLE, ORGANISATION_SETTING, SYSTEM_SETTING};
+pub use m20261201_000005_results::METADATA_FUNCTION;
 
 pub struct Migrator;
 

@@ -1,7 +1,11 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
 
-use crate::m20261122_000004_row_level_security::{APP_ROLE, SYSTEM_SETTING};
+use crate::m20261122_000004_row_level_security::{APP_ROLE, ORGANISATION_SETTING, SYSTEM_SETTING};
+
+/// The PostgreSQL function that lists the tasks whose metadata contains a
+/// jsonb value, through the metadata index.
+pub const METADATA_FUNCTION: &str = "bulkwatch_tasks_with_metadata";
 
 /// What a task hands back and how long it is kept: its result and
 /// artifacts, the last worker heartbeat, its own retention, the mark the
@@ -45,6 +49,35 @@ impl MigrationTrait for Migration {
                 USING GIN ((CAST(metadata AS jsonb)) jsonb_path_ops)",
         )
         .await?;
+        // jsonb containment is not leakproof, so under row-level security
+        // PostgreSQL evaluates it only after the policy, row by row, and
+        // never through the index. This function runs as the role that
+        // migrated (which bypasses the policies whenever the app works as
+        // APP_ROLE) and applies the policy's own condition itself, so the
+        // index serves the filter and the wall stays where it was.
+        db.execute_unprepared(&format!(
+            "CREATE FUNCTION {METADATA_FUNCTION}(subset jsonb) RETURNS SETOF uuid
+                LANGUAGE sql STABLE SECURITY DEFINER
+                SET search_path FROM CURRENT
+                ROWS 100
+                AS $$
+                    SELECT id FROM bulk_tasks
+                    WHERE CAST(metadata AS jsonb) @> subset
+                      AND (organisation_id = nullif(current_setting('{ORGANISATION_SETTING}', true), '')::uuid
+                           OR current_setting('{SYSTEM_SETTING}', true) = 'on')
+                $$;
+            REVOKE ALL ON FUNCTION {METADATA_FUNCTION}(jsonb) FROM PUBLIC"
+        ))
+        .await?;
+        db.execute_unprepared(&format!(
+            "DO $$
+            BEGIN
+                IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
+                    GRANT EXECUTE ON FUNCTION {METADATA_FUNCTION}(jsonb) TO {APP_ROLE};
+                END IF;
+            END $$"
+        ))
+        .await?;
         // The secrets belong to no organisation: only system transactions
         // (startup) read or write them.
         db.execute_unprepared(&format!(
@@ -66,8 +99,10 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
         if manager.get_database_backend() == DbBackend::Postgres {
-            db.execute_unprepared("DROP INDEX bulk_tasks_metadata")
-                .await?;
+            db.execute_unprepared(&format!(
+                "DROP FUNCTION {METADATA_FUNCTION}(jsonb); DROP INDEX bulk_tasks_metadata"
+            ))
+            .await?;
         }
         for statement in [
             "DROP TABLE server_secrets",

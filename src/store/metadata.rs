@@ -2,10 +2,13 @@
 //! metadata", nested objects matching as subsets.
 //!
 //! On PostgreSQL that is jsonb containment (`@>`), answered by the GIN index
-//! on the metadata as jsonb. SQLite has no such index: each leaf of the
+//! on the metadata as jsonb through a function of migration 000005 (under
+//! row-level security a plain `@>` in the query would be checked row by row
+//! after the policy, since it is not leakproof). SQLite has no such index: each leaf of the
 //! filter becomes a `json_type`/`json_extract` test on the rows the other
 //! conditions leave (the organisation's tasks, at worst).
 
+use migration::METADATA_FUNCTION;
 use sea_orm::sea_query::Expr;
 use sea_orm::{Condition, DbBackend};
 use serde_json::Value;
@@ -65,9 +68,9 @@ fn collect<'a>(value: &'a Value, path: &str, out: &mut Vec<(String, &'a Value)>)
 /// The condition that the task's metadata contains `subset` (checked).
 pub(super) fn contains(backend: DbBackend, subset: &Value) -> Condition {
     if backend == DbBackend::Postgres {
+        // sea-query numbers PostgreSQL's custom placeholders itself.
         return Condition::all().add(Expr::cust_with_values(
-            // sea-query numbers PostgreSQL's custom placeholders itself.
-            "CAST(metadata AS jsonb) @> CAST($1 AS jsonb)",
+            format!("id IN (SELECT {METADATA_FUNCTION}(CAST($1 AS jsonb)))"),
             [subset.to_string()],
         ));
     }
