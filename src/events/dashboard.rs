@@ -1,7 +1,7 @@
 //! `bulkTasksUpdated`: every change to an organisation's tasks that match a
 //! filter, coalesced per task.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -52,20 +52,27 @@ pub fn task_changes(
     interval: Duration,
 ) -> impl Stream<Item = AppResult<bulk_task::Model>> + use<> {
     let rx = bus.subscribe_all();
-    let batches = stream::unfold(Some(rx), move |rx| {
+    // The version last sent of each task: an event whose change an earlier
+    // read already showed sends nothing, so versions only ever grow.
+    let start = Some((rx, HashMap::<Uuid, i64>::new()));
+    let batches = stream::unfold(start, move |state| {
         let (db, filter) = (db.clone(), filter.clone());
         async move {
-            let mut rx = rx?;
+            let (mut rx, mut sent) = state?;
             let window = match gather(&mut rx, org, interval).await {
                 Ok(window) => window,
                 Err(Gather::Lagged) => return Some((vec![Err(lagged())], None)),
                 Err(Gather::Closed) => return None,
             };
             let batch = match load(&db, org, &filter, window).await {
-                Ok(found) => found.into_iter().map(Ok).collect(),
+                Ok(found) => found
+                    .into_iter()
+                    .filter(|t| sent.insert(t.id, t.version).is_none_or(|v| v < t.version))
+                    .map(Ok)
+                    .collect(),
                 Err(e) => vec![Err(e)],
             };
-            Some((batch, Some(rx)))
+            Some((batch, Some((rx, sent))))
         }
     });
     batches.flat_map(stream::iter)
