@@ -116,7 +116,7 @@ const CLAIM_WITH_TASKS: &str = "mutation($task: ID!, $n: Int!) { claimTaskItems(
 #[tokio::test]
 async fn claimed_items_with_their_task_cost_constant_statements() {
     let app = spawn_app().await;
-    let task = app.create_task(200).await;
+    let task = app.create_task(400).await;
     let claim = |n: i32| {
         let app = &app;
         let task = task.clone();
@@ -132,9 +132,13 @@ async fn claimed_items_with_their_task_cost_constant_statements() {
             after - before
         }
     };
-    let few = claim(2).await;
-    let many = claim(100).await;
-    // A reaper pass may slip in; it never costs a statement per item.
+    // The least of three claims of each size: a background job's statements
+    // (the reaper, the webhook dispatcher waking on a commit) may slip in.
+    let (mut few, mut many) = (u64::MAX, u64::MAX);
+    for _ in 0..3 {
+        few = few.min(claim(2).await);
+        many = many.min(claim(100).await);
+    }
     assert!(
         many <= few + 2,
         "2 items: {few} statements, 100 items: {many}"
