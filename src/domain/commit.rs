@@ -12,7 +12,7 @@ use super::policy::{FAILURE_THRESHOLD_EXCEEDED, FailurePolicy};
 use super::status::{Counters, ItemStatus, derive_status};
 use crate::error::{AppResult, invalid_state, not_found};
 use crate::events::{EventBus, TaskEvent};
-use crate::store::items::ItemChange;
+use crate::store::items::ItemState;
 use crate::store::{Db, Writer, items, tasks};
 
 /// The time of a change to a locked task: never before its last change, so
@@ -63,7 +63,7 @@ pub(crate) async fn commit_items(
     task: &mut bulk_task::Model,
     counters: Counters,
     now: i64,
-    changes: &[ItemChange],
+    changes: &[ItemState],
 ) -> AppResult<()> {
     items::apply(&tx, task.id, now, changes).await?;
     let was = task.status;

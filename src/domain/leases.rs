@@ -10,7 +10,7 @@ use super::status::{Counters, ItemStatus};
 use super::{Principal, now_ms};
 use crate::error::{AppError, AppResult, bad_input, limit_exceeded, not_found};
 use crate::events::EventBus;
-use crate::store::items::{ItemChange, ItemState};
+use crate::store::items::ItemState;
 use crate::store::{Db, leases, tasks};
 
 pub const MAX_CLAIM: i32 = 1_000;
@@ -185,7 +185,7 @@ async fn claim_from_task(
         item.started_at = Some(now);
         item.updated_at = now;
     }
-    let changes: Vec<ItemChange> = rows.iter().map(|m| ItemState::from(m).change()).collect();
+    let changes: Vec<ItemState> = rows.iter().map(ItemState::from).collect();
     let mut counters = Counters::from_task(&task);
     counters.shift(ItemStatus::Pending, ItemStatus::Running, rows.len() as i32);
     task.last_heartbeat_at = Some(now);
@@ -284,7 +284,6 @@ pub async fn reap_expired(db: &Db, events: &EventBus) -> AppResult<usize> {
             item.lease_expires_at = None;
             item.finished_at = next.is_final().then_some(at);
         }
-        let changes: Vec<ItemChange> = rows.iter().map(ItemState::change).collect();
         let [returned, failed, cancelled] = outcomes;
         let details = serde_json::json!({
             "returned": returned, "failed": failed, "cancelled": cancelled
@@ -300,7 +299,7 @@ pub async fn reap_expired(db: &Db, events: &EventBus) -> AppResult<usize> {
             Some(details),
         )
         .await?;
-        commit_items(tx, events, &mut task, counters, at, &changes).await?;
+        commit_items(tx, events, &mut task, counters, at, &rows).await?;
         reaped += rows.len();
     }
     Ok(reaped)

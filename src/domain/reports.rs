@@ -18,7 +18,7 @@ use super::policy::FailurePolicy;
 use super::status::{Counters, ItemStatus};
 use crate::error::{AppResult, limit_exceeded, not_found};
 use crate::events::EventBus;
-use crate::store::items::{ItemChange, ItemState};
+use crate::store::items::ItemState;
 use crate::store::{Db, items, tasks};
 
 /// Most results in one report.
@@ -322,11 +322,7 @@ pub async fn report(
     if applied > 0 {
         changed.sort_unstable();
         changed.dedup();
-        let changes: Vec<ItemChange> = changed
-            .iter()
-            .filter_map(|i| states.get(i))
-            .map(ItemState::change)
-            .collect();
+        let changes: Vec<ItemState> = changed.iter().filter_map(|i| states.remove(i)).collect();
         task.last_heartbeat_at = Some(now);
         commit_items(tx, events, &mut task, counters, now, &changes).await?;
     } else if task

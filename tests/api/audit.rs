@@ -162,20 +162,6 @@ async fn another_organisation_cannot_read_a_trail() {
     assert_eq!(body["errors"][0]["extensions"]["code"], "NOT_FOUND");
 }
 
-/// Statements one request costs; the least of three runs, so that background
-/// jobs cannot inflate it.
-async fn cost(app: &TestApp, query: &str) -> (u64, Value) {
-    let mut best = u64::MAX;
-    let mut data = Value::Null;
-    for _ in 0..3 {
-        let before = app.metric("bulkwatch_sql_statements_total").await;
-        data = app.data(query, json!({})).await;
-        let after = app.metric("bulkwatch_sql_statements_total").await;
-        best = best.min(after - before);
-    }
-    (best, data)
-}
-
 #[tokio::test]
 async fn trails_of_a_page_of_tasks_cost_one_statement_and_page_by_cursor() {
     let app = spawn_app().await;
@@ -191,8 +177,8 @@ async fn trails_of_a_page_of_tasks_cost_one_statement_and_page_by_cursor() {
             "{{ bulkTasks(first: {n}) {{ nodes {{ id auditTrail(first: 2) {{ nodes {{ action }} }} }} }} }}"
         )
     };
-    let (few, _) = cost(&app, &page(2)).await;
-    let (many, data) = cost(&app, &page(12)).await;
+    let (few, _) = app.cost(&page(2), json!({})).await;
+    let (many, data) = app.cost(&page(12), json!({})).await;
     assert_eq!(few, many, "one statement for every task's trail");
     for task in data["bulkTasks"]["nodes"].as_array().unwrap() {
         let actions: Vec<&Value> = task["auditTrail"]["nodes"]

@@ -1,31 +1,9 @@
 //! Every list that resolves nested objects costs a constant number of SQL
 //! statements, whatever its length: lookups are batched, never one per row.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::helpers::TestApp;
 use crate::helpers::spawn_app;
-
-/// Statements one request costs; the least of five runs, so that background
-/// work of the server (the lease reaper, the webhook dispatcher) cannot
-/// inflate it, less what reading `/metrics` itself costs.
-async fn cost(app: &TestApp, query: &str, variables: Value) -> (u64, Value) {
-    let statements = || app.metric("bulkwatch_sql_statements_total");
-    let mut reading = u64::MAX;
-    for _ in 0..3 {
-        let before = statements().await;
-        reading = reading.min(statements().await - before);
-    }
-    let mut best = u64::MAX;
-    let mut data = Value::Null;
-    for _ in 0..5 {
-        let before = statements().await;
-        data = app.data(query, variables.clone()).await;
-        let after = statements().await;
-        best = best.min(after - before);
-    }
-    (best.saturating_sub(reading), data)
-}
 
 const NODES: &str = "query($ids: [ID!]!) { nodes(ids: $ids) { id \
     ... on BulkTask { counters { failed } } \
@@ -46,9 +24,9 @@ async fn nodes_cost_the_same_for_four_ids_and_forty() {
         ids.push(json!(task));
         ids.push(json!(items[1]));
     }
-    let (four, data) = cost(&app, NODES, json!({ "ids": ids[..4] })).await;
+    let (four, data) = app.cost(NODES, json!({ "ids": ids[..4] })).await;
     assert_eq!(data["nodes"].as_array().unwrap().len(), 4, "{data:#}");
-    let (forty, data) = cost(&app, NODES, json!({ "ids": ids })).await;
+    let (forty, data) = app.cost(NODES, json!({ "ids": ids })).await;
     let nodes = data["nodes"].as_array().unwrap();
     assert_eq!(nodes.len(), 40);
     for (asked, got) in ids.iter().zip(nodes) {
@@ -83,7 +61,7 @@ async fn nodes_cost_the_same_for_four_ids_and_forty() {
         )
         .await;
     assert!(data["deleteBulkTask"].is_string());
-    let (cost_missing, data) = cost(&app, NODES, json!({ "ids": with_missing })).await;
+    let (cost_missing, data) = app.cost(NODES, json!({ "ids": with_missing })).await;
     assert!(data["nodes"][40].is_null(), "{data:#}");
     assert_eq!(cost_missing, forty);
 }
@@ -102,8 +80,8 @@ async fn a_page_of_tasks_with_error_summaries_costs_constant_statements() {
         )
         .await;
     }
-    let (three, _) = cost(&app, TASKS_WITH_SUMMARIES, json!({ "n": 3 })).await;
-    let (thirty, data) = cost(&app, TASKS_WITH_SUMMARIES, json!({ "n": 30 })).await;
+    let (three, _) = app.cost(TASKS_WITH_SUMMARIES, json!({ "n": 3 })).await;
+    let (thirty, data) = app.cost(TASKS_WITH_SUMMARIES, json!({ "n": 30 })).await;
     let nodes = data["bulkTasks"]["nodes"].as_array().unwrap();
     assert_eq!(nodes.len(), 30);
     assert!(nodes.iter().all(|t| t["errorSummary"][0]["count"] == 1));
@@ -152,7 +130,7 @@ const POLL: &str =
 async fn a_warm_status_poll_is_one_statement() {
     let app = spawn_app().await;
     let task = app.create_task(3).await;
-    let (statements, data) = cost(&app, POLL, json!({ "id": task })).await;
+    let (statements, data) = app.cost(POLL, json!({ "id": task })).await;
     assert_eq!(data["bulkTask"]["counters"]["total"], 3);
     // The key was checked a moment ago: no key lookup, only the task's row
     // (and on PostgreSQL the organisation's setting before it).

@@ -88,6 +88,26 @@ async fn serve_in_thread(
 }
 
 impl TestApp {
+    /// SQL statements one request costs, and its data. The least of five
+    /// runs, so that background jobs (the reaper, deadlines, the webhook
+    /// dispatcher) cannot inflate it, less what reading `/metrics` costs.
+    pub async fn cost(&self, query: &str, variables: Value) -> (u64, Value) {
+        let statements = || self.metric("bulkwatch_sql_statements_total");
+        let mut reading = u64::MAX;
+        for _ in 0..3 {
+            let before = statements().await;
+            reading = reading.min(statements().await - before);
+        }
+        let mut best = u64::MAX;
+        let mut data = Value::Null;
+        for _ in 0..5 {
+            let before = statements().await;
+            data = self.data(query, variables.clone()).await;
+            best = best.min(statements().await - before);
+        }
+        (best.saturating_sub(reading), data)
+    }
+
     /// Another server instance on this app's database, as a client of it
     /// with the same admin key.
     pub async fn second_instance(&self) -> TestApp {

@@ -1726,26 +1726,6 @@ async fn error_summary_groups_failed_and_rejected_by_code() {
 // SQL statements per request
 // ---------------------------------------------------------------------------
 
-async fn statements(app: &TestApp) -> u64 {
-    app.metric("bulkwatch_sql_statements_total").await
-}
-
-/// Statements one request costs; the least of five runs, so that background
-/// work of the server (a lease reaper, say) cannot inflate it.
-async fn cost(app: &TestApp, query: &str) -> (u64, Value) {
-    let mut best = u64::MAX;
-    let mut data = Value::Null;
-    // Background jobs (the reaper, deadlines, the webhook dispatcher) issue a
-    // few statements a second; five runs leave at least one untouched.
-    for _ in 0..5 {
-        let before = statements(app).await;
-        data = app.data(query, json!({})).await;
-        let after = statements(app).await;
-        best = best.min(after - before);
-    }
-    (best, data)
-}
-
 #[tokio::test]
 async fn a_page_of_tasks_with_nested_items_costs_constant_statements() {
     let app = spawn_app().await;
@@ -1758,7 +1738,7 @@ async fn a_page_of_tasks_with_nested_items_costs_constant_statements() {
         )
     };
 
-    let (fifty, data) = cost(&app, &query(50)).await;
+    let (fifty, data) = app.cost(&query(50), json!({})).await;
     let nodes = data["bulkTasks"]["nodes"].as_array().unwrap();
     assert_eq!(nodes.len(), 50);
     for node in nodes {
@@ -1781,7 +1761,7 @@ async fn a_page_of_tasks_with_nested_items_costs_constant_statements() {
         .collect();
     assert_eq!(all_items.len(), 1000, "items are not shared between tasks");
 
-    let (five, data5) = cost(&app, &query(5)).await;
+    let (five, data5) = app.cost(&query(5), json!({})).await;
     assert_eq!(data5["bulkTasks"]["nodes"].as_array().unwrap().len(), 5);
 
     eprintln!("SQL statements: {fifty} for 50 tasks with items, {five} for 5");

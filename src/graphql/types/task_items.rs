@@ -11,7 +11,8 @@ use super::TaskItem;
 use crate::domain::status::Counters;
 use crate::graphql::connection::RowCursor;
 use crate::graphql::inputs::{TaskItemFilter, TaskItemOrder};
-use crate::graphql::loaders::{ItemCountKey, ItemPageKey, ItemsQuery, RequestLoader};
+use crate::graphql::loaders::{AuditPageKey, ItemCountKey, ItemPageKey, ItemsQuery, RequestLoader};
+use crate::store::audit;
 use crate::store::items::ItemFilter;
 use crate::store::page::{PageArgs, Window};
 
@@ -38,8 +39,9 @@ fn argument<T: InputType>(args: &[(Name, ConstValue)], name: &str) -> Option<T> 
     T::parse(value).ok()
 }
 
-/// Loads the nested `items` pages a list of tasks is about to resolve, one
-/// statement per distinct set of arguments, into the request's loader
+/// Loads the nested `items` pages (and `auditTrail` pages) a list of tasks
+/// is about to resolve, one statement per distinct set of arguments, into
+/// the request's loader
 /// cache: the statement count of a page then does not depend on how the
 /// runtime happens to batch its children.
 pub async fn prefetch_items(ctx: &Context<'_>, task_ids: &[uuid::Uuid]) {
@@ -81,6 +83,34 @@ pub async fn prefetch_items(ctx: &Context<'_>, task_ids: &[uuid::Uuid]) {
             query: query.clone(),
         });
         // Errors surface where the field itself loads.
+        let _ = loader.load_many(keys).await;
+    }
+    // Audit trails likewise, one statement per distinct page.
+    let mut trails = std::collections::HashSet::new();
+    for lookahead in [
+        look.field("nodes").field("auditTrail"),
+        look.field("edges").field("node").field("auditTrail"),
+    ] {
+        for field in lookahead.selection_fields() {
+            let Ok(args) = field.arguments() else {
+                continue;
+            };
+            let page = PageArgs {
+                first: argument(&args, "first").flatten(),
+                after: argument(&args, "after").flatten(),
+                ..Default::default()
+            };
+            if Window::new(&page, audit::ORDER_TAG, false).is_ok() {
+                trails.insert(page);
+            }
+        }
+    }
+    for page in trails {
+        let page = Arc::new(page);
+        let keys = task_ids.iter().map(|id| AuditPageKey {
+            task_id: *id,
+            page: page.clone(),
+        });
         let _ = loader.load_many(keys).await;
     }
 }

@@ -77,11 +77,15 @@ pub async fn insert(
     Ok(())
 }
 
-/// What a report needs to know about an item; payloads stay in the table.
-#[derive(Clone, Debug, FromQueryResult)]
+/// What a report needs to know about an item, and the write that stores it
+/// after a report, a claim or an expiry (serialised as one row of a batch
+/// UPDATE, which finds the item by `idx`); payloads stay in the table.
+#[derive(Clone, Debug, FromQueryResult, Serialize)]
 pub struct ItemState {
+    #[serde(skip)]
     pub id: Uuid,
     pub idx: i32,
+    #[serde(skip)]
     pub client_item_id: Option<String>,
     pub status: ItemStatus,
     pub result: Option<String>,
@@ -114,26 +118,6 @@ pub const STATE_COLUMNS: [Column; 14] = [
     Column::FinishedAt,
 ];
 
-impl ItemState {
-    /// The write that stores this state.
-    pub fn change(&self) -> ItemChange {
-        ItemChange {
-            idx: self.idx,
-            status: self.status,
-            result: self.result.clone(),
-            error_code: self.error_code.clone(),
-            error_message: self.error_message.clone(),
-            error_details: self.error_details.clone(),
-            attempts: self.attempts,
-            worker_id: self.worker_id.clone(),
-            lease_token: self.lease_token.clone(),
-            lease_expires_at: self.lease_expires_at,
-            started_at: self.started_at,
-            finished_at: self.finished_at,
-        }
-    }
-}
-
 impl From<&task_item::Model> for ItemState {
     fn from(m: &task_item::Model) -> Self {
         ItemState {
@@ -155,29 +139,12 @@ impl From<&task_item::Model> for ItemState {
     }
 }
 
-/// The new state of an item after a report, a claim or an expiry.
-#[derive(Debug, Serialize)]
-pub struct ItemChange {
-    pub idx: i32,
-    pub status: ItemStatus,
-    pub result: Option<String>,
-    pub error_code: Option<String>,
-    pub error_message: Option<String>,
-    pub error_details: Option<String>,
-    pub attempts: i32,
-    pub worker_id: Option<String>,
-    pub lease_token: Option<String>,
-    pub lease_expires_at: Option<i64>,
-    pub started_at: Option<i64>,
-    pub finished_at: Option<i64>,
-}
-
 /// Writes many item changes of one task in one statement per chunk.
 pub async fn apply(
     db: &Scoped<impl ConnectionTrait>,
     task_id: Uuid,
     now: i64,
-    changes: &[ItemChange],
+    changes: &[ItemState],
 ) -> Result<(), DbErr> {
     let backend = db.backend();
     let sql = match backend {
