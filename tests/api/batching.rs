@@ -45,7 +45,12 @@ async fn nodes_cost_the_same_for_four_ids_and_forty() {
             .step_by(2)
             .all(|i| i["task"]["counters"]["total"] == 3)
     );
-    assert_eq!(four, forty, "statements for 4 ids and for 40");
+    // Not one per id (a key lookup after the key cache's second may add its
+    // statements to one of them).
+    assert!(
+        forty <= four + 2,
+        "4 ids: {four} statements, 40 ids: {forty}"
+    );
     assert!(
         forty <= 6,
         "a handful of statements, not one per id: {forty}"
@@ -63,7 +68,10 @@ async fn nodes_cost_the_same_for_four_ids_and_forty() {
     assert!(data["deleteBulkTask"].is_string());
     let (cost_missing, data) = app.cost(NODES, json!({ "ids": with_missing })).await;
     assert!(data["nodes"][40].is_null(), "{data:#}");
-    assert_eq!(cost_missing, forty);
+    assert!(
+        cost_missing <= forty + 2,
+        "{cost_missing} with a missing id"
+    );
 }
 
 const TASKS_WITH_SUMMARIES: &str = "query($n: Int!) { bulkTasks(first: $n) { nodes { id \
@@ -85,7 +93,10 @@ async fn a_page_of_tasks_with_error_summaries_costs_constant_statements() {
     let nodes = data["bulkTasks"]["nodes"].as_array().unwrap();
     assert_eq!(nodes.len(), 30);
     assert!(nodes.iter().all(|t| t["errorSummary"][0]["count"] == 1));
-    assert_eq!(three, thirty);
+    assert!(
+        thirty <= three + 2,
+        "3 tasks: {three} statements, 30 tasks: {thirty}"
+    );
 }
 
 const CLAIM_WITH_TASKS: &str = "mutation($task: ID!, $n: Int!) { claimTaskItems(input: \
