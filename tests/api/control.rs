@@ -169,6 +169,8 @@ async fn a_non_retryable_code_stays_failed_whatever_retryable_says() {
 #[tokio::test]
 async fn failure_policies_and_steering_arguments_are_validated() {
     let app = spawn_app().await;
+    // One time for both: `notBefore` at the deadline itself is refused.
+    let hour = in_one_hour();
     let cases = [
         json!({ "failurePolicy": { "maxFailureRatio": 0 } }),
         json!({ "failurePolicy": { "maxFailureRatio": 1.5 } }),
@@ -177,7 +179,7 @@ async fn failure_policies_and_steering_arguments_are_validated() {
         json!({ "failurePolicy": { "nonRetryableCodes": [""] } }),
         json!({ "priority": 101 }),
         json!({ "deadline": "2001-01-01T00:00:00Z" }),
-        json!({ "notBefore": in_one_hour(), "deadline": in_one_hour() }),
+        json!({ "notBefore": hour, "deadline": hour }),
     ];
     for extra in cases {
         let mut input = json!({ "type": "t.invalid", "items": [] });
