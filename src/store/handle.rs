@@ -7,7 +7,9 @@
 //! before or across organisations: authentication, the lease reaper's scan
 //! and the CLI.
 
-use sea_orm::{ConnectionTrait, DatabaseExecutor, DatabaseTransaction, DbBackend, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr};
+
+use super::ReadConn;
 use uuid::Uuid;
 
 /// A connection or transaction bound to one organisation.
@@ -17,7 +19,7 @@ pub struct Scoped<C> {
 }
 
 /// Reads as one organisation.
-pub type Reader<'a> = Scoped<DatabaseExecutor<'a>>;
+pub type Reader<'a> = Scoped<ReadConn<'a>>;
 /// A write transaction as one organisation.
 pub type Writer = Scoped<DatabaseTransaction>;
 

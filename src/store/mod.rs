@@ -11,6 +11,7 @@ pub mod metadata;
 pub mod notify;
 mod open;
 pub mod page;
+mod pg_read;
 pub mod retention;
 pub mod secrets;
 pub mod tasks;
@@ -23,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use migration::{ORGANISATION_SETTING, SYSTEM_SETTING};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseExecutor, DatabaseTransaction, DbBackend, DbErr,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use uuid::Uuid;
@@ -31,6 +32,7 @@ use uuid::Uuid;
 pub use handle::{Reader, Scoped, System, Writer};
 pub use migration::DEFAULT_ORGANISATION_ID;
 pub use open::OpenError;
+pub use pg_read::ReadConn;
 
 /// Whose rows a transaction may see. On PostgreSQL this becomes the
 /// transaction's row-level security setting, the second wall behind the
@@ -39,6 +41,16 @@ pub use open::OpenError;
 enum Tenant {
     Organisation(Uuid),
     System,
+}
+
+/// The row-level security setting of a PostgreSQL transaction. A UUID's
+/// text is hex and dashes, safe to inline; inlined, the setting costs one
+/// simple-protocol round trip and no prepare.
+fn setting(tenant: Tenant) -> String {
+    match tenant {
+        Tenant::Organisation(id) => format!("SET LOCAL {ORGANISATION_SETTING} = '{id}'"),
+        Tenant::System => format!("SET LOCAL {SYSTEM_SETTING} = 'on'"),
+    }
 }
 
 /// The database, as two pools: on SQLite one writer connection (SQLite
@@ -101,7 +113,7 @@ impl Db {
     }
 
     /// Reads across organisations: authentication, the reaper's scan, the CLI.
-    pub async fn system_reader(&self) -> Result<System<DatabaseExecutor<'_>>, DbErr> {
+    pub async fn system_reader(&self) -> Result<System<ReadConn<'_>>, DbErr> {
         Ok(System::new(self.executor(Tenant::System).await?))
     }
 
@@ -110,13 +122,14 @@ impl Db {
         Ok(System::new(self.transaction(Tenant::System).await?))
     }
 
-    async fn executor(&self, tenant: Tenant) -> Result<DatabaseExecutor<'_>, DbErr> {
+    async fn executor(&self, tenant: Tenant) -> Result<ReadConn<'_>, DbErr> {
         if self.backend() == DbBackend::Postgres {
-            Ok(DatabaseExecutor::OwnedTransaction(
-                self.transaction(tenant).await?,
+            let pool = self.read.get_postgres_connection_pool();
+            Ok(ReadConn::Postgres(
+                pg_read::PgRead::begin(pool, &setting(tenant), self.statements.clone()).await?,
             ))
         } else {
-            Ok(DatabaseExecutor::Connection(&self.read))
+            Ok(ReadConn::Pool(&self.read))
         }
     }
 
@@ -132,13 +145,7 @@ impl Db {
             })
             .await?;
         if self.backend() == DbBackend::Postgres {
-            // A UUID's text is hex and dashes, safe to inline; inlined, the
-            // setting costs one simple-protocol round trip and no prepare.
-            let setting = match tenant {
-                Tenant::Organisation(id) => format!("SET LOCAL {ORGANISATION_SETTING} = '{id}'"),
-                Tenant::System => format!("SET LOCAL {SYSTEM_SETTING} = 'on'"),
-            };
-            tx.execute_unprepared(&setting).await?;
+            tx.execute_unprepared(&setting(tenant)).await?;
         }
         Ok(tx)
     }
