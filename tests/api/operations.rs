@@ -80,3 +80,33 @@ async fn json_logs_name_the_request_and_its_traceparent() {
     server.kill().ok();
     server.wait().ok();
 }
+
+/// An operator reads what a metric means in the README; every metric the
+/// server exposes must be there, by name, in the metrics table.
+#[tokio::test]
+async fn every_metric_on_metrics_is_explained_in_the_readme() {
+    let app = spawn_app().await;
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let readme = include_str!("../../README.md");
+    let table = &readme[readme.find("## Metrics").expect("a Metrics section")..];
+    let names: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(names.len() >= 10, "{text}");
+    for name in names {
+        assert!(
+            table.contains(&format!("| `{name}`")) || table.contains(&format!("| `{name}{{")),
+            "README's metrics table does not explain {name}"
+        );
+    }
+}
