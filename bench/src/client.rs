@@ -31,6 +31,11 @@ impl Gql {
         }
     }
 
+    /// The server's base URL, `http://host:port`.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// A request body, serialised ahead of the measurement.
     pub fn body(query: &str, variables: Value) -> Bytes {
         Bytes::from(

@@ -11,8 +11,12 @@
 mod claim;
 mod client;
 mod fanout;
+mod mixed;
+mod notify;
+mod poll;
 mod procfs;
 mod raw;
+mod raw_sqlite;
 mod results;
 mod scenarios;
 mod server;
@@ -71,6 +75,12 @@ pub enum Scenario {
     Prune,
     /// 10,000 task finishes delivered as webhooks to a local receiver.
     Webhooks,
+    /// 16 connections polling one task's status, against a hand-written axum + sqlx handler.
+    Poll,
+    /// Change events through PostgreSQL's LISTEN/NOTIFY with 1 to 16 listening instances.
+    Notify,
+    /// Workers, pollers, subscribers, dashboards and a producer at once: 10 minutes (1 in quick).
+    Mixed,
     /// Every scenario in turn.
     All,
 }
@@ -178,6 +188,9 @@ async fn run(cli: Cli) -> Res<()> {
             Scenario::Filter,
             Scenario::Prune,
             Scenario::Webhooks,
+            Scenario::Poll,
+            Scenario::Notify,
+            Scenario::Mixed,
         ],
         s => vec![s],
     };

@@ -21,6 +21,8 @@ pub(crate) struct Rig {
     pub(crate) pool: Pool,
     pub(crate) sampler: Sampler,
     pub(crate) server: Server,
+    /// The database's URL, for baselines that open their own connections.
+    pub(crate) db_url: String,
     _db: FreshDb,
 }
 
@@ -41,6 +43,7 @@ impl Rig {
             pool,
             sampler,
             server,
+            db_url: db.url.clone(),
             _db: db,
         })
     }
@@ -56,13 +59,19 @@ pub async fn run(env: &Env, scenario: Scenario, out: &mut Figures) -> Res<()> {
         Scenario::Export => "export",
         Scenario::Filter => "filter",
         Scenario::Prune => "prune",
+        Scenario::Poll => "poll",
+        Scenario::Mixed => "mixed",
         // One server per subscriber count: it starts its own.
         Scenario::Fanout => return crate::fanout::run(env, out).await,
         // It starts its own server, allowed to send to the local receiver.
         Scenario::Webhooks => return crate::webhooks::run(env, out).await,
+        // Listeners and writers of its own, no server.
+        Scenario::Notify => return crate::notify::run(env, out).await,
         Scenario::All => unreachable!("expanded by the caller"),
     };
-    let connections = if env.backend == crate::Backend::Sqlite && scenario != Scenario::Read {
+    let connections = if env.backend == crate::Backend::Sqlite
+        && !matches!(scenario, Scenario::Read | Scenario::Poll | Scenario::Mixed)
+    {
         1
     } else {
         8
@@ -82,7 +91,11 @@ pub async fn run(env: &Env, scenario: Scenario, out: &mut Figures) -> Res<()> {
         Scenario::Export => crate::results::export(env, &rig, out).await,
         Scenario::Filter => crate::results::filter(env, &rig, out).await,
         Scenario::Prune => crate::results::prune(env, &rig, out).await,
-        Scenario::Fanout | Scenario::Webhooks | Scenario::All => unreachable!(),
+        Scenario::Poll => crate::poll::run(env, &rig, out).await,
+        Scenario::Mixed => crate::mixed::run(env, &rig, out).await,
+        Scenario::Fanout | Scenario::Webhooks | Scenario::Notify | Scenario::All => {
+            unreachable!()
+        }
     };
     out.add(
         name,
@@ -207,6 +220,31 @@ async fn report(env: &Env, rig: &Rig, out: &mut Figures) -> Res<()> {
         let mut set = JoinSet::new();
         for w in 0..workers {
             let (pool, outcomes) = (rig.pool.clone(), outcomes.clone());
+            if env.backend == crate::Backend::Sqlite {
+                // SQLite's own limit: a prepared loop on a blocking thread.
+                let path = crate::raw_sqlite::path_of(&rig.db_url);
+                set.spawn(async move {
+                    tokio::task::spawn_blocking(move || {
+                        let mut conn = crate::raw_sqlite::connect(&path)?;
+                        let mut lat = Samples::default();
+                        for b in outcomes.iter().skip(w).step_by(workers) {
+                            let t = Instant::now();
+                            let changed = crate::raw_sqlite::report_batch(&mut conn, raw_task, b)?;
+                            lat.push(t.elapsed());
+                            if changed != b.len() as u64 {
+                                return Err(format!(
+                                    "raw report changed {changed} of {} rows",
+                                    b.len()
+                                )
+                                .into());
+                            }
+                        }
+                        Res::Ok(lat)
+                    })
+                    .await?
+                });
+                continue;
+            }
             set.spawn(async move {
                 let mut lat = Samples::default();
                 for b in outcomes.iter().skip(w).step_by(workers) {

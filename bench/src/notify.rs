@@ -1,0 +1,147 @@
+//! `notify`: how many change events PostgreSQL's LISTEN/NOTIFY carries, the
+//! server's change bus between instances. Each event is what the server
+//! sends: a short write transaction that also queues a ~300-byte JSON
+//! payload with `pg_notify`, delivered at commit to every listening
+//! connection (one per server instance). The same writes without the
+//! NOTIFY, in the same run, are the commit ceiling it is compared with.
+//! PostgreSQL only: on SQLite the bus is in-process.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use sea_orm::sqlx::postgres::{PgListener, PgPoolOptions};
+use sea_orm::sqlx::{self, PgPool};
+
+use crate::server::FreshDb;
+use crate::{Backend, Env, Figures, Res};
+
+const WRITERS: usize = 4;
+
+pub async fn run(env: &Env, out: &mut Figures) -> Res<()> {
+    if env.backend != Backend::Postgres {
+        eprintln!("bench: notify measures PostgreSQL's LISTEN/NOTIFY; nothing to do on SQLite");
+        return Ok(());
+    }
+    let (secs, listener_counts) = if env.full() {
+        (10.0, vec![1, 4, 16])
+    } else {
+        (2.0, vec![1, 4])
+    };
+    let db = FreshDb::new(env.backend).await?;
+    let pool = PgPoolOptions::new()
+        .max_connections(WRITERS as u32)
+        .connect(&db.url)
+        .await?;
+    sqlx::query("CREATE TABLE bench_notify (id INT PRIMARY KEY, n BIGINT NOT NULL)")
+        .execute(&pool)
+        .await?;
+    sqlx::query("INSERT INTO bench_notify SELECT g, 0 FROM generate_series(0, $1) g")
+        .bind(WRITERS as i32)
+        .execute(&pool)
+        .await?;
+    let duration = Duration::from_secs_f64(secs);
+
+    let (commits, wall) = write_loop(&pool, duration, false).await?;
+    out.add(
+        "notify",
+        "commits_without_notify",
+        commits as f64 / wall,
+        "tx/s",
+    );
+    for n in listener_counts {
+        let delivered: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
+        let mut listeners = Vec::new();
+        for i in 0..n {
+            let mut listener = PgListener::connect(&db.url).await?;
+            listener.listen("bench_notify").await?;
+            let delivered = delivered.clone();
+            listeners.push(tokio::spawn(async move {
+                while listener.recv().await.is_ok() {
+                    delivered[i].fetch_add(1, Ordering::Relaxed);
+                }
+            }));
+        }
+        let started = Instant::now();
+        let (total_sent, send_wall) = write_loop(&pool, duration, true).await?;
+        // Let the queue drain: what arrives later still counts, over the longer time.
+        let drain_deadline = Instant::now() + Duration::from_secs(10);
+        while delivered
+            .iter()
+            .any(|d| d.load(Ordering::Relaxed) < total_sent)
+            && Instant::now() < drain_deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let wall = started.elapsed().as_secs_f64();
+        let slowest = delivered
+            .iter()
+            .map(|d| d.load(Ordering::Relaxed))
+            .min()
+            .unwrap_or(0);
+        for l in listeners {
+            l.abort();
+        }
+        out.add(
+            "notify",
+            format!("listeners{n}.sent"),
+            total_sent as f64 / send_wall,
+            "events/s",
+        );
+        out.add(
+            "notify",
+            format!("listeners{n}.delivered_to_each"),
+            slowest as f64 / wall,
+            "events/s",
+        );
+        out.add(
+            "notify",
+            format!("listeners{n}.lost"),
+            total_sent.saturating_sub(slowest) as f64,
+            "events",
+        );
+    }
+    pool.close().await;
+    Ok(())
+}
+
+/// `WRITERS` loops of one-row write transactions for `duration`, each with
+/// a NOTIFY when `notify`; the transactions committed and the seconds taken.
+async fn write_loop(pool: &PgPool, duration: Duration, notify: bool) -> Res<(u64, f64)> {
+    let payload = format!(
+        "{{\"org\":\"{}\",\"task\":\"{}\",\"version\":1,\"status\":\"RUNNING\",\"counters\":{{\"total\":10000,\"pending\":5000,\"running\":8,\"succeeded\":4990,\"failed\":2}},\"items\":[],\"updatedAt\":1760000000000,\"pad\":\"{}\"}}",
+        uuid::Uuid::nil(),
+        uuid::Uuid::nil(),
+        "x".repeat(80)
+    );
+    let end = Instant::now() + duration;
+    let started = Instant::now();
+    let mut loops = Vec::new();
+    for w in 0..WRITERS {
+        let (pool, payload) = (pool.clone(), payload.clone());
+        loops.push(tokio::spawn(async move {
+            let mut done = 0u64;
+            while Instant::now() < end {
+                let mut tx = pool.begin().await?;
+                sqlx::query("UPDATE bench_notify SET n = n + 1 WHERE id = $1")
+                    .bind(w as i32)
+                    .execute(&mut *tx)
+                    .await?;
+                if notify {
+                    sqlx::query("SELECT pg_notify('bench_notify', $1)")
+                        .bind(&payload)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                done += 1;
+            }
+            Ok::<u64, sqlx::Error>(done)
+        }));
+    }
+    let mut total = 0;
+    for l in loops {
+        total += l.await??;
+    }
+    Ok((total, started.elapsed().as_secs_f64()))
+}
