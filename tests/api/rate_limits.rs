@@ -169,6 +169,37 @@ async fn heavy_queries_spend_the_complexity_budget_and_cheap_ones_still_pass() {
 }
 
 #[tokio::test]
+async fn in_a_batch_only_the_operation_over_the_budget_is_refused() {
+    let app = spawn_app_with(|c| {
+        c.max_batch = 5;
+        c.max_complexity = 2_000;
+        c.rate_limit_org_complexity = 2_000;
+    })
+    .await;
+    let batch: Vec<Value> = [HEAVY, HEAVY, CHEAP]
+        .iter()
+        .map(|q| json!({ "query": q }))
+        .collect();
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let results: Vec<Value> = response.json().await.unwrap();
+    assert!(results[0].get("errors").is_none(), "{results:#?}");
+    let refused = &results[1]["errors"][0];
+    assert_eq!(
+        refused["extensions"]["code"], "RATE_LIMITED",
+        "{results:#?}"
+    );
+    assert!(refused["extensions"]["retryAfter"].as_u64() >= Some(1));
+    assert!(results[2].get("errors").is_none(), "{results:#?}");
+}
+
+#[tokio::test]
 async fn callers_without_a_key_are_refused_as_such_and_charged_to_no_one() {
     let app = spawn_app_with(|c| {
         c.rate_limit_org_rps = 2;
