@@ -133,6 +133,24 @@ pub struct Config {
     #[arg(long, env = "BULKWATCH_WEBHOOK_POLL_MS", default_value_t = 1_000)]
     pub webhook_poll_ms: u64,
 
+    /// Requests per second one organisation may make on this instance (the
+    /// burst is one second's worth); 0 turns the limit off.
+    #[arg(long, env = "BULKWATCH_RATE_LIMIT_ORG_RPS", default_value_t = 2_000)]
+    pub rate_limit_org_rps: u32,
+
+    /// Requests per second one API key may make on this instance; 0 turns the limit off.
+    #[arg(long, env = "BULKWATCH_RATE_LIMIT_KEY_RPS", default_value_t = 1_000)]
+    pub rate_limit_key_rps: u32,
+
+    /// GraphQL complexity one organisation may spend per second on this
+    /// instance; at least BULKWATCH_MAX_COMPLEXITY, or 0 to turn it off.
+    #[arg(
+        long,
+        env = "BULKWATCH_RATE_LIMIT_ORG_COMPLEXITY",
+        default_value_t = 2_000_000
+    )]
+    pub rate_limit_org_complexity: u32,
+
     /// Seconds a graceful shutdown may take before open connections are dropped.
     #[arg(long, env = "BULKWATCH_SHUTDOWN_TIMEOUT", default_value_t = 10)]
     pub shutdown_timeout_secs: u64,
@@ -190,6 +208,14 @@ impl Config {
         }
         if self.prune_batch == 0 || self.export_url_ttl_seconds == 0 {
             return Err("the prune batch and the export link lifetime must be positive".into());
+        }
+        let budget = self.rate_limit_org_complexity as usize;
+        if budget != 0 && budget < self.max_complexity {
+            return Err(format!(
+                "BULKWATCH_RATE_LIMIT_ORG_COMPLEXITY ({budget}) is below BULKWATCH_MAX_COMPLEXITY ({}): \
+                 a query the server accepts could never run; raise it, or 0 turns it off",
+                self.max_complexity
+            ));
         }
         Ok(())
     }

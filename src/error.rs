@@ -36,6 +36,9 @@ pub enum AppError {
     BadCursor(String),
     #[error("{0}")]
     LimitExceeded(String),
+    /// Over a rate limit: answered with 429 and `Retry-After`.
+    #[error("{0}")]
+    RateLimited(crate::limits::RateLimited),
     #[error("the database is unavailable, try again")]
     DatabaseUnavailable(#[source] DbErr),
     #[error("{0}")]
@@ -60,10 +63,21 @@ impl AppError {
             AppError::InvalidState(_) => "INVALID_STATE",
             AppError::BadCursor(_) => "BAD_CURSOR",
             AppError::LimitExceeded(_) | AppError::TooLarge(_) => "LIMIT_EXCEEDED",
+            AppError::RateLimited(_) => "RATE_LIMITED",
             AppError::DatabaseUnavailable(_) => "DATABASE_UNAVAILABLE",
             AppError::Lagged(_) => "SUBSCRIBER_LAGGED",
             AppError::Internal(_) => "INTERNAL",
         }
+    }
+
+    /// The error as a GraphQL error object, for answers that no operation
+    /// gave (HTTP refusals, a WebSocket subscribe refused before it runs).
+    pub fn to_graphql_error(&self) -> serde_json::Value {
+        let mut extensions = serde_json::json!({ "code": self.code() });
+        if let AppError::RateLimited(refusal) = self {
+            extensions["retryAfter"] = refusal.retry_after_secs().into();
+        }
+        serde_json::json!({ "message": self.to_string(), "extensions": extensions })
     }
 
     /// The HTTP status of a response that is this error alone.
@@ -81,6 +95,7 @@ impl AppError {
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -98,9 +113,7 @@ impl IntoResponse for AppError {
             }
             _ => {}
         }
-        let body = serde_json::json!({
-            "errors": [{ "message": self.to_string(), "extensions": { "code": self.code() } }]
-        });
+        let body = serde_json::json!({ "errors": [self.to_graphql_error()] });
         let mut response = (
             self.status(),
             [(header::CONTENT_TYPE, "application/json")],
@@ -111,6 +124,11 @@ impl IntoResponse for AppError {
             response
                 .headers_mut()
                 .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+        }
+        if let AppError::RateLimited(refusal) = &self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, refusal.retry_after_secs().into());
         }
         response
     }

@@ -10,6 +10,7 @@ pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod jobs;
+pub mod limits;
 pub mod logging;
 mod state;
 pub mod store;
@@ -87,6 +88,7 @@ impl Application {
             .map_err(|e| StartupError::Config(format!("cannot load the signing key: {e}")))?;
         let events = EventBus::start(db.clone(), config.item_feed_capacity, &config.database_url);
         let state = AppState {
+            limits: std::sync::Arc::new(limits::Limits::new(&config)),
             db,
             events,
             config,
@@ -131,11 +133,13 @@ impl Application {
         let pruner = tokio::spawn(jobs::pruner::run(self.state.clone()));
         let deadlines = tokio::spawn(jobs::deadlines::run(self.state.clone()));
         let webhooks = tokio::spawn(jobs::webhooks::dispatch(self.state.clone()));
+        let limits = tokio::spawn(limits::sweep(self.state.limits.clone()));
         let result = http::serve(self.listener, self.state, signal).await;
         reaper.abort();
         pruner.abort();
         deadlines.abort();
         webhooks.abort();
+        limits.abort();
         result
     }
 }

@@ -8,6 +8,7 @@ use crate::domain::exports::Signer;
 use crate::events::EventBus;
 use crate::jobs::JobMetrics;
 use crate::jobs::webhooks::WebhookMetrics;
+use crate::limits::Limits;
 use crate::store::Db;
 
 #[derive(Clone)]
@@ -23,4 +24,6 @@ pub struct AppState {
     pub jobs: Arc<JobMetrics>,
     /// What the webhook dispatcher did, for `/metrics`.
     pub webhooks: Arc<WebhookMetrics>,
+    /// Requests and complexity per organisation and key, on this instance.
+    pub limits: Arc<Limits>,
 }

@@ -178,6 +178,10 @@ impl Server {
             .env("DATABASE_URL", &db.url)
             .env("BULKWATCH_BIND", format!("127.0.0.1:{port}"))
             .env("RUST_LOG", "warn")
+            // The harness floods one organisation on purpose.
+            .env("BULKWATCH_RATE_LIMIT_ORG_RPS", "0")
+            .env("BULKWATCH_RATE_LIMIT_KEY_RPS", "0")
+            .env("BULKWATCH_RATE_LIMIT_ORG_COMPLEXITY", "0")
             .envs(settings.iter().copied())
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)

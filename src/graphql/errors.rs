@@ -68,6 +68,14 @@ fn classify(err: ServerError) -> ServerError {
             hidden.path = err.path;
             with_code(hidden, code)
         }
+        AppError::RateLimited(refusal) => {
+            let wait = refusal.retry_after_secs();
+            let mut err = with_code(err, code);
+            err.extensions
+                .get_or_insert_with(Default::default)
+                .set("retryAfter", wait);
+            err
+        }
         _ => with_code(err, code),
     }
 }
@@ -191,6 +199,10 @@ impl Extension for ErrorCodesExtension {
             errors
                 .into_iter()
                 .map(|e| {
+                    // Refusals of our own (a rate limit) carry their error.
+                    if e.source::<AppError>().is_some() {
+                        return classify(e);
+                    }
                     let code = if is_limit(&e.message) {
                         "LIMIT_EXCEEDED"
                     } else {

@@ -7,6 +7,7 @@ pub mod enums;
 pub mod errors;
 pub mod ids;
 pub mod inputs;
+pub mod limits;
 pub mod loaders;
 pub mod mutation;
 pub mod query;
@@ -69,7 +70,8 @@ pub fn build(state: AppState) -> BulkwatchSchema {
         .limit_depth(max_depth)
         .limit_complexity(max_complexity)
         .limit_recursive_depth(max_recursive_depth)
-        .limit_directives(max_directives);
+        .limit_directives(max_directives)
+        .extension(limits::ComplexityBudget);
     if !introspection {
         builder = builder.disable_introspection();
     }

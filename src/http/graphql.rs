@@ -79,9 +79,10 @@ pub(super) async fn graphql_post(
         .map_err(|e| bad_input(format!("the body is not a GraphQL request: {e}")))?;
     let graphql_response = wants_graphql_response(&headers);
     let caller = authenticate(&http, &headers).await?;
+    admit(&http, caller)?;
     Ok(match batch {
         BatchRequest::Single(request) => {
-            let response = execute(&http, caller, request).await;
+            let response = single(execute(&http, caller, request).await)?;
             respond(&[response], false, graphql_response)
         }
         BatchRequest::Batch(requests) => {
@@ -194,7 +195,8 @@ async fn graphql_get(
         ));
     }
     let caller = authenticate(&http, &headers).await?;
-    let response = execute(&http, caller, request).await;
+    admit(&http, caller)?;
+    let response = single(execute(&http, caller, request).await)?;
     Ok(respond(
         &[response],
         false,
@@ -287,6 +289,36 @@ async fn execute(http: &Http, caller: Auth, request: Request) -> GqlResponse {
         errors = %codes.join(","),
     );
     response
+}
+
+/// Charges a request to the caller's key and organisation. A caller without
+/// a valid key is charged to no one: it is refused anyway.
+fn admit(http: &Http, caller: Auth) -> AppResult<()> {
+    match caller.principal() {
+        Some(principal) => http
+            .app
+            .limits
+            .admit(&principal)
+            .map_err(AppError::RateLimited),
+        None => Ok(()),
+    }
+}
+
+/// The response of a request that is one operation; an operation refused
+/// for the organisation's complexity budget is the request's answer, 429.
+/// (In a batch it stays that operation's error.)
+fn single(response: GqlResponse) -> AppResult<GqlResponse> {
+    let refusal = response
+        .errors
+        .iter()
+        .find_map(|e| match e.source::<AppError>() {
+            Some(AppError::RateLimited(refusal)) => Some(refusal.clone()),
+            _ => None,
+        });
+    match refusal {
+        Some(refusal) if is_request_error(&response) => Err(AppError::RateLimited(refusal)),
+        _ => Ok(response),
+    }
 }
 
 /// A request error (the operation never ran): no data, no error with a path.

@@ -55,5 +55,6 @@ pub(super) async fn metrics(State(http): State<Http>) -> Response {
         http.app.jobs.pruned_items.load(Ordering::Relaxed),
     );
     body.push_str(&http.app.webhooks.render());
+    body.push_str(&http.app.limits.render());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }

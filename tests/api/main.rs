@@ -15,6 +15,7 @@ mod mutations;
 mod operations;
 mod ops;
 mod queries;
+mod rate_limits;
 mod readme;
 mod results;
 mod retention;

@@ -79,7 +79,7 @@ fn next_frame(id: &str, protocol: Protocol, payload: &str) -> Outgoing {
     ))
 }
 
-fn error_frame(id: &str, protocol: Protocol, errors: &Value) -> Outgoing {
+pub(super) fn error_frame(id: &str, protocol: Protocol, errors: &Value) -> Outgoing {
     let payload = if protocol == Protocol::Legacy {
         &errors[0]
     } else {

@@ -18,6 +18,7 @@ use tokio::task::AbortHandle;
 use super::Http;
 use super::fanout::Key;
 use crate::auth::{self, Auth};
+use crate::error::AppError;
 use crate::graphql;
 
 const TRANSPORT_WS: &str = "graphql-transport-ws";
@@ -26,7 +27,7 @@ const LEGACY_WS: &str = "graphql-ws";
 /// would cost 1.3 GB at 10,000 watchers.
 mod frames;
 
-use frames::{forward, forward_shared, send};
+use frames::{error_frame, forward, forward_shared, send};
 
 const BUFFER: usize = 4 * 1024;
 
@@ -213,6 +214,7 @@ impl Connection {
                     return Next::Close(4400, "Invalid message: subscribe needs an id");
                 };
                 self.on_subscribe(id, message.get("payload"), out, done)
+                    .await
             }
             (Protocol::TransportWs, "complete") | (Protocol::Legacy, "stop") => {
                 if let Some((_, handle)) = id.and_then(|id| self.active.remove(&id)) {
@@ -263,7 +265,7 @@ impl Connection {
         }
     }
 
-    fn on_subscribe(
+    async fn on_subscribe(
         &mut self,
         id: String,
         payload: Option<&Value>,
@@ -293,6 +295,13 @@ impl Connection {
                 "Invalid message: subscribe needs a GraphQL request payload",
             );
         };
+        // Over a rate limit, this operation alone ends with an error: the
+        // socket and its other subscriptions go on.
+        if let Err(refusal) = self.http.app.limits.admit(&principal) {
+            let errors = json!([AppError::RateLimited(refusal).to_graphql_error()]);
+            let _ = out.send(error_frame(&id, self.protocol, &errors)).await;
+            return Next::Continue;
+        }
         let shared_key = Key::of(&request, &principal);
         let (schema, db) = (self.http.schema.clone(), self.http.app.db.clone());
         let execute = move || {
