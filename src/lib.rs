@@ -96,6 +96,7 @@ impl Application {
             signer,
             jobs: Default::default(),
             webhooks: Default::default(),
+            documents: Default::default(),
         };
         Ok(Application {
             listener,

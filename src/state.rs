@@ -6,6 +6,7 @@ use crate::auth::KeyCache;
 use crate::config::Config;
 use crate::domain::exports::Signer;
 use crate::events::EventBus;
+use crate::graphql::document_cache::DocumentCache;
 use crate::jobs::JobMetrics;
 use crate::jobs::webhooks::WebhookMetrics;
 use crate::limits::Limits;
@@ -26,4 +27,6 @@ pub struct AppState {
     pub webhooks: Arc<WebhookMetrics>,
     /// Requests and complexity per organisation and key, on this instance.
     pub limits: Arc<Limits>,
+    /// DocumentCache parsed before, by query text.
+    pub documents: DocumentCache,
 }

@@ -3,6 +3,7 @@
 pub mod connection;
 pub mod control;
 pub mod document;
+pub mod document_cache;
 pub mod enums;
 pub mod errors;
 pub mod ids;
@@ -71,7 +72,8 @@ pub fn build(state: AppState) -> BulkwatchSchema {
         .limit_complexity(max_complexity)
         .limit_recursive_depth(max_recursive_depth)
         .limit_directives(max_directives)
-        .extension(limits::ComplexityBudget);
+        .extension(limits::ComplexityBudget)
+        .extension(state.documents.clone());
     if !introspection {
         builder = builder.disable_introspection();
     }

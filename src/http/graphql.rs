@@ -4,7 +4,9 @@
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use async_graphql::parser::types::{DocumentOperations, OperationDefinition, OperationType};
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType,
+};
 use async_graphql::{BatchRequest, Request, Response as GqlResponse, ServerError};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
@@ -189,7 +191,7 @@ async fn graphql_get(
         .map_err(|e| e.body_text())
         .and_then(|Query(p)| get_request(p))
         .map_err(|e| bad_input(format!("bad query string: {e}")))?;
-    if operation_type(&request).is_some_and(|t| t != OperationType::Query) {
+    if operation_type(&http, &request).is_some_and(|t| t != OperationType::Query) {
         return Err(AppError::MethodNotAllowed(
             "GET runs queries only; send mutations with POST".into(),
         ));
@@ -204,55 +206,67 @@ async fn graphql_get(
     ))
 }
 
-/// The operation a request would run, when its query parses.
-fn operation(request: &Request) -> Option<OperationDefinition> {
-    let document = async_graphql::parser::parse_query(&request.query).ok()?;
-    match (document.operations, request.operation_name.as_deref()) {
-        (DocumentOperations::Single(op), _) => Some(op.node),
-        (DocumentOperations::Multiple(mut ops), Some(name)) => ops.remove(name).map(|op| op.node),
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
-            ops.into_values().next().map(|op| op.node)
+/// Runs `f` on the operation a request would run, when its query parses;
+/// a query the schema parsed before is not parsed again.
+fn with_operation<R>(
+    http: &Http,
+    request: &Request,
+    f: impl FnOnce(&OperationDefinition) -> R,
+) -> Option<R> {
+    let cached = http.app.documents.get(&request.query);
+    let parsed;
+    let document: &ExecutableDocument = match &cached {
+        Some(document) => document,
+        None => {
+            parsed = async_graphql::parser::parse_query(&request.query).ok()?;
+            &parsed
         }
-        _ => None,
-    }
+    };
+    let op = match (&document.operations, request.operation_name.as_deref()) {
+        (DocumentOperations::Single(op), _) => op,
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name)?,
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next()?,
+        _ => return None,
+    };
+    Some(f(&op.node))
 }
 
-fn operation_type(request: &Request) -> Option<OperationType> {
-    operation(request).map(|op| op.ty)
+fn operation_type(http: &Http, request: &Request) -> Option<OperationType> {
+    with_operation(http, request, |op| op.ty)
 }
 
 /// Required variables the request leaves out: a request error, answered
 /// before anything runs.
-fn missing_variables(request: &Request) -> Vec<ServerError> {
+fn missing_variables(http: &Http, request: &Request) -> Vec<ServerError> {
     if !request.query.contains('$') {
         return Vec::new();
     }
-    let Some(op) = operation(request) else {
-        return Vec::new();
-    };
-    op.variable_definitions
-        .iter()
-        .filter(|def| !def.node.var_type.node.nullable && def.node.default_value.is_none())
-        .filter(|def| {
-            let value = request.variables.get(&def.node.name.node);
-            value.is_none() || value == Some(&async_graphql::Value::Null)
-        })
-        .map(|def| {
-            let message = format!(
-                "variable ${} of type {} is required",
-                def.node.name.node, def.node.var_type.node
-            );
-            let mut err = ServerError::new(message, Some(def.pos));
-            err.extensions
-                .get_or_insert_with(Default::default)
-                .set("code", "BAD_USER_INPUT");
-            err
-        })
-        .collect()
+    with_operation(http, request, |op| {
+        op.variable_definitions
+            .iter()
+            .filter(|def| !def.node.var_type.node.nullable && def.node.default_value.is_none())
+            .filter(|def| {
+                let value = request.variables.get(&def.node.name.node);
+                value.is_none() || value == Some(&async_graphql::Value::Null)
+            })
+            .map(|def| {
+                let message = format!(
+                    "variable ${} of type {} is required",
+                    def.node.name.node, def.node.var_type.node
+                );
+                let mut err = ServerError::new(message, Some(def.pos));
+                err.extensions
+                    .get_or_insert_with(Default::default)
+                    .set("code", "BAD_USER_INPUT");
+                err
+            })
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 async fn execute(http: &Http, caller: Auth, request: Request) -> GqlResponse {
-    let missing = missing_variables(&request);
+    let missing = missing_variables(http, &request);
     if !missing.is_empty() {
         return GqlResponse::from_errors(missing);
     }
