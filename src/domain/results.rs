@@ -161,6 +161,13 @@ fn next_artifacts(
     Ok(list)
 }
 
+/// Stored metadata after an RFC 7396 merge patch, as it is stored again.
+fn patched_metadata(stored: &str, patch: &Value) -> AppResult<String> {
+    let mut metadata: Value = serde_json::from_str(stored)?;
+    json_patch::merge(&mut metadata, patch);
+    json_text(&metadata, "metadata")
+}
+
 /// Applies `update` to the task, finished or not, and publishes the change.
 pub async fn update(
     db: &Db,
@@ -176,9 +183,7 @@ pub async fn update(
             task.description = description.clone();
         }
         if let Some(patch) = &update.metadata_patch {
-            let mut metadata: Value = serde_json::from_str(&task.metadata)?;
-            json_patch::merge(&mut metadata, patch);
-            task.metadata = json_text(&metadata, "metadata")?;
+            task.metadata = patched_metadata(&task.metadata, patch)?;
         }
         if let Some(result) = &update.result {
             task.result = result
@@ -203,4 +208,112 @@ pub async fn update(
     })
     .await?;
     Ok(task)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::{Map, json};
+
+    use super::*;
+
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            "[a-z]{0,6}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 40, 5, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map("[a-d]", inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn object() -> impl Strategy<Value = Value> {
+        proptest::collection::btree_map("[a-d]", json(), 0..5)
+            .prop_map(|m| Value::Object(m.into_iter().collect::<Map<_, _>>()))
+    }
+
+    fn merged(target: &Value, patch: &Value) -> Value {
+        let mut out = target.clone();
+        json_patch::merge(&mut out, patch);
+        out
+    }
+
+    /// A patch with its object members' nulls removed, recursively: what
+    /// it produces when applied to nothing.
+    fn without_nulls(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .filter(|(_, v)| !v.is_null())
+                    .map(|(k, v)| (k.clone(), without_nulls(v)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+
+    // RFC 7396 properties of the metadata patch of `updateBulkTask`.
+    proptest! {
+        #[test]
+        fn applying_a_patch_twice_is_applying_it_once(target in json(), patch in json()) {
+            let once = merged(&target, &patch);
+            prop_assert_eq!(merged(&once, &patch), once);
+        }
+
+        #[test]
+        fn object_patches_set_remove_and_keep_keys(target in object(), patch in object()) {
+            let out = merged(&target, &patch);
+            let (out, t, p) = (out.as_object().unwrap(), target.as_object().unwrap(), patch.as_object().unwrap());
+            for (k, v) in p {
+                if v.is_null() {
+                    prop_assert!(!out.contains_key(k), "null removes {}", k);
+                } else {
+                    let before = t.get(k).cloned().unwrap_or(Value::Null);
+                    prop_assert_eq!(&out[k], &merged(&before, v));
+                }
+            }
+            for (k, v) in t.iter().filter(|(k, _)| !p.contains_key(*k)) {
+                prop_assert_eq!(&out[k], v, "untouched key {}", k);
+            }
+        }
+
+        #[test]
+        fn anything_but_an_object_replaces(target in json(), patch in json()) {
+            prop_assume!(!patch.is_object());
+            prop_assert_eq!(merged(&target, &patch), patch);
+        }
+
+        #[test]
+        fn a_patch_applied_to_nothing_or_itself_is_itself_without_nulls(patch in json()) {
+            prop_assert_eq!(merged(&Value::Null, &patch), without_nulls(&patch));
+            let clean = without_nulls(&patch);
+            prop_assert_eq!(merged(&clean, &clean), clean.clone());
+            if clean.is_object() {
+                prop_assert_eq!(merged(&clean, &json!({})), clean);
+            }
+        }
+
+        /// The stored form: metadata stays an object, and a patch that
+        /// grows it past the limit is refused, not stored.
+        #[test]
+        fn stored_metadata_stays_an_object(target in object(), patch in object()) {
+            match patched_metadata(&target.to_string(), &patch) {
+                Ok(text) => {
+                    let back: Value = serde_json::from_str(&text).unwrap();
+                    prop_assert!(back.is_object());
+                    prop_assert_eq!(back, merged(&target, &patch));
+                }
+                Err(e) => prop_assert_eq!(e.code(), "BAD_USER_INPUT"),
+            }
+        }
+    }
 }

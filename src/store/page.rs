@@ -228,6 +228,8 @@ impl<T> Default for Page<T> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     #[test]
@@ -259,5 +261,97 @@ mod tests {
             Window::new(&PageArgs::default(), "t", false).unwrap().size,
             20
         );
+    }
+
+    fn uuid() -> impl Strategy<Value = Uuid> {
+        any::<u128>().prop_map(Uuid::from_u128)
+    }
+
+    fn tag() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("task:UPDATED_AT".to_owned()),
+            "[a-z]{1,8}:[A-Z_]{1,12}",
+            ".{0,20}"
+        ]
+    }
+
+    fn finite() -> impl Strategy<Value = f64> {
+        any::<f64>().prop_filter("finite", |f| f.is_finite())
+    }
+
+    // Cursors come back from clients as any string: decoding refuses with
+    // BAD_CURSOR, never panics and never hands a forged value to SQL.
+    proptest! {
+        #[test]
+        fn decoding_any_text_never_panics(text in any::<String>(), float in any::<bool>()) {
+            if let Err(e) = Cursor::decode(&text, "task:UPDATED_AT", float) {
+                prop_assert_eq!(e.code(), "BAD_CURSOR");
+            }
+        }
+
+        /// Valid base64 of anything reaches the JSON parser behind it.
+        #[test]
+        fn decoding_any_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let text = URL_SAFE_NO_PAD.encode(&bytes);
+            for float in [false, true] {
+                if let Err(e) = Cursor::decode(&text, "t", float) {
+                    prop_assert_eq!(e.code(), "BAD_CURSOR");
+                }
+            }
+        }
+
+        /// Well-formed bodies with odd values: only finite numbers of the
+        /// list's kind and the list's own tag pass.
+        #[test]
+        fn odd_bodies_are_refused(o in tag(), v in any::<f64>(), i in any::<i128>(), id in uuid(), float in any::<bool>()) {
+            for body in [
+                serde_json::json!({ "o": o, "v": v, "i": id }),
+                serde_json::json!({ "o": o, "v": i.to_string(), "i": id }),
+                serde_json::json!({ "o": o, "v": serde_json::Number::from_i128(i), "i": id }),
+                serde_json::json!({ "o": o, "v": 1, "i": id.to_string().to_uppercase() }),
+            ] {
+                let text = URL_SAFE_NO_PAD.encode(body.to_string());
+                if let Ok(c) = Cursor::decode(&text, "task:UPDATED_AT", float) {
+                    prop_assert_eq!(o.as_str(), "task:UPDATED_AT");
+                    prop_assert_eq!(c.id, id);
+                    match c.value {
+                        SortValue::Int(_) => prop_assert!(!float),
+                        SortValue::Float(f) => prop_assert!(float && f.is_finite()),
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn integer_cursors_round_trip(o in tag(), v in any::<i64>(), id in uuid()) {
+            let text = Cursor::encode(&o, SortValue::Int(v), id);
+            let back = Cursor::decode(&text, &o, false).unwrap();
+            prop_assert_eq!(back, Cursor { value: SortValue::Int(v), id });
+            let as_float = Cursor::decode(&text, &o, true).unwrap();
+            prop_assert_eq!(as_float.value, SortValue::Float(v as f64));
+            prop_assert_eq!(Cursor::decode(&text, &format!("{o}x"), false).unwrap_err().code(), "BAD_CURSOR");
+        }
+
+        #[test]
+        fn float_cursors_round_trip(o in tag(), v in finite(), id in uuid()) {
+            let text = Cursor::encode(&o, SortValue::Float(v), id);
+            let back = Cursor::decode(&text, &o, true).unwrap();
+            prop_assert_eq!(back, Cursor { value: SortValue::Float(v), id });
+        }
+
+        #[test]
+        fn any_page_arguments_give_a_bounded_window_or_an_error(
+            first in any::<Option<i32>>(),
+            last in any::<Option<i32>>(),
+            offset in any::<Option<i32>>(),
+            after in proptest::option::of(".{0,40}"),
+            before in proptest::option::of(".{0,40}"),
+        ) {
+            let args = PageArgs { first, after, last, before, offset };
+            if let Ok(w) = Window::new(&args, "t", false) {
+                prop_assert!(w.size <= MAX_PAGE_SIZE as u64);
+                prop_assert!(w.offset <= MAX_OFFSET as u64);
+            }
+        }
     }
 }

@@ -43,6 +43,18 @@ pub async fn claim(
     limit: u64,
 ) -> Result<Vec<webhook_delivery::Model>, DbErr> {
     let backend = db.conn().get_database_backend();
+    if backend == DbBackend::Postgres {
+        // A plan for this statement's values and the outbox as it is now.
+        // The connection otherwise keeps the generic plan it settled on
+        // while the outbox was nearly empty, which re-runs the locking
+        // subquery for every row of the table: with a few thousand open
+        // deliveries one claim took minutes, holding its row locks, and
+        // every writer of deliveries and endpoints queued behind it until
+        // the pool ran dry. The claim's transaction is the caller's.
+        db.conn()
+            .execute_unprepared("SET LOCAL plan_cache_mode = force_custom_plan")
+            .await?;
+    }
     let sql = match backend {
         DbBackend::Postgres => CLAIM
             .replace("{p1}", "$1")

@@ -23,6 +23,7 @@ mod row_security;
 mod subscriptions;
 mod tenancy;
 mod web;
+mod webhook_backlog;
 mod webhook_crash;
 mod webhook_support;
 mod webhooks;
