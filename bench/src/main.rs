@@ -11,6 +11,7 @@
 mod claim;
 mod client;
 mod fanout;
+mod flood;
 mod mixed;
 mod notify;
 mod poll;
@@ -79,8 +80,10 @@ pub enum Scenario {
     Poll,
     /// Change events through PostgreSQL's LISTEN/NOTIFY with 1 to 16 listening instances.
     Notify,
-    /// Workers, pollers, subscribers, dashboards and a producer at once: 10 minutes (1 in quick).
+    /// Workers, pollers, subscribers, dashboards and a producer at once: 10 minutes (30 s in quick).
     Mixed,
+    /// The mixed load calm, then while a second organisation floods (rate limits on; not in `all`).
+    MixedFlood,
     /// Every scenario in turn.
     All,
 }

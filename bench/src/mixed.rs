@@ -1,4 +1,4 @@
-//! `mixed`: the load a deployment lives under, held for 10 minutes (1 in the
+//! `mixed`: the load a deployment lives under, held for 10 minutes (30 s in the
 //! quick profile): 4 workers claiming and reporting, 200 pollers at 1 req/s
 //! each, 1,000 `bulkTaskUpdated` subscribers, 5 dashboard readers paging
 //! `bulkTasks` with nested items, and a producer creating a 10,000-item task
@@ -68,10 +68,22 @@ impl Tasks {
 }
 
 pub async fn run(env: &Env, rig: &Rig, out: &mut Figures) -> Res<()> {
+    phase(env, rig, out, "mixed", "").await.map(|_| ())
+}
+
+/// One run of the mixed load; its figures are named `{prefix}{figure}`
+/// under `scenario`. The polls' p99, in ms.
+pub(crate) async fn phase(
+    env: &Env,
+    rig: &Rig,
+    out: &mut Figures,
+    scenario: &'static str,
+    prefix: &str,
+) -> Res<f64> {
     let (duration, subscribers) = if env.full() {
         (Duration::from_secs(600), 1_000)
     } else {
-        (Duration::from_secs(60), 1_000)
+        (Duration::from_secs(30), 1_000)
     };
     let book = Book::default();
     let tasks = Tasks::default();
@@ -155,9 +167,25 @@ pub async fn run(env: &Env, rig: &Rig, out: &mut Figures) -> Res<()> {
     let usage = rig.sampler.since(mark);
     let rss_end = procfs::status_kib(rig.server.pid(), "VmRSS").unwrap_or(0);
 
-    out.add("mixed", "poll.p50", polls.latency.p50(), "ms");
-    out.add("mixed", "poll.p99", polls.latency.p99(), "ms");
-    out.add("mixed", "poll.errors", polls.errors as f64, "requests");
+    let p99 = polls.latency.p99();
+    out.add(
+        scenario,
+        format!("{prefix}poll.p50"),
+        polls.latency.p50(),
+        "ms",
+    );
+    out.add(
+        scenario,
+        format!("{prefix}poll.p99"),
+        polls.latency.p99(),
+        "ms",
+    );
+    out.add(
+        scenario,
+        format!("{prefix}poll.errors"),
+        polls.errors as f64,
+        "requests",
+    );
     let mut errors = polls.errors as u64;
     let mut book = std::mem::take(&mut *book.0.lock().unwrap());
     let mut ops: Vec<_> = book.keys().copied().collect();
@@ -165,33 +193,48 @@ pub async fn run(env: &Env, rig: &Rig, out: &mut Figures) -> Res<()> {
     for op in ops {
         let (samples, failed) = book.get_mut(op).expect("listed");
         if op != "subscription" {
-            out.add("mixed", format!("{op}.p50"), samples.p50(), "ms");
-            out.add("mixed", format!("{op}.p99"), samples.p99(), "ms");
+            out.add(scenario, format!("{prefix}{op}.p50"), samples.p50(), "ms");
+            out.add(scenario, format!("{prefix}{op}.p99"), samples.p99(), "ms");
             out.add(
-                "mixed",
-                format!("{op}.count"),
+                scenario,
+                format!("{prefix}{op}.count"),
                 samples.len() as f64,
                 "requests",
             );
         }
-        out.add("mixed", format!("{op}.errors"), *failed as f64, "requests");
+        out.add(
+            scenario,
+            format!("{prefix}{op}.errors"),
+            *failed as f64,
+            "requests",
+        );
         errors += *failed;
     }
     out.add(
-        "mixed",
-        "tasks_created",
+        scenario,
+        format!("{prefix}tasks_created"),
         tasks.0.lock().unwrap().len() as f64,
         "tasks",
     );
-    out.add("mixed", "rss_start", rss_start as f64 / 1024.0, "MiB");
-    out.add("mixed", "rss_end", rss_end as f64 / 1024.0, "MiB");
+    out.add(
+        scenario,
+        format!("{prefix}rss_start"),
+        rss_start as f64 / 1024.0,
+        "MiB",
+    );
+    out.add(
+        scenario,
+        format!("{prefix}rss_end"),
+        rss_end as f64 / 1024.0,
+        "MiB",
+    );
     let growth = rss_end as f64 / rss_start.max(1) as f64;
-    out.add("mixed", "rss_end_over_start", growth, "x");
-    cpu(out, "mixed", "run", &usage);
+    out.add(scenario, format!("{prefix}rss_end_over_start"), growth, "x");
+    cpu(out, scenario, &format!("{prefix}run"), &usage);
     if errors > 0 {
         return Err(format!("{errors} operations failed").into());
     }
-    Ok(())
+    Ok(p99)
 }
 
 /// Claims 100 items of the oldest unfinished task and reports them, until the end.

@@ -61,6 +61,7 @@ pub async fn run(env: &Env, scenario: Scenario, out: &mut Figures) -> Res<()> {
         Scenario::Prune => "prune",
         Scenario::Poll => "poll",
         Scenario::Mixed => "mixed",
+        Scenario::MixedFlood => "mixed_flood",
         // One server per subscriber count: it starts its own.
         Scenario::Fanout => return crate::fanout::run(env, out).await,
         // It starts its own server, allowed to send to the local receiver.
@@ -70,8 +71,10 @@ pub async fn run(env: &Env, scenario: Scenario, out: &mut Figures) -> Res<()> {
         Scenario::All => unreachable!("expanded by the caller"),
     };
     let connections = if env.backend == crate::Backend::Sqlite
-        && !matches!(scenario, Scenario::Read | Scenario::Poll | Scenario::Mixed)
-    {
+        && !matches!(
+            scenario,
+            Scenario::Read | Scenario::Poll | Scenario::Mixed | Scenario::MixedFlood
+        ) {
         1
     } else {
         8
@@ -79,6 +82,7 @@ pub async fn run(env: &Env, scenario: Scenario, out: &mut Figures) -> Res<()> {
     // The pruner sweeps often, so that the measurement starts soon after the task expires.
     let settings: &[(&str, &str)] = match scenario {
         Scenario::Prune => &[("BULKWATCH_PRUNE_INTERVAL_MS", "200")],
+        Scenario::MixedFlood => crate::flood::LIMITS,
         _ => &[],
     };
     let mut rig = Rig::start(env, connections, settings).await?;
@@ -93,6 +97,7 @@ pub async fn run(env: &Env, scenario: Scenario, out: &mut Figures) -> Res<()> {
         Scenario::Prune => crate::results::prune(env, &rig, out).await,
         Scenario::Poll => crate::poll::run(env, &rig, out).await,
         Scenario::Mixed => crate::mixed::run(env, &rig, out).await,
+        Scenario::MixedFlood => crate::flood::run(env, &rig, out).await,
         Scenario::Fanout | Scenario::Webhooks | Scenario::Notify | Scenario::All => {
             unreachable!()
         }
