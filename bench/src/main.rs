@@ -10,13 +10,19 @@
 
 mod claim;
 mod client;
+mod deploy;
 mod fanout;
+mod faults;
+mod invariant;
 mod procfs;
 mod raw;
+mod resilient;
 mod results;
 mod scenarios;
 mod server;
+mod sqlite_faults;
 mod stats;
+mod watchers;
 mod webhooks;
 
 use std::path::PathBuf;
@@ -71,6 +77,11 @@ pub enum Scenario {
     Prune,
     /// 10,000 task finishes delivered as webhooks to a local receiver.
     Webhooks,
+    /// Three instances behind HAProxy (PostgreSQL) while instances are killed and stopped.
+    Deploy,
+    /// The database fails under load: connections terminated and a restart
+    /// (PostgreSQL), a full and a read-only filesystem (SQLite).
+    Faults,
     /// Every scenario in turn.
     All,
 }

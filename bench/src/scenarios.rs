@@ -60,6 +60,9 @@ pub async fn run(env: &Env, scenario: Scenario, out: &mut Figures) -> Res<()> {
         Scenario::Fanout => return crate::fanout::run(env, out).await,
         // It starts its own server, allowed to send to the local receiver.
         Scenario::Webhooks => return crate::webhooks::run(env, out).await,
+        // They run several servers, a balancer and faults of their own.
+        Scenario::Deploy => return crate::deploy::run(env, out).await,
+        Scenario::Faults => return crate::faults::run(env, out).await,
         Scenario::All => unreachable!("expanded by the caller"),
     };
     let connections = if env.backend == crate::Backend::Sqlite && scenario != Scenario::Read {
@@ -82,7 +85,11 @@ pub async fn run(env: &Env, scenario: Scenario, out: &mut Figures) -> Res<()> {
         Scenario::Export => crate::results::export(env, &rig, out).await,
         Scenario::Filter => crate::results::filter(env, &rig, out).await,
         Scenario::Prune => crate::results::prune(env, &rig, out).await,
-        Scenario::Fanout | Scenario::Webhooks | Scenario::All => unreachable!(),
+        Scenario::Fanout
+        | Scenario::Webhooks
+        | Scenario::Deploy
+        | Scenario::Faults
+        | Scenario::All => unreachable!(),
     };
     out.add(
         name,
