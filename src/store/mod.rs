@@ -30,7 +30,7 @@ use uuid::Uuid;
 
 pub use handle::{Reader, Scoped, System, Writer};
 pub use migration::DEFAULT_ORGANISATION_ID;
-pub use open::OpenError;
+pub use open::{OpenError, redact};
 
 /// Whose rows a transaction may see. On PostgreSQL this becomes the
 /// transaction's row-level security setting, the second wall behind the
