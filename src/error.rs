@@ -80,6 +80,16 @@ impl AppError {
         serde_json::json!({ "message": self.to_string(), "extensions": extensions })
     }
 
+    /// What lies behind the client-facing message, for logs and startup
+    /// errors only: a client never sees it.
+    pub fn cause(&self) -> String {
+        match self {
+            AppError::DatabaseUnavailable(e) => e.to_string(),
+            AppError::Internal(cause) => cause.clone(),
+            other => other.to_string(),
+        }
+    }
+
     /// The HTTP status of a response that is this error alone.
     pub fn status(&self) -> StatusCode {
         match self {

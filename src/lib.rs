@@ -34,6 +34,12 @@ pub enum StartupError {
     Config(String),
     #[error("{0}")]
     Database(#[from] store::OpenError),
+    /// Loading (or storing, on first start) the key fails first when the
+    /// database cannot be written, e.g. a SQLite file on a read-only mount.
+    #[error(
+        "cannot load the signing key from {database}: {cause}\n  check that the database is reachable and writable by this user"
+    )]
+    SigningKey { database: String, cause: String },
     #[error("cannot create the first API key: {0}")]
     FirstKey(error::AppError),
     #[error("cannot listen on {address}: {cause}\n  {hint}")]
@@ -85,7 +91,10 @@ impl Application {
                 })?;
         let signer = domain::exports::Signer::load(&db, config.signing_secret.as_ref())
             .await
-            .map_err(|e| StartupError::Config(format!("cannot load the signing key: {e}")))?;
+            .map_err(|e| StartupError::SigningKey {
+                database: store::redact(&config.database_url),
+                cause: e.cause(),
+            })?;
         let events = EventBus::start(db.clone(), config.item_feed_capacity, &config.database_url);
         let state = AppState {
             limits: std::sync::Arc::new(limits::Limits::new(&config)),

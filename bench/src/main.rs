@@ -10,18 +10,24 @@
 
 mod claim;
 mod client;
+mod deploy;
 mod fanout;
+mod faults;
 mod flood;
+mod invariant;
 mod mixed;
 mod notify;
 mod poll;
 mod procfs;
 mod raw;
 mod raw_sqlite;
+mod resilient;
 mod results;
 mod scenarios;
 mod server;
+mod sqlite_faults;
 mod stats;
+mod watchers;
 mod webhooks;
 
 use std::path::PathBuf;
@@ -84,6 +90,11 @@ pub enum Scenario {
     Mixed,
     /// The mixed load calm, then while a second organisation floods (rate limits on; not in `all`).
     MixedFlood,
+    /// Three instances behind HAProxy (PostgreSQL) while instances are killed and stopped.
+    Deploy,
+    /// The database fails under load: connections terminated and a restart
+    /// (PostgreSQL), a full and a read-only filesystem (SQLite).
+    Faults,
     /// Every scenario in turn.
     All,
 }

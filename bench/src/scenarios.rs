@@ -68,6 +68,9 @@ pub async fn run(env: &Env, scenario: Scenario, out: &mut Figures) -> Res<()> {
         Scenario::Webhooks => return crate::webhooks::run(env, out).await,
         // Listeners and writers of its own, no server.
         Scenario::Notify => return crate::notify::run(env, out).await,
+        // They run several servers, a balancer and faults of their own.
+        Scenario::Deploy => return crate::deploy::run(env, out).await,
+        Scenario::Faults => return crate::faults::run(env, out).await,
         Scenario::All => unreachable!("expanded by the caller"),
     };
     let connections = if env.backend == crate::Backend::Sqlite
@@ -98,9 +101,12 @@ pub async fn run(env: &Env, scenario: Scenario, out: &mut Figures) -> Res<()> {
         Scenario::Poll => crate::poll::run(env, &rig, out).await,
         Scenario::Mixed => crate::mixed::run(env, &rig, out).await,
         Scenario::MixedFlood => crate::flood::run(env, &rig, out).await,
-        Scenario::Fanout | Scenario::Webhooks | Scenario::Notify | Scenario::All => {
-            unreachable!()
-        }
+        Scenario::Fanout
+        | Scenario::Webhooks
+        | Scenario::Notify
+        | Scenario::Deploy
+        | Scenario::Faults
+        | Scenario::All => unreachable!(),
     };
     out.add(
         name,

@@ -170,8 +170,19 @@ pub struct Server {
 impl Server {
     /// Starts the server; `settings` are more environment variables.
     pub async fn start(binary: &Path, db: &FreshDb, settings: &[(&str, &str)]) -> Res<Server> {
-        let port = free_port()?;
-        let log = db.dir.path().join("server.log");
+        Self::start_on(binary, db, free_port()?, "server", settings).await
+    }
+
+    /// Starts the server on `port`, logging to `<name>.log`: an instance
+    /// behind a balancer comes back on the address the balancer knows.
+    pub async fn start_on(
+        binary: &Path,
+        db: &FreshDb,
+        port: u16,
+        name: &str,
+        settings: &[(&str, &str)],
+    ) -> Res<Server> {
+        let log = db.dir.path().join(format!("{name}.log"));
         let out = std::fs::File::create(&log)?;
         let child = Command::new(binary)
             .arg("serve")
@@ -215,6 +226,31 @@ impl Server {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// SIGKILL, as a crash or an OOM kill would end it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits up to `timeout` for the graceful exit; how it ended.
+    pub async fn terminate(&mut self, timeout: Duration) -> Res<std::process::ExitStatus> {
+        let pid = libc::pid_t::try_from(self.child.id())?;
+        // SAFETY: a plain syscall on our own child's pid.
+        if unsafe { libc::kill(pid, libc::SIGTERM) } != 0 {
+            return Err(std::io::Error::last_os_error().into());
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                return Err(format!("no exit within {} s of SIGTERM", timeout.as_secs()).into());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Whether the server still runs, or how it ended.

@@ -1,6 +1,7 @@
 //! What operators and load balancers ask: readiness and metrics.
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -8,14 +9,19 @@ use axum::response::{IntoResponse, Response};
 
 use super::Http;
 
+/// How long readiness waits for the database. While PostgreSQL restarts,
+/// taking a connection waits out the pool's acquire timeout (5 s) in
+/// connection retries; a balancer's check must hear "not ready" sooner.
+const READY_TIMEOUT: Duration = Duration::from_secs(1);
+
 pub(super) async fn readyz(State(http): State<Http>) -> Response {
-    match http.app.db.ping().await {
-        Ok(()) => (StatusCode::OK, "ready").into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
-        }
-    }
+    let error = match tokio::time::timeout(READY_TIMEOUT, http.app.db.ping()).await {
+        Ok(Ok(())) => return (StatusCode::OK, "ready").into_response(),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!("no answer within {} s", READY_TIMEOUT.as_secs()),
+    };
+    tracing::warn!(%error, "readiness check failed");
+    (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
 }
 
 pub(super) async fn metrics(State(http): State<Http>) -> Response {

@@ -31,7 +31,7 @@ use uuid::Uuid;
 
 pub use handle::{Reader, Scoped, System, Writer};
 pub use migration::DEFAULT_ORGANISATION_ID;
-pub use open::OpenError;
+pub use open::{OpenError, redact};
 pub use pg_read::ReadConn;
 
 /// Whose rows a transaction may see. On PostgreSQL this becomes the
