@@ -59,7 +59,7 @@ async fn receive(
 pub async fn run(env: &Env, out: &mut Figures) -> Res<()> {
     let n = if env.full() { 10_000 } else { 2_000 };
     let db = FreshDb::new(env.backend).await?;
-    let server = Server::start_with(
+    let server = Server::start(
         &env.binary,
         &db,
         &[("BULKWATCH_WEBHOOK_ALLOW_PRIVATE", "true")],
