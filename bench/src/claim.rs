@@ -1,7 +1,9 @@
-//! `claim`: 4 workers each loop claimTaskItems (limit 100, lease 60 s) →
-//! reportItemResults of those items with their lease tokens (10 % FAILED,
-//! not retryable) until nothing is left. Claims/s, items/s end to end, and
-//! checks: no item handed out twice, every item once, counters consistent.
+//! `claim`: W ∈ {1, 4} workers, each run on a task of its own, each worker
+//! looping claimTaskItems (limit 100, lease 60 s) → reportItemResults of
+//! those items with their lease tokens (10 % FAILED, not retryable) until
+//! nothing is left. Claims/s, items/s end to end, how 4 workers scale over
+//! one, and checks: no item handed out twice, every item once, counters
+//! consistent.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -17,7 +19,7 @@ use crate::{Env, Figures, Res};
 
 const CLAIM: &str = "mutation($input: ClaimTaskItemsInput!) { claimTaskItems(input: $input) { items { leaseToken item { id index } } } }";
 
-const WORKERS: usize = 4;
+const WORKERS: [usize; 2] = [1, 4];
 const LIMIT: usize = 100;
 
 /// What one worker did.
@@ -33,6 +35,16 @@ struct Worker {
 }
 
 pub async fn run(env: &Env, rig: &Rig, out: &mut Figures) -> Res<()> {
+    let mut rates = Vec::new();
+    for workers in WORKERS {
+        rates.push(run_with(env, rig, workers, out).await?);
+    }
+    out.add("claim", "w4_over_w1_items_per_s", rates[1] / rates[0], "x");
+    Ok(())
+}
+
+/// One run with `workers` workers on a fresh task; returns items/s end to end.
+async fn run_with(env: &Env, rig: &Rig, workers: usize, out: &mut Figures) -> Res<f64> {
     let n = if env.full() { 20_000 } else { 10_000 };
     let budget = Duration::from_secs(if env.full() { 180 } else { 60 });
     let (task_id, task_uuid) = client::create_task(&rig.gql, "bench.claim", n).await?;
@@ -42,7 +54,7 @@ pub async fn run(env: &Env, rig: &Rig, out: &mut Figures) -> Res<()> {
     let t = Instant::now();
     let deadline = t + budget;
     let mut set = JoinSet::new();
-    for w in 0..WORKERS {
+    for w in 0..workers {
         let (gql, task_id) = (rig.gql.clone(), task_id.clone());
         set.spawn(async move { worker(&gql, &task_id, w, deadline).await });
     }
@@ -82,42 +94,39 @@ pub async fn run(env: &Env, rig: &Rig, out: &mut Figures) -> Res<()> {
         counters_ok &= get(&status.to_lowercase()) == *count;
     }
 
-    out.add("claim", "items", n as f64, "items");
-    out.add("claim", "workers", WORKERS as f64, "workers");
-    out.add("claim", "seconds", wall, "s");
-    out.add("claim", "claims", all.claims as f64, "claims");
+    let f = |name: &str| format!("w{workers}.{name}");
+    out.add("claim", f("items"), n as f64, "items");
+    out.add("claim", f("workers"), workers as f64, "workers");
+    out.add("claim", f("seconds"), wall, "s");
+    out.add("claim", f("claims"), all.claims as f64, "claims");
     out.add(
         "claim",
-        "claims_per_s",
+        f("claims_per_s"),
         all.claims as f64 / wall,
         "claims/s",
     );
     out.add(
         "claim",
-        "claimed_items_per_s",
+        f("claimed_items_per_s"),
         handed as f64 / wall,
         "items/s",
     );
+    let rate = all.applied as f64 / wall;
+    out.add("claim", f("items_per_s_end_to_end"), rate, "items/s");
+    out.add("claim", f("claim_p50"), all.claim_lat.p50(), "ms");
+    out.add("claim", f("claim_p99"), all.claim_lat.p99(), "ms");
+    out.add("claim", f("report_p50"), all.report_lat.p50(), "ms");
+    out.add("claim", f("report_p99"), all.report_lat.p99(), "ms");
+    out.add("claim", f("items_handed_out"), handed as f64, "items");
+    out.add("claim", f("items_handed_out_twice"), twice as f64, "items");
+    out.add("claim", f("items_applied"), all.applied as f64, "items");
     out.add(
         "claim",
-        "items_per_s_end_to_end",
-        all.applied as f64 / wall,
-        "items/s",
-    );
-    out.add("claim", "claim_p50", all.claim_lat.p50(), "ms");
-    out.add("claim", "claim_p99", all.claim_lat.p99(), "ms");
-    out.add("claim", "report_p50", all.report_lat.p50(), "ms");
-    out.add("claim", "report_p99", all.report_lat.p99(), "ms");
-    out.add("claim", "items_handed_out", handed as f64, "items");
-    out.add("claim", "items_handed_out_twice", twice as f64, "items");
-    out.add("claim", "items_applied", all.applied as f64, "items");
-    out.add(
-        "claim",
-        "counters_ok",
-        if counters_ok { 1.0 } else { 0.0 },
+        f("counters_ok"),
+        f64::from(u8::from(counters_ok)),
         "bool",
     );
-    cpu(out, "claim", "run", &usage);
+    cpu(out, "claim", &f("run"), &usage);
 
     let mut problems = Vec::new();
     if twice > 0 {
@@ -137,7 +146,7 @@ pub async fn run(env: &Env, rig: &Rig, out: &mut Figures) -> Res<()> {
         problems.push(format!("counters {c}, rows {rows:?}"));
     }
     if problems.is_empty() {
-        Ok(())
+        Ok(rate)
     } else {
         Err(problems.join("; ").into())
     }

@@ -72,7 +72,7 @@ pub enum Scenario {
     Deep,
     /// 1,000 and 10,000 WebSocket subscribers on one task, one change a second.
     Fanout,
-    /// 4 workers claim (leases) and report a 20,000-item task until it is done.
+    /// 1, then 4 workers claim (leases) and report a 20,000-item task until it is done.
     Claim,
     /// One task's items downloaded through its signed export link, NDJSON and CSV.
     Export,

@@ -1,6 +1,11 @@
-//! How a change to a task is committed: under the task's row lock, with its
-//! counters, derived status and version written in the same transaction as
-//! the items, and the event delivered only after the commit.
+//! How a change to a task is committed: its counters, derived status and
+//! version written in the same transaction as the items, the task row
+//! last, and the event delivered only after the commit.
+//!
+//! Claims, reports and the reaper hold a task shared and run side by side:
+//! item rows decide what counts, and each adds its counter deltas to the
+//! task row in one short statement at the end. Every other change holds
+//! the task exclusively and sees it at rest.
 
 use entity::bulk_task;
 use uuid::Uuid;
@@ -8,16 +13,16 @@ use uuid::Uuid;
 use super::audit::{self, Actor, action};
 use super::now_ms;
 use super::outbox;
-use super::policy::{FAILURE_THRESHOLD_EXCEEDED, FailurePolicy};
+use super::policy::{Breach, FAILURE_THRESHOLD_EXCEEDED, FailurePolicy};
 use super::status::{Counters, ItemStatus, derive_status};
 use crate::error::{AppResult, invalid_state, not_found};
 use crate::events::{EventBus, TaskEvent};
-use crate::store::items::ItemState;
+use crate::store::tasks::Hold;
 use crate::store::{Db, Writer, items, tasks};
 
-/// The time of a change to a locked task: never before its last change, so
-/// every row the change writes carries the task's new `updated_at`, even
-/// when instances' clocks disagree.
+/// The time of a change to a task: never before its last change as read.
+/// Under the exclusive hold every row the change writes then carries the
+/// task's new `updated_at`, even when instances' clocks disagree.
 pub(crate) fn clock(task: &bulk_task::Model) -> i64 {
     now_ms().max(task.updated_at)
 }
@@ -33,6 +38,86 @@ pub(crate) fn touch(task: &mut bulk_task::Model, c: Counters, now: i64) {
     task.skipped = c.skipped;
     task.rejected = c.rejected;
     task.cancelled = c.cancelled;
+    derive(task, now);
+    task.version += 1;
+    task.updated_at = now.max(task.updated_at);
+}
+
+/// Opens a transaction that changes a task's items side by side with
+/// others (claims, reports, the reaper) and reads the task. Its rules
+/// (pause, cancel, error, attempts, policy) cannot change before the
+/// commit: only exclusive holders change them. Its counters can: the
+/// change adds deltas with `finish`, which reads them back.
+pub(crate) async fn begin_shared(
+    db: &Db,
+    org: Uuid,
+    id: Uuid,
+) -> AppResult<(Writer, bulk_task::Model)> {
+    let tx = db.begin(org).await?;
+    tasks::hold(&tx, id, Hold::Shared).await?;
+    match tasks::find(&tx, id).await? {
+        Some(task) => Ok((tx, task)),
+        None => {
+            tx.rollback().await?;
+            Err(not_found("task"))
+        }
+    }
+}
+
+/// What a shared change did to its task's items.
+pub(crate) struct Delta {
+    /// Counter changes, from zero.
+    pub counters: Counters,
+    /// The change's time, which the items it wrote carry.
+    pub now: i64,
+    /// The positions it wrote.
+    pub items: Vec<i32>,
+    /// Whether it records a worker's heartbeat.
+    pub heartbeat: bool,
+}
+
+/// Ends a shared change whose items are written: adds its deltas to the
+/// task row last and briefly, stores what the new counters derive (the
+/// terminal transition happens exactly here, once, for whichever change
+/// empties the task), stages its webhooks and event, commits, delivers.
+/// When the new counters cross the failure policy, the task is then
+/// stopped as `failBulkTask` would, and returned stopped.
+pub(crate) async fn finish(
+    tx: Writer,
+    db: &Db,
+    events: &EventBus,
+    id: Uuid,
+    delta: Delta,
+) -> AppResult<bulk_task::Model> {
+    let Some(mut task) =
+        tasks::add_counters(&tx, id, &delta.counters, delta.now, delta.heartbeat).await?
+    else {
+        tx.rollback().await?;
+        return Err(not_found("task"));
+    };
+    let was = task.clone();
+    derive(&mut task, delta.now);
+    if task != was {
+        tasks::set_derived(&tx, &task).await?;
+    }
+    outbox::record(&tx, &task, Some(was.status)).await?;
+    // The items carry the change's time; the task's may be later, set by a
+    // change that committed first.
+    let mut change = event(&task, Some(delta.items));
+    change.at = delta.now;
+    let staged = events.stage(&tx, change).await?;
+    tx.commit().await?;
+    staged.dispatch();
+    if breach(&task).is_some() {
+        return enforce_policy(db, events, task).await;
+    }
+    Ok(task)
+}
+
+/// Sets what a task's counters and flags derive: status, progress and the
+/// start and finish times.
+fn derive(task: &mut bulk_task::Model, now: i64) {
+    let c = Counters::from_task(task);
     let status = derive_status(
         &c,
         task.sealed,
@@ -50,33 +135,6 @@ pub(crate) fn touch(task: &mut bulk_task::Model, c: Counters, now: i64) {
     } else {
         None
     };
-    task.version += 1;
-    task.updated_at = now.max(task.updated_at);
-}
-
-/// Writes item changes and the task's new state in `tx`, enforces the
-/// task's failure policy on the new counters, commits, and then delivers the
-/// change to subscribers.
-pub(crate) async fn commit_items(
-    tx: Writer,
-    events: &EventBus,
-    task: &mut bulk_task::Model,
-    counters: Counters,
-    now: i64,
-    changes: &[ItemState],
-) -> AppResult<()> {
-    items::apply(&tx, task.id, now, changes).await?;
-    let was = task.status;
-    touch(task, counters, now);
-    let stopped = enforce_policy(&tx, task, now).await?;
-    tasks::save(&tx, task).await?;
-    outbox::record(&tx, task, Some(was)).await?;
-    // A stop cancels every pending item: too many to list.
-    let indexes = (!stopped).then(|| changes.iter().map(|c| c.idx).collect());
-    let staged = events.stage(&tx, event(task, indexes)).await?;
-    tx.commit().await?;
-    staged.dispatch();
-    Ok(())
 }
 
 /// The event of a change to `task`; `items` lists the indexes of the items
@@ -93,8 +151,10 @@ pub(crate) fn event(task: &bulk_task::Model, items: Option<Vec<i32>>) -> TaskEve
     }
 }
 
-/// Runs `change` on the locked task in one transaction; publishes the task
-/// after commit when `change` bumped its version.
+/// Runs `change` on the task, held exclusively, in one transaction;
+/// publishes the task after commit when `change` bumped its version. The
+/// change writes items before `save` writes the task row, in the order
+/// every writer keeps.
 pub(crate) async fn with_task<T, F>(
     db: &Db,
     events: &EventBus,
@@ -106,14 +166,18 @@ where
     F: AsyncFnOnce(&Writer, &mut bulk_task::Model) -> AppResult<T>,
 {
     let tx = db.begin(org).await?;
-    let mut task = tasks::lock(&tx, id)
+    tasks::hold(&tx, id, Hold::Exclusive).await?;
+    let mut task = tasks::find(&tx, id)
         .await?
         .ok_or_else(|| not_found("task"))?;
     let before = task.version;
     let was = task.status;
     let out = change(&tx, &mut task).await?;
     if task.version != before {
-        tasks::save(&tx, &task).await?;
+        if !tasks::save(&tx, &task).await? {
+            tx.rollback().await?;
+            return Err(not_found("task"));
+        }
         outbox::record(&tx, &task, Some(was)).await?;
         let staged = events.stage(&tx, event(&task, None)).await?;
         tx.commit().await?;
@@ -124,43 +188,57 @@ where
     Ok((task, out))
 }
 
-/// Fails `task` when its counters cross its failure policy's threshold, as
-/// `failBulkTask` would, with the server as the actor. The check costs no
-/// statement unless it fires; a task already stopping or done is left alone.
-/// The items it cancels carry `now`, the time of the change that crossed the
-/// threshold, so that one event covers both.
-async fn enforce_policy(tx: &Writer, task: &mut bulk_task::Model, now: i64) -> AppResult<bool> {
+/// The threshold a task's counters cross, when it has a policy and is
+/// neither stopping nor done.
+fn breach(task: &bulk_task::Model) -> Option<Breach> {
     if task.failure_policy.is_none()
         || task.error_code.is_some()
         || task.cancel_requested
         || task.status.is_terminal()
     {
-        return Ok(false);
+        return None;
     }
-    let Some(breach) = FailurePolicy::of(task).and_then(|p| p.breach(&Counters::from_task(task)))
-    else {
-        return Ok(false);
-    };
-    let details = breach.details.to_string();
-    let cancelled = wind_down_at(tx, task, now, |task| {
-        task.error_code = Some(FAILURE_THRESHOLD_EXCEEDED.to_owned());
-        task.error_message = Some(breach.message.clone());
-        task.error_details = Some(details);
+    FailurePolicy::of(task)?.breach(&Counters::from_task(task))
+}
+
+/// Fails a task whose counters crossed its failure policy's threshold, as
+/// `failBulkTask` would, with the server as the actor, right after the
+/// change that crossed it. Held exclusively and judged again, so that of
+/// several changes crossing it at once only the first stops the task.
+/// Returns the task as it then is.
+async fn enforce_policy(
+    db: &Db,
+    events: &EventBus,
+    task: bulk_task::Model,
+) -> AppResult<bulk_task::Model> {
+    let (org, id) = (task.organisation_id, task.id);
+    let (task, ()) = with_task(db, events, org, id, async |tx, task| {
+        let Some(breach) = breach(task) else {
+            return Ok(());
+        };
+        let details = breach.details.to_string();
+        let cancelled = wind_down(tx, task, |task| {
+            task.error_code = Some(FAILURE_THRESHOLD_EXCEEDED.to_owned());
+            task.error_message = Some(breach.message.clone());
+            task.error_details = Some(details);
+        })
+        .await?;
+        let mut details = breach.details;
+        details["cancelledItems"] = cancelled.into();
+        audit::record(
+            tx,
+            task.id,
+            task.updated_at,
+            Actor::System,
+            action::FAILURE_THRESHOLD,
+            Some(breach.message),
+            Some(details),
+        )
+        .await?;
+        Ok(())
     })
     .await?;
-    let mut details = breach.details;
-    details["cancelledItems"] = cancelled.into();
-    audit::record(
-        tx,
-        task.id,
-        task.updated_at,
-        Actor::System,
-        action::FAILURE_THRESHOLD,
-        Some(breach.message),
-        Some(details),
-    )
-    .await?;
-    Ok(true)
+    Ok(task)
 }
 
 /// Stops a task from taking new work, for cancel and fail alike: its
@@ -173,15 +251,6 @@ pub(crate) async fn wind_down(
     mark: impl FnOnce(&mut bulk_task::Model),
 ) -> AppResult<i32> {
     let now = clock(task);
-    wind_down_at(tx, task, now, mark).await
-}
-
-async fn wind_down_at(
-    tx: &Writer,
-    task: &mut bulk_task::Model,
-    now: i64,
-    mark: impl FnOnce(&mut bulk_task::Model),
-) -> AppResult<i32> {
     if task.status.is_terminal() {
         return Err(invalid_state(format!(
             "the task already finished as {}",

@@ -16,8 +16,8 @@ pub const DEADLINE_EXCEEDED: &str = "DEADLINE_EXCEEDED";
 const TASKS_PER_PASS: u64 = 100;
 
 /// Fails the overdue tasks; returns how many it failed. Safe to run on
-/// several instances at once: each task is failed under its row lock after
-/// reading it again, so a task another instance failed first is left alone.
+/// several instances at once: each task is failed holding it exclusively
+/// after reading it again, so a task another instance failed first is left alone.
 pub async fn fail_overdue(db: &Db, events: &EventBus) -> AppResult<usize> {
     let now = now_ms();
     // The scan crosses organisations; each task is then handled as its own.

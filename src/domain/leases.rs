@@ -5,13 +5,13 @@ use entity::task_item;
 use uuid::Uuid;
 
 use super::audit::{self, Actor, action};
-use super::commit::{clock, commit_items};
+use super::commit::{Delta, begin_shared, clock, finish};
 use super::status::{Counters, ItemStatus};
 use super::{Principal, now_ms};
-use crate::error::{AppError, AppResult, bad_input, limit_exceeded, not_found};
+use crate::error::{AppError, AppResult, bad_input, limit_exceeded};
 use crate::events::EventBus;
 use crate::store::items::ItemState;
-use crate::store::{Db, leases, tasks};
+use crate::store::{Db, items, leases};
 
 pub const MAX_CLAIM: i32 = 1_000;
 pub const DEFAULT_LEASE_SECONDS: i32 = 60;
@@ -150,10 +150,7 @@ async fn claim_from_task(
     lease: i64,
     request: &ClaimRequest,
 ) -> AppResult<Vec<Claimed>> {
-    let tx = db.begin(who.organisation_id).await?;
-    let mut task = tasks::lock(&tx, task_id)
-        .await?
-        .ok_or_else(|| not_found("task"))?;
+    let (tx, task) = begin_shared(db, who.organisation_id, task_id).await?;
     let scheduled_later = task.not_before.is_some_and(|t| t > now_ms());
     if task.cancel_requested
         || task.error_code.is_some()
@@ -185,11 +182,18 @@ async fn claim_from_task(
         item.started_at = Some(now);
         item.updated_at = now;
     }
+    // The rows are locked (SKIP LOCKED), so the write needs no guard.
     let changes: Vec<ItemState> = rows.iter().map(ItemState::from).collect();
-    let mut counters = Counters::from_task(&task);
+    items::apply(&tx, task.id, now, &changes).await?;
+    let mut counters = Counters::default();
     counters.shift(ItemStatus::Pending, ItemStatus::Running, rows.len() as i32);
-    task.last_heartbeat_at = Some(now);
-    commit_items(tx, events, &mut task, counters, now, &changes).await?;
+    let delta = Delta {
+        counters,
+        now,
+        items: changes.iter().map(|c| c.idx).collect(),
+        heartbeat: true,
+    };
+    finish(tx, db, events, task.id, delta).await?;
     Ok(rows
         .into_iter()
         .map(|item| {
@@ -240,18 +244,18 @@ pub async fn renew(
 
 /// Returns expired RUNNING items to PENDING, or FAILED with LEASE_EXPIRED
 /// once their attempts are used up; returns how many it took back. Safe to
-/// run on several instances at once: each task is handled under its row
-/// lock and the items are re-read inside it.
+/// run on several instances at once, and beside claims and reports: the
+/// expired items are locked with SKIP LOCKED, so each is taken back once.
 pub async fn reap_expired(db: &Db, events: &EventBus) -> AppResult<usize> {
     let now = now_ms();
     let mut reaped = 0;
     // The scan crosses organisations; each task is then handled as its own.
     let due = leases::tasks_with_expired_leases(&db.system_reader().await?, now, 100).await?;
     for expired in due {
-        let tx = db.begin(expired.organisation_id).await?;
-        let Some(mut task) = tasks::lock(&tx, expired.task_id).await? else {
-            tx.rollback().await?;
-            continue;
+        let (tx, task) = match begin_shared(db, expired.organisation_id, expired.task_id).await {
+            Ok(opened) => opened,
+            Err(AppError::NotFound(_)) => continue,
+            Err(e) => return Err(e),
         };
         let mut rows: Vec<ItemState> = leases::expired_items(&tx, task.id, now).await?;
         if rows.is_empty() {
@@ -260,7 +264,7 @@ pub async fn reap_expired(db: &Db, events: &EventBus) -> AppResult<usize> {
         }
         let winding_down = task.cancel_requested || task.error_code.is_some();
         let at = clock(&task);
-        let mut counters = Counters::from_task(&task);
+        let mut counters = Counters::default();
         let mut outcomes = [0i32; 3];
         for item in &mut rows {
             let next = if item.attempts >= task.max_attempts {
@@ -299,7 +303,14 @@ pub async fn reap_expired(db: &Db, events: &EventBus) -> AppResult<usize> {
             Some(details),
         )
         .await?;
-        commit_items(tx, events, &mut task, counters, at, &rows).await?;
+        items::apply(&tx, id, at, &rows).await?;
+        let delta = Delta {
+            counters,
+            now: at,
+            items: rows.iter().map(|r| r.idx).collect(),
+            heartbeat: false,
+        };
+        finish(tx, db, events, id, delta).await?;
         reaped += rows.len();
     }
     Ok(reaped)

@@ -1,5 +1,6 @@
 //! Failure policies: a task fails on its own once its failures pass a count
-//! or a rate, judged inside the transaction that records them, and codes the
+//! or a rate, judged on the counters each change leaves (and acted on right
+//! after that change commits, holding the task exclusively), and codes the
 //! server (not each worker) declares not worth a retry.
 
 use entity::bulk_task;

@@ -14,6 +14,7 @@ use super::policy::FailurePolicy;
 use super::status::{Counters, ItemStatus};
 use crate::error::{AppResult, bad_input, invalid_state, limit_exceeded, not_found};
 use crate::events::EventBus;
+use crate::store::tasks::Hold;
 use crate::store::{Db, items, tasks};
 
 pub struct Appended {
@@ -229,9 +230,11 @@ pub async fn delete(
 ) -> AppResult<()> {
     check_reason(&reason)?;
     let tx = db.begin(who.organisation_id).await?;
-    let task = tasks::lock(&tx, id)
+    tasks::hold(&tx, id, Hold::Exclusive).await?;
+    let task = tasks::find(&tx, id)
         .await?
         .ok_or_else(|| not_found("task"))?;
+    // Items before the task row, the order every writer keeps.
     tasks::delete(&tx, id).await?;
     let details = json!({ "type": task.task_type, "total": task.total, "status": task.status });
     let at = clock(&task);

@@ -1,5 +1,5 @@
 //! Background jobs. Each is safe with several instances on one database:
-//! it scans across organisations, then changes each task under its row lock
+//! it scans across organisations, then changes each task under its lock
 //! after reading it again.
 
 pub mod deadlines;

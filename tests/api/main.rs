@@ -4,6 +4,7 @@
 mod access;
 mod audit;
 mod batching;
+mod contention;
 mod control;
 mod crash;
 mod exports;

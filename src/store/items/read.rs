@@ -149,6 +149,32 @@ pub async fn states(
     Ok(out)
 }
 
+/// The items of one task at these positions, in index order, locked on
+/// PostgreSQL: what a report decides again after another writer overtook it.
+pub async fn states_locked(
+    db: &Scoped<impl ConnectionTrait>,
+    task_id: Uuid,
+    indexes: &[i32],
+) -> Result<Vec<ItemState>, DbErr> {
+    use sea_orm::QueryOrder;
+    let mut out = Vec::new();
+    for chunk in indexes.chunks(CHUNK) {
+        let query = Items::find()
+            .select_only()
+            .columns(STATE_COLUMNS)
+            .filter(Column::OrganisationId.eq(db.org()))
+            .filter(Column::TaskId.eq(task_id))
+            .filter(Column::Idx.is_in(chunk.iter().copied()))
+            .order_by_asc(Column::Idx);
+        let query = match db.backend() {
+            sea_orm::DbBackend::Postgres => query.lock_exclusive(),
+            _ => query,
+        };
+        out.extend(query.into_model::<ItemState>().all(db.conn()).await?);
+    }
+    Ok(out)
+}
+
 /// Client ids among `candidates` that accepted items of the task already use.
 pub async fn taken_client_ids(
     db: &Scoped<impl ConnectionTrait>,

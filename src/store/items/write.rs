@@ -198,6 +198,92 @@ pub async fn apply(
     Ok(())
 }
 
+/// What an item was when a change to it was decided from an unlocked read.
+#[derive(Clone, Debug)]
+pub struct Expected {
+    pub status: ItemStatus,
+    pub lease_token: Option<String>,
+    pub attempts: i32,
+}
+
+impl From<&ItemState> for Expected {
+    fn from(s: &ItemState) -> Self {
+        Expected {
+            status: s.status,
+            lease_token: s.lease_token.clone(),
+            attempts: s.attempts,
+        }
+    }
+}
+
+/// One row of a guarded batch update: the change and what it expects.
+#[derive(Serialize)]
+struct Guarded<'a> {
+    #[serde(flatten)]
+    state: &'a ItemState,
+    was_status: ItemStatus,
+    was_token: &'a Option<String>,
+    was_attempts: i32,
+}
+
+/// Writes item changes decided from an unlocked read, each only while its
+/// row still holds what the decision saw (status, lease token, attempts);
+/// returns the positions written. A row another transaction changes first
+/// is waited for and then left alone, for the caller to decide again. On
+/// SQLite the one writer cannot be overtaken, so every change is written.
+pub async fn apply_guarded(
+    db: &Scoped<impl ConnectionTrait>,
+    task_id: Uuid,
+    now: i64,
+    changes: &[(Expected, ItemState)],
+) -> Result<Vec<i32>, DbErr> {
+    let backend = db.backend();
+    if backend != DbBackend::Postgres {
+        let states: Vec<ItemState> = changes.iter().map(|(_, s)| s.clone()).collect();
+        apply(db, task_id, now, &states).await?;
+        return Ok(states.iter().map(|s| s.idx).collect());
+    }
+    let sql = "UPDATE task_items AS t SET status = u.status, result = u.result, error_code = u.error_code, \
+         error_message = u.error_message, error_details = u.error_details, attempts = u.attempts, \
+         worker_id = u.worker_id, lease_token = u.lease_token, lease_expires_at = u.lease_expires_at, \
+         started_at = u.started_at, finished_at = u.finished_at, updated_at = $1 \
+         FROM jsonb_to_recordset($2::jsonb) AS u(idx integer, status text, result text, error_code text, \
+         error_message text, error_details text, attempts integer, worker_id text, lease_token text, \
+         lease_expires_at bigint, started_at bigint, finished_at bigint, was_status text, \
+         was_token text, was_attempts integer) \
+         WHERE t.organisation_id = $4 AND t.task_id = $3 AND t.idx = ANY($5::integer[]) \
+         AND t.idx = u.idx AND t.status = u.was_status AND t.attempts = u.was_attempts \
+         AND t.lease_token IS NOT DISTINCT FROM u.was_token RETURNING t.idx";
+    let mut written = Vec::with_capacity(changes.len());
+    for chunk in changes.chunks(CHUNK) {
+        let rows: Vec<Guarded> = chunk
+            .iter()
+            .map(|(was, state)| Guarded {
+                state,
+                was_status: was.status,
+                was_token: &was.lease_token,
+                was_attempts: was.attempts,
+            })
+            .collect();
+        let positions: Vec<String> = chunk.iter().map(|(_, c)| c.idx.to_string()).collect();
+        let values: Vec<sea_orm::Value> = vec![
+            now.into(),
+            json_rows(&rows)?.into(),
+            task_id.into(),
+            db.org().into(),
+            format!("{{{}}}", positions.join(",")).into(),
+        ];
+        let returned = db
+            .conn()
+            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?;
+        for row in returned {
+            written.push(row.try_get::<i32>("", "idx")?);
+        }
+    }
+    Ok(written)
+}
+
 /// Marks every PENDING item of a task CANCELLED; returns how many.
 pub async fn cancel_pending(
     db: &Scoped<impl ConnectionTrait>,

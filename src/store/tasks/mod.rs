@@ -4,15 +4,18 @@ use entity::bulk_task::{self, Column, Entity as Tasks};
 use sea_orm::IdenStatic;
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
-    FromQueryResult, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
 use super::Scoped;
+
+mod write;
 use super::page::{Page, SortValue, Window};
 use crate::domain::status::{Counters, TaskStatus};
 use crate::error::AppResult;
+pub use write::*;
 
 /// Which tasks a list or a stats query covers.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -193,19 +196,6 @@ pub async fn find(
         .await
 }
 
-/// Reads a task for an update, locking its row on PostgreSQL so that
-/// concurrent writers to one task serialise (SQLite has a single writer).
-pub async fn lock(
-    db: &Scoped<impl ConnectionTrait>,
-    id: Uuid,
-) -> Result<Option<bulk_task::Model>, DbErr> {
-    let query = Tasks::find_by_id(id).filter(visible(db.org()));
-    match db.backend() {
-        DbBackend::Postgres => query.lock_exclusive().one(db.conn()).await,
-        _ => query.one(db.conn()).await,
-    }
-}
-
 pub async fn find_many(
     db: &Scoped<impl ConnectionTrait>,
     ids: &[Uuid],
@@ -316,49 +306,6 @@ pub async fn stats(
     }
     by_status.sort_by_key(|(s, _)| TaskStatus::ALL.iter().position(|x| x == s));
     Ok((by_status, items))
-}
-
-pub async fn insert(
-    db: &Scoped<impl ConnectionTrait>,
-    task: bulk_task::Model,
-) -> Result<(), DbErr> {
-    let mut task = task.into_active_model();
-    task.organisation_id = sea_orm::ActiveValue::Set(db.org());
-    Tasks::insert(task)
-        .exec_without_returning(db.conn())
-        .await?;
-    Ok(())
-}
-
-/// Writes back a task whose state the domain changed.
-pub async fn save(db: &Scoped<impl ConnectionTrait>, task: &bulk_task::Model) -> Result<(), DbErr> {
-    let mut active = task.clone().into_active_model();
-    active = active.reset_all();
-    active.id = sea_orm::ActiveValue::Unchanged(task.id);
-    active.organisation_id = sea_orm::ActiveValue::Unchanged(db.org());
-    Tasks::update_many()
-        .set(active)
-        .filter(Column::Id.eq(task.id))
-        .filter(Column::OrganisationId.eq(db.org()))
-        .exec(db.conn())
-        .await?;
-    Ok(())
-}
-
-pub async fn delete(db: &Scoped<impl ConnectionTrait>, id: Uuid) -> Result<bool, DbErr> {
-    // Items go first: SQLite enforces the cascade only with foreign keys on,
-    // and an explicit delete costs the same.
-    entity::task_item::Entity::delete_many()
-        .filter(entity::task_item::Column::TaskId.eq(id))
-        .filter(entity::task_item::Column::OrganisationId.eq(db.org()))
-        .exec(db.conn())
-        .await?;
-    let result = Tasks::delete_many()
-        .filter(Column::Id.eq(id))
-        .filter(Column::OrganisationId.eq(db.org()))
-        .exec(db.conn())
-        .await?;
-    Ok(result.rows_affected > 0)
 }
 
 /// The tasks among `ids` that match `filter`.

@@ -4,7 +4,9 @@
 //! duplicate (counted, no effect); anything else that cannot apply is a
 //! problem for that position, and the rest of the batch still applies.
 
-use std::collections::HashMap;
+mod judge;
+
+use std::collections::{HashMap, HashSet};
 
 use entity::bulk_task;
 use serde_json::Value;
@@ -12,14 +14,15 @@ use uuid::Uuid;
 
 use super::Principal;
 use super::admission::MAX_JSON_BYTES;
-use super::commit::{clock, commit_items};
+use super::commit::{Delta, begin_shared, clock, finish};
 use super::leases::HEARTBEAT_EVERY_MS;
 use super::policy::FailurePolicy;
-use super::status::{Counters, ItemStatus};
-use crate::error::{AppResult, limit_exceeded, not_found};
+use super::status::ItemStatus;
+use crate::error::{AppResult, limit_exceeded};
 use crate::events::EventBus;
-use crate::store::items::ItemState;
-use crate::store::{Db, items, tasks};
+use crate::store::items::{Expected, ItemState};
+use crate::store::{Db, items};
+use judge::{Judged, Tally, TaskRules, Verdict, judge, tally};
 
 /// Most results in one report.
 pub const MAX_RESULTS_PER_CALL: usize = 10_000;
@@ -134,106 +137,6 @@ fn prepare(r: ItemResult) -> Result<Prepared, (&'static str, String)> {
     })
 }
 
-enum Verdict {
-    Applied(ItemStatus),
-    Duplicate,
-    Problem(&'static str, String),
-}
-
-/// Whether the task accepts new work (retries) rather than only finishing
-/// what runs, and which error codes its policy never retries.
-struct TaskRules {
-    max_attempts: i32,
-    winding_down: bool,
-    policy: Option<FailurePolicy>,
-}
-
-impl TaskRules {
-    fn retries(&self, error: &Option<(String, String, Option<String>)>) -> bool {
-        match (&self.policy, error) {
-            (Some(policy), Some((code, _, _))) => !policy.is_non_retryable(code),
-            _ => true,
-        }
-    }
-}
-
-fn transition(item: &mut ItemState, r: &Prepared, rules: &TaskRules, now: i64) -> Verdict {
-    let current = item.status;
-    if current.is_final() {
-        let same = current == r.outcome.status()
-            && item.result == r.result
-            && match &r.error {
-                None => item.error_code.is_none() || current != ItemStatus::Failed,
-                Some((code, message, details)) => {
-                    item.error_code.as_ref() == Some(code)
-                        && item.error_message.as_ref() == Some(message)
-                        && item.error_details == *details
-                }
-            };
-        return if same
-            && matches!(
-                current,
-                ItemStatus::Succeeded | ItemStatus::Failed | ItemStatus::Skipped
-            ) {
-            Verdict::Duplicate
-        } else {
-            Verdict::Problem(
-                "ITEM_ALREADY_FINAL",
-                format!("the item is already {current}"),
-            )
-        };
-    }
-    if item.lease_token != r.lease_token {
-        return Verdict::Problem(
-            "LEASE_MISMATCH",
-            match &item.lease_token {
-                Some(_) => "the lease token is missing, stale or belongs to another claim".into(),
-                None => "the item holds no lease (it may have expired)".into(),
-            },
-        );
-    }
-    let attempts = if current == ItemStatus::Pending {
-        item.attempts + 1
-    } else {
-        item.attempts
-    };
-    match r.outcome {
-        Outcome::Running if current == ItemStatus::Running => Verdict::Duplicate,
-        Outcome::Running => {
-            item.status = ItemStatus::Running;
-            item.attempts = attempts;
-            item.started_at = Some(now);
-            // Without a claim there is no lease to renew; the item still
-            // comes back to PENDING if its worker never reports again.
-            item.lease_expires_at = Some(now + i64::from(super::leases::MAX_LEASE_SECONDS) * 1000);
-            Verdict::Applied(ItemStatus::Running)
-        }
-        outcome => {
-            let retry = outcome == Outcome::Failed
-                && r.retryable
-                && attempts < rules.max_attempts
-                && rules.retries(&r.error);
-            let next = match (retry, rules.winding_down) {
-                (true, false) => ItemStatus::Pending,
-                (true, true) => ItemStatus::Cancelled,
-                (false, _) => outcome.status(),
-            };
-            item.status = next;
-            item.attempts = attempts;
-            item.result = r.result.clone();
-            (item.error_code, item.error_message, item.error_details) = match &r.error {
-                Some((c, m, d)) => (Some(c.clone()), Some(m.clone()), d.clone()),
-                None => (None, None, None),
-            };
-            item.lease_token = None;
-            item.lease_expires_at = None;
-            item.started_at = item.started_at.or(Some(now));
-            item.finished_at = next.is_final().then_some(now);
-            Verdict::Applied(next)
-        }
-    }
-}
-
 pub async fn report(
     db: &Db,
     events: &EventBus,
@@ -267,10 +170,7 @@ pub async fn report(
         }
     }
 
-    let tx = db.begin(who.organisation_id).await?;
-    let mut task = tasks::lock(&tx, task_id)
-        .await?
-        .ok_or_else(|| not_found("task"))?;
+    let (tx, mut task) = begin_shared(db, who.organisation_id, task_id).await?;
     let loaded = items::states(&tx, task.id, &ids, &indexes, &client_ids).await?;
     let mut states: HashMap<i32, ItemState> = HashMap::with_capacity(loaded.len());
     let (mut by_id, mut by_client) = (HashMap::new(), HashMap::new());
@@ -281,50 +181,69 @@ pub async fn report(
         }
         states.insert(s.idx, s);
     }
+    let targets: Vec<Option<i32>> = prepared
+        .iter()
+        .map(|(_, r)| match &r.item {
+            ItemRef::Id(id) => by_id.get(id).copied(),
+            ItemRef::Index(i) => states.contains_key(i).then_some(*i),
+            ItemRef::ClientId(c) => by_client.get(c).copied(),
+        })
+        .collect();
     let rules = TaskRules {
         max_attempts: task.max_attempts,
         winding_down: task.cancel_requested || task.error_code.is_some(),
         policy: FailurePolicy::of(&task),
     };
     let now = clock(&task);
-    let mut counters = Counters::from_task(&task);
-    let (mut applied, mut duplicates) = (0, 0);
-    let mut changed = Vec::new();
-    for (position, r) in &prepared {
-        let idx = match &r.item {
-            ItemRef::Id(id) => by_id.get(id).copied(),
-            ItemRef::Index(i) => states.contains_key(i).then_some(*i),
-            ItemRef::ClientId(c) => by_client.get(c).copied(),
-        };
-        let Some(item) = idx.and_then(|i| states.get_mut(&i)) else {
-            problems.push(Problem {
-                position: *position,
-                code: "ITEM_NOT_FOUND",
-                message: "no such item in this task".into(),
-            });
-            continue;
-        };
-        let before = item.status;
-        match transition(item, r, &rules, now) {
-            Verdict::Applied(after) => {
-                counters.shift(before, after, 1);
-                applied += 1;
-                changed.push(item.idx);
-            }
-            Verdict::Duplicate => duplicates += 1,
-            Verdict::Problem(code, message) => problems.push(Problem {
-                position: *position,
-                code,
-                message,
-            }),
+    let seen: HashMap<i32, Expected> = states.iter().map(|(i, s)| (*i, s.into())).collect();
+    let mut judged = judge(&prepared, &targets, &mut states, None, &rules, now);
+    let changed = changed_items(&judged);
+    let changes: Vec<(Expected, ItemState)> = changed
+        .iter()
+        .filter_map(|i| Some((seen.get(i)?.clone(), states.get(i)?.clone())))
+        .collect();
+    let written: HashSet<i32> = items::apply_guarded(&tx, task.id, now, &changes)
+        .await?
+        .into_iter()
+        .collect();
+    let lost: HashSet<i32> = changed
+        .into_iter()
+        .filter(|i| !written.contains(i))
+        .collect();
+    if !lost.is_empty() {
+        // Another writer changed these items after the read: decide their
+        // results again from the rows as they now are, locked this time.
+        let sorted: Vec<i32> = lost.iter().copied().collect();
+        for i in &sorted {
+            states.remove(i);
         }
+        for s in items::states_locked(&tx, task.id, &sorted).await? {
+            states.insert(s.idx, s);
+        }
+        judged.retain(|j| !j.idx.is_some_and(|i| lost.contains(&i)));
+        let again = judge(&prepared, &targets, &mut states, Some(&lost), &rules, now);
+        let rewrite: Vec<ItemState> = changed_items(&again)
+            .iter()
+            .filter_map(|i| states.get(i).cloned())
+            .collect();
+        items::apply(&tx, task.id, now, &rewrite).await?;
+        judged.extend(again);
     }
+    let changed = changed_items(&judged);
+    let Tally {
+        counters,
+        applied,
+        duplicates,
+        problems,
+    } = tally(judged, problems);
     if applied > 0 {
-        changed.sort_unstable();
-        changed.dedup();
-        let changes: Vec<ItemState> = changed.iter().filter_map(|i| states.remove(i)).collect();
-        task.last_heartbeat_at = Some(now);
-        commit_items(tx, events, &mut task, counters, now, &changes).await?;
+        let delta = Delta {
+            counters,
+            now,
+            items: changed,
+            heartbeat: true,
+        };
+        task = finish(tx, db, events, task.id, delta).await?;
     } else if task
         .last_heartbeat_at
         .is_none_or(|at| at < now - HEARTBEAT_EVERY_MS)
@@ -336,11 +255,22 @@ pub async fn report(
     } else {
         tx.rollback().await?;
     }
-    problems.sort_by_key(|p| p.position);
     Ok(Report {
         task,
         applied,
         duplicates,
         problems,
     })
+}
+
+/// The positions the applied verdicts changed, in order, once each.
+fn changed_items(judged: &[Judged]) -> Vec<i32> {
+    let mut changed: Vec<i32> = judged
+        .iter()
+        .filter(|j| matches!(j.verdict, Verdict::Applied(_)))
+        .filter_map(|j| j.idx)
+        .collect();
+    changed.sort_unstable();
+    changed.dedup();
+    changed
 }
