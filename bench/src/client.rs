@@ -8,6 +8,29 @@ use uuid::Uuid;
 
 use crate::Res;
 
+/// A graphql-transport-ws connection to the server at `addr`, with
+/// `connection_init` (carrying the key) sent; the server's
+/// `connection_ack` is the first message to read.
+pub async fn ws_connect(
+    addr: &str,
+    authorization: &str,
+) -> Res<tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>> {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    tcp.set_nodelay(true)?;
+    let mut request = format!("ws://{addr}/graphql").into_client_request()?;
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", "graphql-transport-ws".parse()?);
+    let (mut ws, _) = tokio_tungstenite::client_async(request, tcp).await?;
+    let init = json!({ "type": "connection_init", "payload": { "Authorization": authorization } });
+    ws.send(Message::text(init.to_string())).await?;
+    Ok(ws)
+}
+
 #[derive(Clone)]
 pub struct Gql {
     http: reqwest::Client,

@@ -12,10 +12,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::client::{self, Gql};
 use crate::procfs;
@@ -320,18 +318,8 @@ async fn subscriber(
     end: Instant,
     permit: tokio::sync::OwnedSemaphorePermit,
 ) -> Res<()> {
-    let tcp = TcpStream::connect(addr).await?;
-    tcp.set_nodelay(true)?;
-    let mut request = format!("ws://{addr}/graphql").into_client_request()?;
-    request
-        .headers_mut()
-        .insert("sec-websocket-protocol", "graphql-transport-ws".parse()?);
-    let (mut ws, _) = tokio_tungstenite::client_async(request, tcp).await?;
+    let mut ws = crate::client::ws_connect(addr, authorization).await?;
     let send = |v: Value| Message::text(v.to_string());
-    ws.send(send(
-        json!({ "type": "connection_init", "payload": { "Authorization": authorization } }),
-    ))
-    .await?;
     let mut permit = Some(permit);
     let mut id = 0u64;
     let mut watching = String::new();

@@ -11,9 +11,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::Res;
 
@@ -93,18 +91,8 @@ async fn session(
     version: &mut i64,
     first: &mut bool,
 ) -> Res<Session> {
-    let tcp = TcpStream::connect(addr).await?;
-    tcp.set_nodelay(true)?;
-    let mut request = format!("ws://{addr}/graphql").into_client_request()?;
-    request
-        .headers_mut()
-        .insert("sec-websocket-protocol", "graphql-transport-ws".parse()?);
-    let (mut ws, _) = tokio_tungstenite::client_async(request, tcp).await?;
+    let mut ws = crate::client::ws_connect(addr, authorization).await?;
     let send = |v: Value| Message::text(v.to_string());
-    ws.send(send(
-        json!({ "type": "connection_init", "payload": { "Authorization": authorization } }),
-    ))
-    .await?;
     while let Some(message) = ws.next().await {
         let text = match message? {
             Message::Text(text) => text,

@@ -275,17 +275,21 @@ impl TestApp {
         response.json().await.expect("a JSON response")
     }
 
-    /// The value of an unlabelled sample on `/metrics`.
-    pub async fn metric(&self, name: &str) -> u64 {
-        let text = self
-            .client
+    /// The whole `/metrics` page.
+    pub async fn metrics_text(&self) -> String {
+        self.client
             .get(self.url("/metrics"))
             .send()
             .await
             .expect("/metrics answers")
             .text()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// The value of an unlabelled sample on `/metrics`.
+    pub async fn metric(&self, name: &str) -> u64 {
+        let text = self.metrics_text().await;
         let line = text
             .lines()
             .find(|l| l.split_whitespace().next() == Some(name))

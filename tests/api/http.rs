@@ -595,15 +595,7 @@ async fn metrics_are_prometheus_text_and_count_statements() {
     app.create_task(3).await;
     app.data("{ bulkTasks { nodes { id } } }", json!({})).await;
 
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     let after = app.metric("bulkwatch_sql_statements_total").await;
     assert!(
         after > before,

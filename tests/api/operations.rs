@@ -86,15 +86,7 @@ async fn json_logs_name_the_request_and_its_traceparent() {
 #[tokio::test]
 async fn every_metric_on_metrics_is_explained_in_the_readme() {
     let app = spawn_app().await;
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     let readme = include_str!("../../README.md");
     let table = &readme[readme.find("## Metrics").expect("a Metrics section")..];
     let names: Vec<&str> = text

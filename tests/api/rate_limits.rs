@@ -94,15 +94,7 @@ async fn flood(app: &TestApp, key: &str, query: &str) -> Answer {
 
 /// The refusals `/metrics` counts for one limit.
 async fn refused(app: &TestApp, limit: &str) -> u64 {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     let sample = format!("bulkwatch_rate_limited_total{{limit=\"{limit}\"}} ");
     let line = text
         .lines()
