@@ -94,7 +94,20 @@ pub fn pg_ctl(action: &str) -> Res<()> {
 async fn restart_postgres(readiness: &Readiness) -> Res<f64> {
     readiness.in_restart.store(true, Ordering::Relaxed);
     let t = Instant::now();
-    let restarted = tokio::task::spawn_blocking(|| pg_ctl("restart")).await?;
+    // Stop, hold the database down until `/readyz` has been asked at least
+    // once (a quick restart could otherwise fall between two probes), start.
+    let restarted = match tokio::task::spawn_blocking(|| pg_ctl("stop")).await? {
+        Ok(()) => {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while readiness.not_ready_in_restart.load(Ordering::Relaxed) == 0
+                && Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            tokio::task::spawn_blocking(|| pg_ctl("start")).await?
+        }
+        Err(e) => Err(e),
+    };
     let secs = t.elapsed().as_secs_f64();
     if restarted.is_err() {
         // Whatever went wrong, later steps need PostgreSQL running.
