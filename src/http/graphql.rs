@@ -11,23 +11,14 @@ use async_graphql::{BatchRequest, Request, Response as GqlResponse, ServerError}
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use serde::Serialize;
 
+use super::response::{is_request_error, respond, wants_graphql_response};
 use super::{Http, authenticate, ws};
 use crate::auth::Auth;
 use crate::error::{AppError, AppResult, bad_input, limit_exceeded};
 use crate::graphql;
-
-const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
-
-fn wants_graphql_response(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.contains(GRAPHQL_RESPONSE))
-}
 
 fn is_json(headers: &HeaderMap) -> bool {
     let Some(value) = headers
@@ -333,68 +324,4 @@ fn single(response: GqlResponse) -> AppResult<GqlResponse> {
         Some(refusal) if is_request_error(&response) => Err(AppError::RateLimited(refusal)),
         _ => Ok(response),
     }
-}
-
-/// A request error (the operation never ran): no data, no error with a path.
-fn is_request_error(response: &GqlResponse) -> bool {
-    response.data == async_graphql::Value::Null
-        && !response.errors.is_empty()
-        && response.errors.iter().all(|e| e.path.is_empty())
-}
-
-/// A response as the spec lays it out, serialised straight from the
-/// executor's ordered values, so fields keep their selection-set order;
-/// a request error has no `data` at all.
-#[derive(Serialize)]
-struct Body<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    data: Option<&'a async_graphql::Value>,
-    #[serde(skip_serializing_if = "<[ServerError]>::is_empty")]
-    errors: &'a [ServerError],
-    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    extensions: &'a std::collections::BTreeMap<String, async_graphql::Value>,
-}
-
-impl<'a> From<&'a GqlResponse> for Body<'a> {
-    fn from(r: &'a GqlResponse) -> Self {
-        Body {
-            data: (!is_request_error(r)).then_some(&r.data),
-            errors: &r.errors,
-            extensions: &r.extensions,
-        }
-    }
-}
-
-fn respond(responses: &[GqlResponse], batch: bool, graphql_response: bool) -> Response {
-    let bodies: Vec<Body> = responses.iter().map(Body::from).collect();
-    let json = if batch {
-        serde_json::to_string(&bodies)
-    } else {
-        serde_json::to_string(&bodies[0])
-    };
-    let body = match json {
-        Ok(body) => body,
-        Err(e) => {
-            return AppError::Internal(format!("serialising a response: {e}")).into_response();
-        }
-    };
-    let (status, content_type) = if graphql_response {
-        let failed = !batch && responses.first().is_some_and(is_request_error);
-        (
-            if failed {
-                StatusCode::BAD_REQUEST
-            } else {
-                StatusCode::OK
-            },
-            GRAPHQL_RESPONSE,
-        )
-    } else {
-        (StatusCode::OK, "application/json")
-    };
-    (
-        status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
-        body,
-    )
-        .into_response()
 }

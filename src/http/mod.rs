@@ -8,6 +8,7 @@ mod exports;
 mod fanout;
 mod graphql;
 mod probes;
+mod response;
 mod ws;
 
 use std::future::Future;

@@ -23,6 +23,7 @@ mod retention;
 mod row_security;
 mod subscriptions;
 mod tenancy;
+mod unavailable;
 mod web;
 mod webhook_backlog;
 mod webhook_crash;
