@@ -58,6 +58,8 @@ async fn the_tour_works_as_pasted() {
     let mut task = String::new();
     let mut steps = tour.iter().peekable();
     let mut queries = 0;
+    let mut downloads = 0;
+    let mut export_url: Option<String> = None;
     while let Some(block) = steps.next() {
         match block.lang.as_str() {
             "graphql" => {
@@ -82,30 +84,40 @@ async fn the_tour_works_as_pasted() {
                 if let Some(nodes) = data["bulkTasks"]["nodes"].as_array() {
                     assert_eq!(nodes.len(), 1, "{data:#}");
                 }
+                if let Some(update) = data.get("updateBulkTask") {
+                    assert_eq!(update["metadata"]["credits"]["consumed"], 1, "{data:#}");
+                    assert_eq!(update["result"], json!({ "provisioned": 1 }));
+                    assert_eq!(update["artifacts"][0]["name"], "hlr_log");
+                    export_url = update["exportUrl"].as_str().map(str::to_owned);
+                }
                 queries += 1;
             }
             "sh" if block.text.contains("curl") => {
-                let url = block
-                    .text
-                    .split_whitespace()
-                    .find(|w| w.starts_with("http://127.0.0.1:8080/"))
-                    .expect("a URL on the server")
-                    .replace("http://127.0.0.1:8080", &app.address)
-                    .replace("TASK_ID", &task);
-                let response = app.client.get(url).send().await.unwrap();
+                let path = export_url
+                    .as_deref()
+                    .expect("the tour gives an exportUrl before it downloads one");
+                assert!(block.text.contains("http://127.0.0.1:8080$EXPORT_URL"));
+                // No key: the signed link is all a browser or curl needs.
+                let response = reqwest::get(app.url(path)).await.unwrap();
                 assert_eq!(response.status(), 200);
-                let lines = response.text().await.unwrap();
+                let csv = response.text().await.unwrap();
+                let rows: Vec<&str> = csv.lines().collect();
                 assert_eq!(
-                    lines.lines().count(),
-                    2,
-                    "one failed and one rejected item: {lines}"
+                    rows.len(),
+                    3,
+                    "a header, one failed and one rejected item: {csv}"
                 );
+                assert!(rows[0].starts_with("index,"), "{csv}");
+                assert!(rows[1].contains("HLR_TIMEOUT"), "{csv}");
+                assert!(rows[2].contains("REJECTED"), "{csv}");
+                downloads += 1;
             }
             "json" => panic!("a Variables block without its query:\n{}", block.text),
             _ => {}
         }
     }
-    assert_eq!(queries, 3, "the tour's three GraphQL steps ran");
+    assert_eq!(queries, 4, "the tour's four GraphQL steps ran");
+    assert_eq!(downloads, 1, "the tour's download ran");
 }
 
 #[tokio::test]
@@ -160,4 +172,28 @@ async fn the_demo_worker_command_runs_as_written() {
         "the worker finished the task: {first:#}\n{said}"
     );
     ws.expect_complete("w").await;
+}
+
+/// GraphiQL opens with the tour as its tabs: every GraphQL step of the tour
+/// is in them as written (the tabs name their operations, so the first
+/// line may differ).
+#[test]
+fn graphiql_opens_with_the_tour() {
+    let tabs = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/web/src/graphiql/tabs.ts"
+    ));
+    let steps: Vec<Block> = blocks("## A short tour")
+        .into_iter()
+        .filter(|b| b.lang == "graphql")
+        .collect();
+    assert_eq!(steps.len(), 4);
+    for step in steps {
+        let body = step.text.split_once('\n').map(|(_, rest)| rest).unwrap();
+        assert!(
+            tabs.contains(body),
+            "GraphiQL's tabs lack this tour step:\n{}",
+            step.text
+        );
+    }
 }

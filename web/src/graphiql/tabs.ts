@@ -61,6 +61,24 @@ query TasksWithFailures {
 }
 `;
 
+const UPDATE = `# Hand back a result: a metadata merge patch, the
+# result, a file kept elsewhere, and a signed link
+# to the failed and rejected items as CSV (open it
+# on this server; it needs no key).
+mutation HandBack($task: ID!) {
+  updateBulkTask(input: {
+    id: $task
+    metadataPatch: { campaign_id: "spring", credits: { reserved: 3, consumed: 1 } }
+    result: { provisioned: 1 }
+    addArtifacts: [{ name: "hlr_log", url: "https://files.example.com/hlr-2026-11-22.log", contentType: "text/plain" }]
+  }) {
+    version metadata result
+    artifacts { name url }
+    exportUrl(format: CSV, status: [FAILED, REJECTED])
+  }
+}
+`;
+
 const WATCH = `# Watch a task move: the current state first, then
 # every change until the terminal state. Runs over
 # the WebSocket on /graphql (graphql-transport-ws);
@@ -77,6 +95,7 @@ export function tourTabs(headers: string) {
     { query: CREATE, headers },
     { query: REPORT, variables: TASK_VARIABLES, headers },
     { query: PAGE, headers },
+    { query: UPDATE, variables: TASK_VARIABLES, headers },
     { query: WATCH, variables: TASK_VARIABLES, headers },
   ];
 }
