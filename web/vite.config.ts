@@ -33,6 +33,7 @@ export default defineConfig({
     proxy: {
       '/graphql': { target, ws: true, changeOrigin: true },
       '/reports': { target, changeOrigin: true },
+      '/exports': { target, changeOrigin: true },
     },
   },
   build: {
