@@ -1,7 +1,8 @@
 //! Every item statement carries the organisation. Another organisation's
 //! items are written straight into the database under the same task id
 //! (something the API can never do), then every mutation runs against the
-//! task: none of them may see, count or change those rows.
+//! task: none of them may see, count or change those rows. More
+//! mutations meet the same rows in `isolation_more`.
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, Value as DbValue};
 use serde_json::{Value, json};
@@ -17,7 +18,7 @@ const FOREIGN: [(i32, &str, &str, Option<&str>); 3] = [
     (1002, "foreign-running", "RUNNING", Some("lt_foreign")),
 ];
 
-async fn connect(app: &TestApp) -> DatabaseConnection {
+pub(crate) async fn connect(app: &TestApp) -> DatabaseConnection {
     sea_orm::Database::connect(&app.database_url)
         .await
         .expect("the test database answers")
@@ -53,8 +54,51 @@ async fn run(
     db.query_all_raw(statement).await.expect("a raw statement")
 }
 
+/// Makes the organisation `intruder`; returns its id.
+pub(crate) async fn intruder(app: &TestApp, db: &DatabaseConnection) -> uuid::Uuid {
+    app.cli(&["orgs", "create", "intruder"]);
+    let rows = run(
+        db,
+        "SELECT id FROM organisations WHERE name = ?",
+        vec!["intruder".into()],
+    )
+    .await;
+    rows[0].try_get("", "id").unwrap()
+}
+
+/// Writes the `FOREIGN` rows of `org` under `task` (the API never could);
+/// their lease tokens end in `suffix`, as tokens are unique across tasks.
+pub(crate) async fn plant(
+    db: &DatabaseConnection,
+    org: uuid::Uuid,
+    task: uuid::Uuid,
+    suffix: &str,
+) {
+    for (idx, client_id, status, token) in FOREIGN {
+        run(
+            db,
+            "INSERT INTO task_items (id, organisation_id, task_id, idx, client_item_id, status, attempts, \
+             lease_token, lease_expires_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, 1, 1)",
+            vec![
+                uuid::Uuid::now_v7().into(),
+                org.into(),
+                task.into(),
+                idx.into(),
+                client_id.into(),
+                status.into(),
+                token.map(|t| format!("{t}{suffix}")).into(),
+                token.map(|_| 4_102_444_800_000_i64).into(),
+            ],
+        )
+        .await;
+    }
+}
+
 /// The foreign rows as they are now: (index, status, updated_at, attempts).
-async fn foreign_rows(db: &DatabaseConnection, task: uuid::Uuid) -> Vec<(i32, String, i64, i32)> {
+pub(crate) async fn foreign_rows(
+    db: &DatabaseConnection,
+    task: uuid::Uuid,
+) -> Vec<(i32, String, i64, i32)> {
     let rows = run(
         db,
         "SELECT idx, status, updated_at, attempts FROM task_items WHERE task_id = ? AND idx >= 1000 ORDER BY idx",
@@ -80,36 +124,11 @@ fn failed(index: i64) -> Value {
 #[tokio::test]
 async fn another_organisations_rows_under_the_same_task_id_are_never_touched() {
     let app = spawn_app().await;
-    app.cli(&["orgs", "create", "intruder"]);
     let db = connect(&app).await;
-    let org: uuid::Uuid = run(
-        &db,
-        "SELECT id FROM organisations WHERE name = ?",
-        vec!["intruder".into()],
-    )
-    .await[0]
-        .try_get("", "id")
-        .unwrap();
+    let org = intruder(&app, &db).await;
     let task = app.create_task(3).await;
     let task_uuid = ids::decode(Kind::BulkTask, &task).unwrap();
-    for (idx, client_id, status, token) in FOREIGN {
-        run(
-            &db,
-            "INSERT INTO task_items (id, organisation_id, task_id, idx, client_item_id, status, attempts, \
-             lease_token, lease_expires_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, 1, 1)",
-            vec![
-                uuid::Uuid::now_v7().into(),
-                org.into(),
-                task_uuid.into(),
-                idx.into(),
-                client_id.into(),
-                status.into(),
-                token.map(str::to_owned).into(),
-                token.map(|_| 4_102_444_800_000_i64).into(),
-            ],
-        )
-        .await;
-    }
+    plant(&db, org, task_uuid, "").await;
     let before = foreign_rows(&db, task_uuid).await;
     assert_eq!(before.len(), 3);
 

@@ -1060,14 +1060,11 @@ async fn claim_loop_at(
 }
 
 /// Eight workers, four on each of two server instances sharing one database.
-/// Several instances are a PostgreSQL deployment; on SQLite (one writer) the
-/// test only runs when BULKWATCH_TEST_DATABASE_URL names PostgreSQL.
+/// Several instances are a PostgreSQL deployment; SQLite (one writer) is not.
 #[tokio::test]
+#[ignore = "needs PostgreSQL"]
 async fn eight_workers_on_two_server_instances_never_share_an_item() {
-    if !std::env::var("BULKWATCH_TEST_DATABASE_URL").is_ok_and(|u| u.starts_with("postgres")) {
-        eprintln!("skipped: several server instances need PostgreSQL");
-        return;
-    }
+    crate::helpers::require_postgres();
     let mut database_url = String::new();
     let app = spawn_app_with(|config| database_url = config.database_url.clone()).await;
     let mut config = bulkwatch::Config::with_database(database_url);
