@@ -238,6 +238,13 @@ async fn a_rotated_secret_signs_beside_the_old_one_and_tests_and_redeliveries_ke
         .expect("and, for a day, with the old one");
     let signatures = got[0].headers["webhook-signature"].to_str().unwrap();
     assert_eq!(signatures.split(' ').count(), 2, "{signatures}");
+    for secret in [&new, &old] {
+        let entry = got[0].signature_by_hand(secret).unwrap();
+        assert!(
+            signatures.split(' ').any(|e| e == entry),
+            "one entry per secret, as computed by hand: {entry} in {signatures}"
+        );
+    }
 
     let again = app
         .data(
