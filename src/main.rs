@@ -136,7 +136,7 @@ async fn serve(config: Config) -> Outcome {
     }
     if app.first_start_key().is_none() {
         tracing::info!(
-            "this database has API keys already; a lost admin key is replaced with `bulkwatch keys create --org default` (same DATABASE_URL)"
+            "this database has API keys already; a lost admin key is replaced with `bulkwatch keys create --org default --scopes tasks:read,tasks:write,items:report,webhooks:manage` (same DATABASE_URL)"
         );
     }
     let address = app.local_addr();
