@@ -151,9 +151,40 @@ pub struct Config {
     )]
     pub rate_limit_org_complexity: u32,
 
+    /// The change bus between instances: `database` (PostgreSQL's
+    /// LISTEN/NOTIFY, or in-process on SQLite) or `nats` (NATS JetStream fed
+    /// from an outbox table, for more events per second than NOTIFY carries
+    /// to many instances; PostgreSQL only).
+    #[arg(long, env = "BULKWATCH_EVENT_BUS", value_enum, default_value_t = EventBusKind::Database)]
+    pub event_bus: EventBusKind,
+
+    /// NATS server of the `nats` change bus.
+    #[arg(
+        long,
+        env = "BULKWATCH_NATS_URL",
+        default_value = "nats://127.0.0.1:4222"
+    )]
+    pub nats_url: String,
+
+    /// Subject the `nats` change bus publishes on; its stream is named after
+    /// it. Every deployment (every database) needs a subject of its own.
+    #[arg(
+        long,
+        env = "BULKWATCH_NATS_SUBJECT",
+        default_value = "bulkwatch.events"
+    )]
+    pub nats_subject: String,
+
     /// Seconds a graceful shutdown may take before open connections are dropped.
     #[arg(long, env = "BULKWATCH_SHUTDOWN_TIMEOUT", default_value_t = 10)]
     pub shutdown_timeout_secs: u64,
+}
+
+/// Which change bus carries events between instances.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum EventBusKind {
+    Database,
+    Nats,
 }
 
 /// A secret from the environment, kept out of `Debug` output and logs.
@@ -208,6 +239,25 @@ impl Config {
         }
         if self.prune_batch == 0 || self.export_url_ttl_seconds == 0 {
             return Err("the prune batch and the export link lifetime must be positive".into());
+        }
+        if self.event_bus == EventBusKind::Nats && self.database_url.starts_with("sqlite:") {
+            return Err(
+                "BULKWATCH_EVENT_BUS=nats needs PostgreSQL: on SQLite one instance serves and its \
+                 bus is in-process; leave BULKWATCH_EVENT_BUS unset"
+                    .into(),
+            );
+        }
+        let subject_ok = !self.nats_subject.is_empty()
+            && self.nats_subject.split('.').all(|t| {
+                !t.is_empty()
+                    && t.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            });
+        if !subject_ok {
+            return Err(format!(
+                "BULKWATCH_NATS_SUBJECT {:?} must be dot-separated tokens of letters, digits, - and _",
+                self.nats_subject
+            ));
         }
         let budget = self.rate_limit_org_complexity as usize;
         if budget != 0 && budget < self.max_complexity {

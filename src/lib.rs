@@ -21,10 +21,10 @@ use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
 
-pub use config::Config;
+pub use config::{Config, EventBusKind};
 pub use state::AppState;
 
-use crate::events::EventBus;
+use crate::events::{EventBus, NatsBus};
 use crate::store::Db;
 
 /// Why the server could not start.
@@ -95,7 +95,16 @@ impl Application {
                 database: store::redact(&config.database_url),
                 cause: e.cause(),
             })?;
-        let events = EventBus::start(db.clone(), config.item_feed_capacity, &config.database_url);
+        let nats = (config.event_bus == EventBusKind::Nats).then(|| NatsBus {
+            url: config.nats_url.clone(),
+            subject: config.nats_subject.clone(),
+        });
+        let events = EventBus::start(
+            db.clone(),
+            config.item_feed_capacity,
+            &config.database_url,
+            nats,
+        );
         let state = AppState {
             limits: std::sync::Arc::new(limits::Limits::new(&config)),
             db,

@@ -17,6 +17,7 @@ mod flood;
 mod invariant;
 mod mixed;
 mod notify;
+mod notify_nats;
 mod poll;
 mod procfs;
 mod raw;

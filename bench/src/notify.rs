@@ -4,7 +4,9 @@
 //! payload with `pg_notify`, delivered at commit to every listening
 //! connection (one per server instance). The same writes without the
 //! NOTIFY, in the same run, are the commit ceiling it is compared with.
-//! PostgreSQL only: on SQLite the bus is in-process.
+//! PostgreSQL only: on SQLite the bus is in-process. The same events then
+//! go through the NATS JetStream bus (`notify_nats`) when a NATS server
+//! answers at `BULKWATCH_BENCH_NATS_URL` (default `nats://127.0.0.1:4222`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,7 +32,8 @@ pub async fn run(env: &Env, out: &mut Figures) -> Res<()> {
     };
     let db = FreshDb::new(env.backend).await?;
     let pool = PgPoolOptions::new()
-        .max_connections(WRITERS as u32)
+        // The writers, and a relay per listening instance of the JetStream half.
+        .max_connections(WRITERS as u32 + 16)
         .connect(&db.url)
         .await?;
     sqlx::query("CREATE TABLE bench_notify (id INT PRIMARY KEY, n BIGINT NOT NULL)")
@@ -49,7 +52,7 @@ pub async fn run(env: &Env, out: &mut Figures) -> Res<()> {
         commits as f64 / wall,
         "tx/s",
     );
-    for n in listener_counts {
+    for &n in &listener_counts {
         let delivered: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
         let mut listeners = Vec::new();
         for i in 0..n {
@@ -101,19 +104,39 @@ pub async fn run(env: &Env, out: &mut Figures) -> Res<()> {
             "events",
         );
     }
+    let nats_url = std::env::var("BULKWATCH_BENCH_NATS_URL")
+        .unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    if std::net::TcpStream::connect(nats_url.trim_start_matches("nats://")).is_ok() {
+        crate::notify_nats::run(
+            &pool,
+            &nats_url,
+            duration,
+            &listener_counts,
+            &payload(),
+            out,
+        )
+        .await?;
+    } else {
+        eprintln!("bench: no NATS server at {nats_url}; the JetStream half of notify is left out");
+    }
     pool.close().await;
     Ok(())
+}
+
+/// A change event of the size the server sends.
+fn payload() -> String {
+    format!(
+        "{{\"org\":\"{}\",\"task\":\"{}\",\"version\":1,\"status\":\"RUNNING\",\"counters\":{{\"total\":10000,\"pending\":5000,\"running\":8,\"succeeded\":4990,\"failed\":2}},\"items\":[],\"updatedAt\":1760000000000,\"pad\":\"{}\"}}",
+        uuid::Uuid::nil(),
+        uuid::Uuid::nil(),
+        "x".repeat(80)
+    )
 }
 
 /// `WRITERS` loops of one-row write transactions for `duration`, each with
 /// a NOTIFY when `notify`; the transactions committed and the seconds taken.
 async fn write_loop(pool: &PgPool, duration: Duration, notify: bool) -> Res<(u64, f64)> {
-    let payload = format!(
-        "{{\"org\":\"{}\",\"task\":\"{}\",\"version\":1,\"status\":\"RUNNING\",\"counters\":{{\"total\":10000,\"pending\":5000,\"running\":8,\"succeeded\":4990,\"failed\":2}},\"items\":[],\"updatedAt\":1760000000000,\"pad\":\"{}\"}}",
-        uuid::Uuid::nil(),
-        uuid::Uuid::nil(),
-        "x".repeat(80)
-    );
+    let payload = payload();
     let end = Instant::now() + duration;
     let started = Instant::now();
     let mut loops = Vec::new();

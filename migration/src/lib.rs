@@ -9,6 +9,7 @@ mod m20261122_000004_row_level_security;
 mod m20261201_000005_results;
 mod m20261201_000006_task_control;
 mod m20261201_000007_webhooks;
+mod m20261202_000008_change_outbox;
 
 pub use m20261122_000001_create_tables::DEFAULT_ORGANISATION_ID;
 pub use m20261122_000004_row_level_security::{APP_ROLE, ORGANISATION_SETTING, SYSTEM_SETTING};
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000005_results::Migration),
             Box::new(m20261201_000006_task_control::Migration),
             Box::new(m20261201_000007_webhooks::Migration),
+            Box::new(m20261202_000008_change_outbox::Migration),
         ]
     }
 }

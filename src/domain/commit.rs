@@ -148,6 +148,7 @@ pub(crate) fn event(task: &bulk_task::Model, items: Option<Vec<i32>>) -> TaskEve
         items,
         deleted: false,
         resync: false,
+        origin: None,
     }
 }
 

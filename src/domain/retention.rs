@@ -115,6 +115,7 @@ async fn mark(db: &Db, events: &EventBus, org: Uuid, id: Uuid, expiry: Expiry) -
         items: Some(Vec::new()),
         deleted: true,
         resync: false,
+        origin: None,
     };
     let details = serde_json::json!({ "finishedBefore": expiry.now });
     audit::record(

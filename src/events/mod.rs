@@ -2,7 +2,9 @@
 //! and it reaches subscribers only once the transaction has committed: on
 //! SQLite by in-process delivery right after the commit, on PostgreSQL
 //! through NOTIFY (which PostgreSQL delivers on commit, in commit order) to
-//! every instance's listener, this one included.
+//! every instance's listener, this one included; or, with the NATS bus,
+//! through an outbox row that a relay publishes to a JetStream stream that
+//! every instance follows (this instance delivers its own at commit).
 //!
 //! Watchers of one task share a hub that reloads the task once per change,
 //! so a change costs O(watchers of that task), not O(all subscribers).
@@ -10,6 +12,7 @@
 mod dashboard;
 mod hub;
 mod item_feed;
+mod jetstream;
 mod postgres;
 mod snapshots;
 
@@ -29,7 +32,7 @@ pub use snapshots::task_snapshots;
 
 use crate::domain::now_ms;
 use crate::error::AppError;
-use crate::store::{Db, Writer, notify};
+use crate::store::{Db, Writer, change_outbox, notify};
 
 /// Name of the PostgreSQL channel every instance listens on.
 pub const CHANNEL: &str = "bulkwatch_events";
@@ -59,6 +62,10 @@ pub struct TaskEvent {
     /// events, and every change since `at` must be read again.
     #[serde(skip)]
     pub resync: bool,
+    /// The instance that made the change, on the NATS bus: it delivered the
+    /// event itself at commit and skips it on the stream.
+    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Uuid>,
 }
 
 impl TaskEvent {
@@ -71,6 +78,7 @@ impl TaskEvent {
             items: None,
             deleted: false,
             resync: true,
+            origin: None,
         }
     }
 }
@@ -78,6 +86,18 @@ impl TaskEvent {
 /// How far back a resync reads before the last change this instance saw:
 /// instances' clocks (which stamp `updated_at`) may disagree by this much.
 const RESYNC_MARGIN_MS: i64 = 5_000;
+
+/// The event as the bus carries it; a NOTIFY payload must stay under
+/// PostgreSQL's limit, so a long list of items becomes "every item of the
+/// change" (`items: None`).
+fn payload(event: &mut TaskEvent) -> String {
+    let mut payload = serde_json::to_string(&event).unwrap_or_default();
+    if payload.len() > MAX_PAYLOAD {
+        event.items = None;
+        payload = serde_json::to_string(&event).unwrap_or_default();
+    }
+    payload
+}
 
 /// The error a subscriber gets when it fell too far behind.
 pub(crate) fn lagged() -> AppError {
@@ -98,6 +118,24 @@ struct Inner {
     item_feed_capacity: usize,
     /// Commit time of the newest change delivered, where a resync starts.
     last_at: AtomicI64,
+    transport: Transport,
+}
+
+/// How a committed change reaches other instances.
+enum Transport {
+    /// SQLite: one instance, delivery in-process.
+    Local,
+    /// PostgreSQL's NOTIFY, queued in the transaction.
+    Notify,
+    /// An outbox row in the transaction, published to NATS JetStream.
+    Nats(jetstream::Outbox),
+}
+
+/// Where the NATS bus publishes: the server and the deployment's subject.
+#[derive(Clone, Debug)]
+pub struct NatsBus {
+    pub url: String,
+    pub subject: String,
 }
 
 /// An event staged in a transaction, delivered by `dispatch` after the commit.
@@ -109,14 +147,29 @@ pub struct Staged {
 impl Staged {
     pub fn dispatch(self) {
         if let Some((bus, event)) = self.local {
+            if let Transport::Nats(outbox) = &bus.inner.transport {
+                outbox.wake();
+            }
             bus.deliver(Arc::new(event));
         }
     }
 }
 
 impl EventBus {
-    /// A bus over `db`; on PostgreSQL it also starts the LISTEN bridge.
-    pub fn start(db: Db, item_feed_capacity: usize, database_url: &str) -> EventBus {
+    /// A bus over `db`; on PostgreSQL it also starts the LISTEN bridge, or
+    /// with `nats` the outbox relay and the stream's follower.
+    pub fn start(
+        db: Db,
+        item_feed_capacity: usize,
+        database_url: &str,
+        nats: Option<NatsBus>,
+    ) -> EventBus {
+        let postgres = db.backend() == DbBackend::Postgres;
+        let transport = match (&nats, postgres) {
+            (Some(_), true) => Transport::Nats(jetstream::Outbox::new()),
+            (_, true) => Transport::Notify,
+            (_, false) => Transport::Local,
+        };
         let bus = EventBus {
             inner: Arc::new(Inner {
                 db,
@@ -124,28 +177,37 @@ impl EventBus {
                 hubs: Mutex::new(HashMap::new()),
                 item_feed_capacity: item_feed_capacity.max(1),
                 last_at: AtomicI64::new(now_ms()),
+                transport,
             }),
         };
-        if bus.inner.db.backend() == DbBackend::Postgres {
-            tokio::spawn(postgres::listen(bus.clone(), database_url.to_owned()));
+        match (&bus.inner.transport, nats) {
+            (Transport::Nats(outbox), Some(nats)) => jetstream::start(bus.clone(), outbox, nats),
+            (Transport::Notify, _) => {
+                tokio::spawn(postgres::listen(bus.clone(), database_url.to_owned()));
+            }
+            _ => {}
         }
         bus
     }
 
     /// Stages `event` in `tx`.
     pub async fn stage(&self, tx: &Writer, mut event: TaskEvent) -> Result<Staged, DbErr> {
-        if tx.backend() != DbBackend::Postgres {
-            return Ok(Staged {
+        match &self.inner.transport {
+            Transport::Local => Ok(Staged {
                 local: Some((self.clone(), event)),
-            });
+            }),
+            Transport::Notify => {
+                notify::notify(tx, CHANNEL, payload(&mut event)).await?;
+                Ok(Staged { local: None })
+            }
+            Transport::Nats(outbox) => {
+                event.origin = Some(outbox.origin());
+                change_outbox::stage(tx, payload(&mut event), event.at).await?;
+                Ok(Staged {
+                    local: Some((self.clone(), event)),
+                })
+            }
         }
-        let mut payload = serde_json::to_string(&event).unwrap_or_default();
-        if payload.len() > MAX_PAYLOAD {
-            event.items = None;
-            payload = serde_json::to_string(&event).unwrap_or_default();
-        }
-        notify::notify(tx, CHANNEL, payload).await?;
-        Ok(Staged { local: None })
     }
 
     /// Hands a committed change to this instance's subscribers.
@@ -171,6 +233,10 @@ impl EventBus {
         for ((_, task_id), hub) in hubs.iter() {
             hub.resync(Arc::new(TaskEvent::resync(*task_id, since)));
         }
+    }
+
+    fn db(&self) -> &Db {
+        &self.inner.db
     }
 
     /// Every change of every task, for dashboards; callers filter.

@@ -2,6 +2,7 @@
 //! handle scoped to an organisation and never see a query builder.
 
 pub mod audit;
+pub mod change_outbox;
 pub mod deadlines;
 mod handle;
 pub mod items;

@@ -15,6 +15,7 @@ mod http;
 mod isolation;
 mod isolation_more;
 mod mutations;
+mod nats_bus;
 mod operations;
 mod ops;
 mod queries;
