@@ -8,8 +8,8 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::Scoped;
 use super::page::{Page, Window};
+use super::{Scoped, by_id};
 use crate::error::AppResult;
 
 /// The order of endpoint lists, named in their cursors.
@@ -61,14 +61,7 @@ pub async fn find_many(
     db: &Scoped<impl ConnectionTrait>,
     ids: &[Uuid],
 ) -> Result<Vec<webhook_endpoint::Model>, DbErr> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    Endpoints::find()
-        .filter(Column::OrganisationId.eq(db.org()))
-        .filter(Column::Id.is_in(ids.iter().copied()))
-        .all(db.conn())
-        .await
+    by_id::find_many::<Endpoints>(db, Column::OrganisationId.eq(db.org()), Column::Id, ids).await
 }
 
 /// One page of endpoints, oldest first.

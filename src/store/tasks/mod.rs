@@ -9,7 +9,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::Scoped;
+use super::{Scoped, by_id};
 
 mod write;
 use super::page::{Page, SortValue, Window};
@@ -190,24 +190,23 @@ pub async fn find(
     db: &Scoped<impl ConnectionTrait>,
     id: Uuid,
 ) -> Result<Option<bulk_task::Model>, DbErr> {
-    Tasks::find_by_id(id)
-        .filter(visible(db.org()))
-        .one(db.conn())
-        .await
+    by_id::find::<Tasks>(db, visible(db.org()), id).await
 }
 
 pub async fn find_many(
     db: &Scoped<impl ConnectionTrait>,
     ids: &[Uuid],
 ) -> Result<Vec<bulk_task::Model>, DbErr> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    Tasks::find()
-        .filter(visible(db.org()))
-        .filter(Column::Id.is_in(ids.iter().copied()))
-        .all(db.conn())
-        .await
+    by_id::find_many::<Tasks>(db, visible(db.org()), Column::Id, ids).await
+}
+
+/// The tasks among `ids` that match `filter`.
+pub async fn find_matching(
+    db: &Scoped<impl ConnectionTrait>,
+    ids: &[Uuid],
+    filter: &TaskFilter,
+) -> Result<Vec<bulk_task::Model>, DbErr> {
+    by_id::find_many::<Tasks>(db, filter_condition(db, filter), Column::Id, ids).await
 }
 
 pub async fn find_by_idempotency_key(
@@ -306,22 +305,6 @@ pub async fn stats(
     }
     by_status.sort_by_key(|(s, _)| TaskStatus::ALL.iter().position(|x| x == s));
     Ok((by_status, items))
-}
-
-/// The tasks among `ids` that match `filter`.
-pub async fn find_matching(
-    db: &Scoped<impl ConnectionTrait>,
-    ids: &[Uuid],
-    filter: &TaskFilter,
-) -> Result<Vec<bulk_task::Model>, DbErr> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    Tasks::find()
-        .filter(filter_condition(db, filter))
-        .filter(Column::Id.is_in(ids.iter().copied()))
-        .all(db.conn())
-        .await
 }
 
 /// Tasks matching `filter` changed at or after `since`, oldest change first.
