@@ -7,6 +7,7 @@ pub mod deadlines;
 mod handle;
 pub mod items;
 pub mod keys;
+mod keyset;
 pub mod leases;
 pub mod metadata;
 mod nested;

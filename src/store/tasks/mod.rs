@@ -9,7 +9,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{Scoped, by_id};
+use super::{Scoped, by_id, keyset};
 
 mod write;
 use super::page::{Page, SortValue, Window};
@@ -227,21 +227,9 @@ pub async fn page(
     order: TaskOrder,
     window: &Window,
 ) -> AppResult<Page<bulk_task::Model>> {
+    let query = Tasks::find().filter(filter_condition(db, filter));
     let sort = order.sort_expr();
-    let id = Expr::col((Tasks, Column::Id));
-    let mut query = Tasks::find().filter(filter_condition(db, filter));
-    for c in window.conditions(&sort, &id, order.ascending) {
-        query = query.filter(c);
-    }
-    let direction = window.fetch_order(order.ascending);
-    let rows = query
-        .order_by(sort, direction.clone())
-        .order_by(Column::Id, direction)
-        .offset(window.offset)
-        .limit(window.size + 1)
-        .all(db.conn())
-        .await?;
-    Ok(window.finish(rows))
+    Ok(keyset::page(db, query, sort, Column::Id, order.ascending, window).await?)
 }
 
 pub async fn count(db: &Scoped<impl ConnectionTrait>, filter: &TaskFilter) -> Result<u64, DbErr> {
