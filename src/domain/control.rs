@@ -55,14 +55,13 @@ impl Steering {
         }
         ensure_steerable(task)?;
         Ok(Some(match self {
-            Steering::Pause | Steering::Resume => {
-                task.paused = matches!(self, Steering::Pause);
-                let name = if task.paused {
-                    action::PAUSE
-                } else {
-                    action::RESUME
-                };
-                (name, None)
+            Steering::Pause => {
+                task.paused = true;
+                (action::PAUSE, None)
+            }
+            Steering::Resume => {
+                task.paused = false;
+                (action::RESUME, None)
             }
             Steering::Priority(priority) => {
                 let details = json!({ "from": task.priority, "to": priority });
