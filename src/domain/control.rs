@@ -27,75 +27,71 @@ fn ensure_steerable(task: &bulk_task::Model) -> AppResult<()> {
     Ok(())
 }
 
-/// Sets or clears the pause; a task already so is returned unchanged.
-async fn set_paused(
+/// A change to how a task's items are handed out.
+#[derive(Clone, Copy, Debug)]
+pub enum Steering {
+    /// Claims hand out none of the task's items until it is resumed; items
+    /// already RUNNING still report, and their expired leases still return.
+    Pause,
+    Resume,
+    /// Claims by type take higher priorities first.
+    Priority(i32),
+}
+
+impl Steering {
+    /// Applies the change to a task that still takes work, giving the audit
+    /// action and details that record it; `None` where the task is already so.
+    fn apply(
+        self,
+        task: &mut bulk_task::Model,
+    ) -> AppResult<Option<(&'static str, Option<serde_json::Value>)>> {
+        let unchanged = match self {
+            Steering::Pause => task.paused,
+            Steering::Resume => !task.paused,
+            Steering::Priority(priority) => task.priority == priority,
+        };
+        if unchanged {
+            return Ok(None);
+        }
+        ensure_steerable(task)?;
+        Ok(Some(match self {
+            Steering::Pause => {
+                task.paused = true;
+                (action::PAUSE, None)
+            }
+            Steering::Resume => {
+                task.paused = false;
+                (action::RESUME, None)
+            }
+            Steering::Priority(priority) => {
+                let details = json!({ "from": task.priority, "to": priority });
+                task.priority = priority;
+                (action::PRIORITY, Some(details))
+            }
+        }))
+    }
+}
+
+/// Steers the task and records why; a task already so is returned unchanged.
+pub async fn steer(
     db: &Db,
     events: &EventBus,
     who: Principal,
     id: Uuid,
-    paused: bool,
+    change: Steering,
     reason: Option<String>,
 ) -> AppResult<bulk_task::Model> {
     check_reason(&reason)?;
+    if let Steering::Priority(priority) = change {
+        check_priority(priority)?;
+    }
     let (task, ()) = with_task(db, events, who.organisation_id, id, async |tx, task| {
-        if task.paused == paused {
+        let Some((name, details)) = change.apply(task)? else {
             return Ok(());
-        }
-        ensure_steerable(task)?;
-        task.paused = paused;
-        let now = clock(task);
-        touch(task, Counters::from_task(task), now);
-        let name = if paused {
-            action::PAUSE
-        } else {
-            action::RESUME
         };
-        Ok(audit::record(tx, task.id, now, who, name, reason, None).await?)
-    })
-    .await?;
-    Ok(task)
-}
-
-/// Claims hand out none of the task's items until it is resumed; items
-/// already RUNNING still report, and their expired leases still return.
-pub async fn pause(
-    db: &Db,
-    events: &EventBus,
-    who: Principal,
-    id: Uuid,
-    reason: Option<String>,
-) -> AppResult<bulk_task::Model> {
-    set_paused(db, events, who, id, true, reason).await
-}
-
-pub async fn resume(
-    db: &Db,
-    events: &EventBus,
-    who: Principal,
-    id: Uuid,
-    reason: Option<String>,
-) -> AppResult<bulk_task::Model> {
-    set_paused(db, events, who, id, false, reason).await
-}
-
-pub async fn set_priority(
-    db: &Db,
-    events: &EventBus,
-    who: Principal,
-    id: Uuid,
-    priority: i32,
-) -> AppResult<bulk_task::Model> {
-    check_priority(priority)?;
-    let (task, ()) = with_task(db, events, who.organisation_id, id, async |tx, task| {
-        if task.priority == priority {
-            return Ok(());
-        }
-        ensure_steerable(task)?;
-        let details = json!({ "from": task.priority, "to": priority });
-        task.priority = priority;
         let now = clock(task);
         touch(task, Counters::from_task(task), now);
-        Ok(audit::record(tx, task.id, now, who, action::PRIORITY, None, Some(details)).await?)
+        Ok(audit::record(tx, task.id, now, who, name, reason, details).await?)
     })
     .await?;
     Ok(task)

@@ -5,11 +5,24 @@ use async_graphql::{Context, ID, Object, Result};
 use super::ids::{self, Kind};
 use super::types::BulkTask;
 use super::{Need, caller, state};
-use crate::domain::control;
+use crate::domain::control::{self, Steering};
 use crate::domain::keys::Scope;
 
 #[derive(Default)]
 pub struct ControlMutation;
+
+/// Applies the change to the task as the caller.
+async fn steer(
+    ctx: &Context<'_>,
+    id: &ID,
+    change: Steering,
+    reason: Option<String>,
+) -> Result<BulkTask> {
+    let s = state(ctx)?;
+    let id = ids::decode(Kind::BulkTask, id)?;
+    let task = control::steer(&s.db, &s.events, caller(ctx)?, id, change, reason).await?;
+    Ok(BulkTask(task))
+}
 
 #[Object]
 impl ControlMutation {
@@ -22,10 +35,7 @@ impl ControlMutation {
         #[graphql(desc = "The task.")] id: ID,
         #[graphql(desc = "Why, kept in the audit trail.")] reason: Option<String>,
     ) -> Result<BulkTask> {
-        let s = state(ctx)?;
-        let id = ids::decode(Kind::BulkTask, &id)?;
-        let task = control::pause(&s.db, &s.events, caller(ctx)?, id, reason).await?;
-        Ok(BulkTask(task))
+        steer(ctx, &id, Steering::Pause, reason).await
     }
 
     /// Lets claims hand out the task's items again.
@@ -36,10 +46,7 @@ impl ControlMutation {
         #[graphql(desc = "The task.")] id: ID,
         #[graphql(desc = "Why, kept in the audit trail.")] reason: Option<String>,
     ) -> Result<BulkTask> {
-        let s = state(ctx)?;
-        let id = ids::decode(Kind::BulkTask, &id)?;
-        let task = control::resume(&s.db, &s.events, caller(ctx)?, id, reason).await?;
-        Ok(BulkTask(task))
+        steer(ctx, &id, Steering::Resume, reason).await
     }
 
     /// Sets the task's priority: claims by type take higher first.
@@ -50,9 +57,6 @@ impl ControlMutation {
         #[graphql(desc = "The task.")] id: ID,
         #[graphql(desc = "-100 to 100.")] priority: i32,
     ) -> Result<BulkTask> {
-        let s = state(ctx)?;
-        let id = ids::decode(Kind::BulkTask, &id)?;
-        let task = control::set_priority(&s.db, &s.events, caller(ctx)?, id, priority).await?;
-        Ok(BulkTask(task))
+        steer(ctx, &id, Steering::Priority(priority), None).await
     }
 }

@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 
 use entity::audit_entry::{self, Column, Entity as Entries};
-use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Order, Query, UnionType};
+use sea_orm::sea_query::{Asterisk, Expr, ExprTrait, Order, Query};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter};
 use uuid::Uuid;
 
 use super::page::{Page, SortValue, Window};
-use super::{Scoped, System};
+use super::{Scoped, System, nested};
 
 /// Cursors of audit trails carry this tag.
 pub const ORDER_TAG: &str = "audit:AT";
@@ -31,56 +31,43 @@ pub async fn insert(
     Ok(())
 }
 
-/// One page of each task's trail, newest first, in one statement: a
-/// `UNION ALL` of one index-ordered, limited branch per task.
+/// One page of each task's trail, newest first, in one statement.
 pub async fn pages_for_tasks(
     db: &Scoped<impl ConnectionTrait>,
     task_ids: &[Uuid],
     window: &Window,
 ) -> Result<HashMap<Uuid, Page<audit_entry::Model>>, DbErr> {
-    let Some((first, rest)) = task_ids.split_first() else {
-        return Ok(HashMap::new());
-    };
     let at = Expr::col((Entries, Column::At));
     let id = Expr::col((Entries, Column::Id));
-    let branch = |n: usize, task_id: Uuid| {
+    let page = |task_id: &Uuid| {
         let mut page = Query::select();
         page.column(Asterisk)
             .from(Entries)
             .and_where(Column::OrganisationId.eq(db.org()))
-            .and_where(Column::TaskId.eq(task_id))
+            .and_where(Column::TaskId.eq(*task_id))
             .order_by(Column::At, Order::Desc)
             .order_by(Column::Id, Order::Desc)
             .limit(window.size + 1);
         for c in window.conditions(&at, &id, false) {
             page.and_where(c);
         }
-        // SQLite allows no ORDER BY or LIMIT on a member of a compound select.
-        Query::select()
-            .column(Asterisk)
-            .from_subquery(page, Alias::new(format!("p{n}")))
-            .to_owned()
+        page
     };
-    let mut statement = branch(0, *first);
-    for (n, task_id) in rest.iter().enumerate() {
-        statement.union(UnionType::All, branch(n + 1, *task_id));
-    }
+    let Some(statement) = nested::union_all(task_ids.iter().map(page), nested::every_column) else {
+        return Ok(HashMap::new());
+    };
     let rows = audit_entry::Model::find_by_statement(db.backend().build(&statement))
         .all(db.conn())
         .await?;
-    let mut grouped: HashMap<Uuid, Vec<audit_entry::Model>> = HashMap::new();
-    for row in rows {
-        grouped.entry(row.task_id).or_default().push(row);
-    }
-    Ok(task_ids
-        .iter()
-        .map(|task_id| {
-            let mut rows = grouped.remove(task_id).unwrap_or_default();
-            // A compound select does not promise its members' order.
-            rows.sort_by_key(|e| std::cmp::Reverse((e.at, e.id)));
-            (*task_id, window.finish(rows))
-        })
-        .collect())
+    let newest_first = false;
+    Ok(nested::pages_by_parent(
+        task_ids,
+        rows,
+        |e| e.task_id,
+        |e| (e.at, e.id),
+        newest_first,
+        window,
+    ))
 }
 
 /// Removes entries of deleted tasks written before `before`, at most

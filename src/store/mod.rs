@@ -2,13 +2,16 @@
 //! handle scoped to an organisation and never see a query builder.
 
 pub mod audit;
+mod by_id;
 pub mod change_outbox;
 pub mod deadlines;
 mod handle;
 pub mod items;
 pub mod keys;
+mod keyset;
 pub mod leases;
 pub mod metadata;
+mod nested;
 pub mod notify;
 mod open;
 pub mod page;

@@ -5,12 +5,12 @@
 use std::collections::HashMap;
 
 use entity::webhook_delivery::{self, Column, Entity as Deliveries};
-use sea_orm::sea_query::{Alias, Asterisk, Expr, Query, UnionType};
+use sea_orm::sea_query::{Asterisk, Expr, Query};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter};
 use uuid::Uuid;
 
-use super::Scoped;
 use super::page::{Page, Window};
+use super::{Scoped, by_id, nested};
 use crate::domain::webhooks::{DeliveryStatus, WebhookEvent};
 use crate::error::AppResult;
 
@@ -70,24 +70,14 @@ pub async fn find(
     db: &Scoped<impl ConnectionTrait>,
     id: Uuid,
 ) -> Result<Option<webhook_delivery::Model>, DbErr> {
-    Deliveries::find_by_id(id)
-        .filter(Column::OrganisationId.eq(db.org()))
-        .one(db.conn())
-        .await
+    by_id::find::<Deliveries>(db, Column::OrganisationId.eq(db.org()), id).await
 }
 
 pub async fn find_many(
     db: &Scoped<impl ConnectionTrait>,
     ids: &[Uuid],
 ) -> Result<Vec<webhook_delivery::Model>, DbErr> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    Deliveries::find()
-        .filter(Column::OrganisationId.eq(db.org()))
-        .filter(Column::Id.is_in(ids.iter().copied()))
-        .all(db.conn())
-        .await
+    by_id::find_many::<Deliveries>(db, Column::OrganisationId.eq(db.org()), Column::Id, ids).await
 }
 
 /// Gives up the endpoint's deliveries still to be sent.
@@ -109,25 +99,22 @@ pub async fn fail_open(
 }
 
 /// One page of deliveries, newest first, for each of several endpoints, in
-/// one statement: a `UNION ALL` of one limited branch per endpoint.
+/// one statement.
 pub async fn pages_for_endpoints(
     db: &Scoped<impl ConnectionTrait>,
     endpoint_ids: &[Uuid],
     statuses: Option<&[DeliveryStatus]>,
     window: &Window,
 ) -> AppResult<HashMap<Uuid, Page<webhook_delivery::Model>>> {
-    let Some((first, rest)) = endpoint_ids.split_first() else {
-        return Ok(HashMap::new());
-    };
     let sort = Expr::col((Deliveries, Column::CreatedAt));
     let id = Expr::col((Deliveries, Column::Id));
     let direction = window.fetch_order(false);
-    let branch = |n: usize, endpoint_id: Uuid| {
+    let page = |endpoint_id: &Uuid| {
         let mut page = Query::select();
         page.column(Asterisk)
             .from(Deliveries)
             .and_where(Column::OrganisationId.eq(db.org()))
-            .and_where(Column::EndpointId.eq(endpoint_id))
+            .and_where(Column::EndpointId.eq(*endpoint_id))
             .order_by(Column::CreatedAt, direction.clone())
             .order_by(Column::Id, direction.clone())
             .limit(window.size + 1)
@@ -138,34 +125,21 @@ pub async fn pages_for_endpoints(
         for c in window.conditions(&sort, &id, false) {
             page.and_where(c);
         }
-        // SQLite allows no ORDER BY or LIMIT on a member of a compound select.
-        Query::select()
-            .column(Asterisk)
-            .from_subquery(page, Alias::new(format!("p{n}")))
-            .to_owned()
+        page
     };
-    let mut statement = branch(0, *first);
-    for (n, endpoint_id) in rest.iter().enumerate() {
-        statement.union(UnionType::All, branch(n + 1, *endpoint_id));
-    }
+    let Some(statement) = nested::union_all(endpoint_ids.iter().map(page), nested::every_column)
+    else {
+        return Ok(HashMap::new());
+    };
     let rows = webhook_delivery::Model::find_by_statement(db.backend().build(&statement))
         .all(db.conn())
         .await?;
-    let mut grouped: HashMap<Uuid, Vec<webhook_delivery::Model>> = HashMap::new();
-    for row in rows {
-        grouped.entry(row.endpoint_id).or_default().push(row);
-    }
-    let ascending = direction == sea_orm::Order::Asc;
-    Ok(endpoint_ids
-        .iter()
-        .map(|id| {
-            let mut rows = grouped.remove(id).unwrap_or_default();
-            // A compound select does not promise its members' order.
-            rows.sort_by_key(|d| (d.created_at, d.id));
-            if !ascending {
-                rows.reverse();
-            }
-            (*id, window.finish(rows))
-        })
-        .collect())
+    Ok(nested::pages_by_parent(
+        endpoint_ids,
+        rows,
+        |d| d.endpoint_id,
+        |d| (d.created_at, d.id),
+        direction == sea_orm::Order::Asc,
+        window,
+    ))
 }

@@ -4,12 +4,12 @@ use entity::webhook_endpoint::{self, Column, Entity as Endpoints};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, IntoActiveModel,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    PaginatorTrait, QueryFilter, QuerySelect,
 };
 use uuid::Uuid;
 
-use super::Scoped;
 use super::page::{Page, Window};
+use super::{Scoped, by_id, keyset};
 use crate::error::AppResult;
 
 /// The order of endpoint lists, named in their cursors.
@@ -61,14 +61,7 @@ pub async fn find_many(
     db: &Scoped<impl ConnectionTrait>,
     ids: &[Uuid],
 ) -> Result<Vec<webhook_endpoint::Model>, DbErr> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    Endpoints::find()
-        .filter(Column::OrganisationId.eq(db.org()))
-        .filter(Column::Id.is_in(ids.iter().copied()))
-        .all(db.conn())
-        .await
+    by_id::find_many::<Endpoints>(db, Column::OrganisationId.eq(db.org()), Column::Id, ids).await
 }
 
 /// One page of endpoints, oldest first.
@@ -76,21 +69,10 @@ pub async fn page(
     db: &Scoped<impl ConnectionTrait>,
     window: &Window,
 ) -> AppResult<Page<webhook_endpoint::Model>> {
-    let sort = Expr::col((Endpoints, Column::CreatedAt));
-    let id = Expr::col((Endpoints, Column::Id));
-    let mut query = Endpoints::find().filter(Column::OrganisationId.eq(db.org()));
-    for c in window.conditions(&sort, &id, true) {
-        query = query.filter(c);
-    }
-    let direction = window.fetch_order(true);
-    let rows = query
-        .order_by(Column::CreatedAt, direction.clone())
-        .order_by(Column::Id, direction)
-        .offset(window.offset)
-        .limit(window.size + 1)
-        .all(db.conn())
-        .await?;
-    Ok(window.finish(rows))
+    let query = Endpoints::find().filter(Column::OrganisationId.eq(db.org()));
+    let oldest_first = true;
+    let created_at = Expr::col((Endpoints, Column::CreatedAt));
+    Ok(keyset::page(db, query, created_at, Column::Id, oldest_first, window).await?)
 }
 
 pub async fn save(

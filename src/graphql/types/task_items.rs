@@ -39,38 +39,43 @@ fn argument<T: InputType>(args: &[(Name, ConstValue)], name: &str) -> Option<T> 
     T::parse(value).ok()
 }
 
+/// The arguments of every selection of `field` on the nodes of the list
+/// being resolved, reached through `nodes` or `edges { node }`.
+fn node_field_arguments(ctx: &Context<'_>, field: &str) -> Vec<Vec<(Name, ConstValue)>> {
+    let look = ctx.look_ahead();
+    [
+        look.field("nodes").field(field),
+        look.field("edges").field("node").field(field),
+    ]
+    .iter()
+    .flat_map(|lookahead| lookahead.selection_fields())
+    .filter_map(|selection| selection.arguments().ok())
+    .collect()
+}
+
 /// Loads the nested `items` pages (and `auditTrail` pages) a list of tasks
 /// is about to resolve, one statement per distinct set of arguments, into
 /// the request's loader
 /// cache: the statement count of a page then does not depend on how the
 /// runtime happens to batch its children.
 pub async fn prefetch_items(ctx: &Context<'_>, task_ids: &[uuid::Uuid]) {
-    let look = ctx.look_ahead();
     let mut queries = std::collections::HashSet::new();
-    for lookahead in [
-        look.field("nodes").field("items"),
-        look.field("edges").field("node").field("items"),
-    ] {
-        for field in lookahead.selection_fields() {
-            let Ok(args) = field.arguments() else {
-                continue;
-            };
-            let page = PageArgs {
-                first: argument(&args, "first").flatten(),
-                after: argument(&args, "after").flatten(),
-                last: argument(&args, "last").flatten(),
-                before: argument(&args, "before").flatten(),
-                offset: argument(&args, "offset").flatten(),
-            };
-            let (Some(filter), Some(order_by)) =
-                (argument(&args, "filter"), argument(&args, "orderBy"))
-            else {
-                continue;
-            };
-            let query = items_query(page, filter, order_by);
-            if Window::new(&query.page, query.order.tag(), false).is_ok() {
-                queries.insert(query);
-            }
+    for args in node_field_arguments(ctx, "items") {
+        let page = PageArgs {
+            first: argument(&args, "first").flatten(),
+            after: argument(&args, "after").flatten(),
+            last: argument(&args, "last").flatten(),
+            before: argument(&args, "before").flatten(),
+            offset: argument(&args, "offset").flatten(),
+        };
+        let (Some(filter), Some(order_by)) =
+            (argument(&args, "filter"), argument(&args, "orderBy"))
+        else {
+            continue;
+        };
+        let query = items_query(page, filter, order_by);
+        if Window::new(&query.page, query.order.tag(), false).is_ok() {
+            queries.insert(query);
         }
     }
     let Ok(loader) = ctx.data::<RequestLoader>() else {
@@ -87,22 +92,14 @@ pub async fn prefetch_items(ctx: &Context<'_>, task_ids: &[uuid::Uuid]) {
     }
     // Audit trails likewise, one statement per distinct page.
     let mut trails = std::collections::HashSet::new();
-    for lookahead in [
-        look.field("nodes").field("auditTrail"),
-        look.field("edges").field("node").field("auditTrail"),
-    ] {
-        for field in lookahead.selection_fields() {
-            let Ok(args) = field.arguments() else {
-                continue;
-            };
-            let page = PageArgs {
-                first: argument(&args, "first").flatten(),
-                after: argument(&args, "after").flatten(),
-                ..Default::default()
-            };
-            if Window::new(&page, audit::ORDER_TAG, false).is_ok() {
-                trails.insert(page);
-            }
+    for args in node_field_arguments(ctx, "auditTrail") {
+        let page = PageArgs {
+            first: argument(&args, "first").flatten(),
+            after: argument(&args, "after").flatten(),
+            ..Default::default()
+        };
+        if Window::new(&page, audit::ORDER_TAG, false).is_ok() {
+            trails.insert(page);
         }
     }
     for page in trails {

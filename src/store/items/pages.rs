@@ -3,19 +3,17 @@
 use std::collections::HashMap;
 
 use entity::task_item::{self, Column, Entity as Items};
-use sea_orm::sea_query::{Alias, Asterisk, Expr, Order, Query, UnionType};
+use sea_orm::sea_query::{Alias, Asterisk, Expr, Order, Query, SelectStatement};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, FromQueryResult};
 use uuid::Uuid;
 
 use crate::error::AppResult;
-use crate::store::Scoped;
 use crate::store::page::{Page, Window};
+use crate::store::{Scoped, nested};
 
 use super::{ItemFilter, ItemOrder};
 
-/// One page of items for each of several tasks, in one statement: a
-/// `UNION ALL` of one index-ordered, limited branch per task, so each page
-/// costs what its rows cost, however many items follow it.
+/// One page of items for each of several tasks, in one statement.
 pub async fn pages_for_tasks(
     db: &Scoped<impl ConnectionTrait>,
     task_ids: &[Uuid],
@@ -23,19 +21,16 @@ pub async fn pages_for_tasks(
     order: ItemOrder,
     window: &Window,
 ) -> AppResult<HashMap<Uuid, Page<task_item::Model>>> {
-    let Some((first, rest)) = task_ids.split_first() else {
-        return Ok(HashMap::new());
-    };
     let sort = order.sort_expr();
     let id = Expr::col((Items, Column::Id));
     let direction = window.fetch_order(order.ascending);
     let backend = db.backend();
-    let branch = |n: usize, task_id: Uuid| {
+    let page = |task_id: &Uuid| {
         let mut page = Query::select();
         page.column(Asterisk)
             .from(Items)
             .and_where(Column::OrganisationId.eq(db.org()))
-            .and_where(Column::TaskId.eq(task_id))
+            .and_where(Column::TaskId.eq(*task_id))
             .cond_where(filter.condition())
             .order_by_expr(sort.clone(), direction.clone())
             .order_by(Column::Id, direction.clone())
@@ -48,22 +43,17 @@ pub async fn pages_for_tasks(
             page.and_where(Column::Idx.gte(from))
                 .and_where(Column::Idx.lt(to));
         }
-        // SQLite allows no ORDER BY or LIMIT on a member of a compound select.
-        let mut member = Query::select();
-        match backend {
-            DbBackend::Sqlite => {
-                member.expr_as(Expr::cust(AGGREGATE_ITEMS_SQLITE), Alias::new("items"))
-            }
-            _ => member.column(Asterisk),
-        };
-        member
-            .from_subquery(page, Alias::new(format!("p{n}")))
-            .to_owned()
+        page
     };
-    let mut statement = branch(0, *first);
-    for (n, task_id) in rest.iter().enumerate() {
-        statement.union(UnionType::All, branch(n + 1, *task_id));
-    }
+    let columns = |member: &mut SelectStatement| match backend {
+        DbBackend::Sqlite => {
+            member.expr_as(Expr::cust(AGGREGATE_ITEMS_SQLITE), Alias::new("items"));
+        }
+        _ => nested::every_column(member),
+    };
+    let Some(statement) = nested::union_all(task_ids.iter().map(page), columns) else {
+        return Ok(HashMap::new());
+    };
     let statement = backend.build(&statement);
     let rows = match backend {
         DbBackend::Sqlite => {
@@ -83,27 +73,14 @@ pub async fn pages_for_tasks(
                 .await?
         }
     };
-    let mut grouped: HashMap<Uuid, Vec<task_item::Model>> = HashMap::new();
-    for row in rows {
-        grouped.entry(row.task_id).or_default().push(row);
-    }
-    let ascending = direction == Order::Asc;
-    Ok(task_ids
-        .iter()
-        .map(|id| {
-            let mut rows = grouped.remove(id).unwrap_or_default();
-            // A compound select does not promise its members' order.
-            rows.sort_by(|a, b| {
-                let key = |i: &task_item::Model| (order.sort_value(i).as_i64(), i.id);
-                if ascending {
-                    key(a).cmp(&key(b))
-                } else {
-                    key(b).cmp(&key(a))
-                }
-            });
-            (*id, window.finish(rows))
-        })
-        .collect())
+    Ok(nested::pages_by_parent(
+        task_ids,
+        rows,
+        |i| i.task_id,
+        |i| (order.sort_value(i).as_i64(), i.id),
+        direction == Order::Asc,
+        window,
+    ))
 }
 
 /// One task's page of items as a JSON array.

@@ -10,32 +10,15 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::domain::status::ItemStatus;
-use crate::store::Scoped;
+use crate::store::{Scoped, by_id};
 
 use super::{CHUNK, ItemFilter, ItemState, STATE_COLUMNS};
-
-pub async fn find(
-    db: &Scoped<impl ConnectionTrait>,
-    id: Uuid,
-) -> Result<Option<task_item::Model>, DbErr> {
-    Items::find_by_id(id)
-        .filter(Column::OrganisationId.eq(db.org()))
-        .one(db.conn())
-        .await
-}
 
 pub async fn find_many(
     db: &Scoped<impl ConnectionTrait>,
     ids: &[Uuid],
 ) -> Result<Vec<task_item::Model>, DbErr> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    Items::find()
-        .filter(Column::OrganisationId.eq(db.org()))
-        .filter(Column::Id.is_in(ids.iter().copied()))
-        .all(db.conn())
-        .await
+    by_id::find_many::<Items>(db, Column::OrganisationId.eq(db.org()), Column::Id, ids).await
 }
 
 #[derive(Debug, FromQueryResult)]

@@ -9,7 +9,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::Scoped;
+use super::{Scoped, by_id, keyset};
 
 mod write;
 use super::page::{Page, SortValue, Window};
@@ -190,24 +190,23 @@ pub async fn find(
     db: &Scoped<impl ConnectionTrait>,
     id: Uuid,
 ) -> Result<Option<bulk_task::Model>, DbErr> {
-    Tasks::find_by_id(id)
-        .filter(visible(db.org()))
-        .one(db.conn())
-        .await
+    by_id::find::<Tasks>(db, visible(db.org()), id).await
 }
 
 pub async fn find_many(
     db: &Scoped<impl ConnectionTrait>,
     ids: &[Uuid],
 ) -> Result<Vec<bulk_task::Model>, DbErr> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    Tasks::find()
-        .filter(visible(db.org()))
-        .filter(Column::Id.is_in(ids.iter().copied()))
-        .all(db.conn())
-        .await
+    by_id::find_many::<Tasks>(db, visible(db.org()), Column::Id, ids).await
+}
+
+/// The tasks among `ids` that match `filter`.
+pub async fn find_matching(
+    db: &Scoped<impl ConnectionTrait>,
+    ids: &[Uuid],
+    filter: &TaskFilter,
+) -> Result<Vec<bulk_task::Model>, DbErr> {
+    by_id::find_many::<Tasks>(db, filter_condition(db, filter), Column::Id, ids).await
 }
 
 pub async fn find_by_idempotency_key(
@@ -228,21 +227,9 @@ pub async fn page(
     order: TaskOrder,
     window: &Window,
 ) -> AppResult<Page<bulk_task::Model>> {
+    let query = Tasks::find().filter(filter_condition(db, filter));
     let sort = order.sort_expr();
-    let id = Expr::col((Tasks, Column::Id));
-    let mut query = Tasks::find().filter(filter_condition(db, filter));
-    for c in window.conditions(&sort, &id, order.ascending) {
-        query = query.filter(c);
-    }
-    let direction = window.fetch_order(order.ascending);
-    let rows = query
-        .order_by(sort, direction.clone())
-        .order_by(Column::Id, direction)
-        .offset(window.offset)
-        .limit(window.size + 1)
-        .all(db.conn())
-        .await?;
-    Ok(window.finish(rows))
+    Ok(keyset::page(db, query, sort, Column::Id, order.ascending, window).await?)
 }
 
 pub async fn count(db: &Scoped<impl ConnectionTrait>, filter: &TaskFilter) -> Result<u64, DbErr> {
@@ -306,22 +293,6 @@ pub async fn stats(
     }
     by_status.sort_by_key(|(s, _)| TaskStatus::ALL.iter().position(|x| x == s));
     Ok((by_status, items))
-}
-
-/// The tasks among `ids` that match `filter`.
-pub async fn find_matching(
-    db: &Scoped<impl ConnectionTrait>,
-    ids: &[Uuid],
-    filter: &TaskFilter,
-) -> Result<Vec<bulk_task::Model>, DbErr> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    Tasks::find()
-        .filter(filter_condition(db, filter))
-        .filter(Column::Id.is_in(ids.iter().copied()))
-        .all(db.conn())
-        .await
 }
 
 /// Tasks matching `filter` changed at or after `since`, oldest change first.
