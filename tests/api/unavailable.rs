@@ -21,7 +21,8 @@ async fn hold_tasks_table(app: &TestApp) -> DatabaseConnection {
     options.max_connections(1).sqlx_logging(false);
     let holder = Database::connect(options).await.expect("the test connects");
     let hold = if app.database_url.starts_with("postgres") {
-        "BEGIN; LOCK TABLE bulk_tasks IN ACCESS EXCLUSIVE MODE"
+        // Writes wait; reads (the server's background jobs) go on.
+        "BEGIN; LOCK TABLE bulk_tasks IN EXCLUSIVE MODE"
     } else {
         // SQLite has one writer: the server's write waits out its busy
         // timeout and gets SQLITE_BUSY.
@@ -35,26 +36,37 @@ async fn hold_tasks_table(app: &TestApp) -> DatabaseConnection {
 }
 
 /// On PostgreSQL the server's write waits for the lock without end, so the
-/// test ends the waiting backend the way a database restart or an operator
-/// would (SQLSTATE 57P01); on SQLite the busy timeout ends it.
-async fn end_waiting_server_backend(holder: &DatabaseConnection, url: &str) {
-    if !url.starts_with("postgres") {
-        return;
-    }
-    for _ in 0..200 {
-        let ended = holder
+/// test ends the backends waiting for it the way a database restart or an
+/// operator would (SQLSTATE 57P01); on SQLite the busy timeout ends it.
+async fn end_waiting_backends(holder: &DatabaseConnection, url: &str) {
+    if url.starts_with("postgres") {
+        holder
             .execute_unprepared(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
                  WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))",
             )
             .await
             .expect("pg_terminate_backend runs");
-        if ended.rows_affected() > 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("the server's write never waited for the test's lock");
+}
+
+/// Sends the create while the table is held, ending whatever waits for it
+/// (a background job's write may wait too) until the create is answered.
+async fn create_while_held(app: &TestApp, accept: &str) -> (StatusCode, Option<String>, Value) {
+    let holder = hold_tasks_table(app).await;
+    let request = create(app, accept);
+    tokio::pin!(request);
+    let answer = loop {
+        tokio::select! {
+            answer = &mut request => break answer,
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {
+                end_waiting_backends(&holder, &app.database_url).await;
+            }
+        }
+    };
+    holder.execute_unprepared("ROLLBACK").await.unwrap();
+    holder.close().await.ok();
+    answer
 }
 
 async fn create(app: &TestApp, accept: &str) -> (StatusCode, Option<String>, Value) {
@@ -83,15 +95,7 @@ async fn create(app: &TestApp, accept: &str) -> (StatusCode, Option<String>, Val
 async fn a_write_the_database_cannot_take_is_503_with_retry_after_and_stores_nothing() {
     let app = spawn_app().await;
     for accept in ["application/json", "application/graphql-response+json"] {
-        let holder = hold_tasks_table(&app).await;
-        let url = app.database_url.clone();
-        let (answer, ()) = tokio::join!(
-            create(&app, accept),
-            end_waiting_server_backend(&holder, &url)
-        );
-        holder.execute_unprepared("ROLLBACK").await.unwrap();
-        holder.close().await.ok();
-
+        let answer = create_while_held(&app, accept).await;
         let (status, retry_after, body) = answer;
         assert_eq!(
             status,
