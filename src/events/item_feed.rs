@@ -37,9 +37,12 @@ pub async fn item_changes(
     statuses: Option<Vec<ItemStatus>>,
 ) -> AppResult<impl Stream<Item = AppResult<task_item::Model>> + use<>> {
     let watch = bus.watch(org, task_id);
-    tasks::find(&db.reader(org).await?, task_id)
+    // Changes up to this version were committed before the feed began (the
+    // bus may still be delivering them): they are not the subscriber's.
+    let began_at_version = tasks::find(&db.reader(org).await?, task_id)
         .await?
-        .ok_or_else(|| not_found("task"))?;
+        .ok_or_else(|| not_found("task"))?
+        .version;
     let start = Some(Feed {
         rx: watch.items,
         _snapshots: watch.snapshots,
@@ -51,11 +54,14 @@ pub async fn item_changes(
             let mut feed = feed?;
             let (event, after) = match feed.paging.take() {
                 Some(paging) => paging,
-                None => match feed.rx.recv().await {
-                    Ok(e) if e.deleted => return None,
-                    Ok(e) => (e, -1),
-                    Err(RecvError::Lagged(_)) => return Some((vec![Err(lagged())], None)),
-                    Err(RecvError::Closed) => return None,
+                None => loop {
+                    match feed.rx.recv().await {
+                        Ok(e) if e.deleted => return None,
+                        Ok(e) if !e.resync && e.version <= began_at_version => continue,
+                        Ok(e) => break (e, -1),
+                        Err(RecvError::Lagged(_)) => return Some((vec![Err(lagged())], None)),
+                        Err(RecvError::Closed) => return None,
+                    }
                 },
             };
             let touched = match (&event.items, event.resync) {
