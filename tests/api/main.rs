@@ -30,6 +30,7 @@ mod unavailable;
 mod web;
 mod webhook_backlog;
 mod webhook_crash;
+mod webhook_rollback;
 mod webhook_support;
 mod webhooks;
 mod workers;

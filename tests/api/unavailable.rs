@@ -14,22 +14,22 @@ use crate::helpers::{TestApp, spawn_app};
 const CREATE: &str =
     "mutation($input: CreateBulkTaskInput!) { createBulkTask(input: $input) { task { id } } }";
 
-/// One connection of the test's own that holds the task table so the
-/// server's next write cannot proceed.
-async fn hold_tasks_table(app: &TestApp) -> DatabaseConnection {
+/// One connection of the test's own that holds `table` so the server's
+/// next write to it cannot proceed.
+async fn hold_table(app: &TestApp, table: &str) -> DatabaseConnection {
     let mut options = ConnectOptions::new(app.database_url.clone());
     options.max_connections(1).sqlx_logging(false);
     let holder = Database::connect(options).await.expect("the test connects");
     let hold = if app.database_url.starts_with("postgres") {
         // Writes wait; reads (the server's background jobs) go on.
-        "BEGIN; LOCK TABLE bulk_tasks IN EXCLUSIVE MODE"
+        format!("BEGIN; LOCK TABLE {table} IN EXCLUSIVE MODE")
     } else {
         // SQLite has one writer: the server's write waits out its busy
         // timeout and gets SQLITE_BUSY.
-        "BEGIN IMMEDIATE"
+        "BEGIN IMMEDIATE".to_owned()
     };
     holder
-        .execute_unprepared(hold)
+        .execute_unprepared(&hold)
         .await
         .expect("the lock is taken");
     holder
@@ -50,11 +50,15 @@ async fn end_waiting_backends(holder: &DatabaseConnection, url: &str) {
     }
 }
 
-/// Sends the create while the table is held, ending whatever waits for it
-/// (a background job's write may wait too) until the create is answered.
-async fn create_while_held(app: &TestApp, accept: &str) -> (StatusCode, Option<String>, Value) {
-    let holder = hold_tasks_table(app).await;
-    let request = create(app, accept);
+/// Runs `request` while `table` is held, ending whatever waits for it (a
+/// background job's write may wait too) until `request` is answered; the
+/// transaction of a write that waited is rolled back.
+pub(crate) async fn while_table_held<T>(
+    app: &TestApp,
+    table: &str,
+    request: impl std::future::Future<Output = T>,
+) -> T {
+    let holder = hold_table(app, table).await;
     tokio::pin!(request);
     let answer = loop {
         tokio::select! {
@@ -95,7 +99,7 @@ async fn create(app: &TestApp, accept: &str) -> (StatusCode, Option<String>, Val
 async fn a_write_the_database_cannot_take_is_503_with_retry_after_and_stores_nothing() {
     let app = spawn_app().await;
     for accept in ["application/json", "application/graphql-response+json"] {
-        let answer = create_while_held(&app, accept).await;
+        let answer = while_table_held(&app, "bulk_tasks", create(&app, accept)).await;
         let (status, retry_after, body) = answer;
         assert_eq!(
             status,
