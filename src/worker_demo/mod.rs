@@ -224,7 +224,11 @@ pub async fn run(mut args: Args) -> Result<(), String> {
         println!(
             "  watch it in GraphiQL:  subscription {{ bulkTaskUpdated(id: \"{id}\") {{ status progress counters {{ pending running succeeded failed }} }} }}"
         );
-        println!("  a second worker:       bulkwatch worker-demo --task {id}");
+        // The same pace as this one, and the same server.
+        println!(
+            "  a second worker:       bulkwatch worker-demo --task {id} --batch {} --work-ms {} --fail-rate {} --url {}",
+            args.batch, args.work_ms, args.fail_rate, args.url
+        );
         args.task = Some(id);
         args.types.clear();
     }
