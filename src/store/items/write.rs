@@ -160,9 +160,12 @@ pub async fn apply(
              AND t.idx = u.idx"
         }
         _ => {
-            // Materialising the rows first makes SQLite loop over them and
-            // look each item up by (task_id, idx), instead of scanning the
-            // whole task once per row.
+            // The batch's positions drive the statement: each item is found
+            // by (task_id, idx) and takes its row of the batch. An
+            // `UPDATE … FROM` join left the loop order to the planner, which
+            // (plans being independent of bound values here) scanned the
+            // whole task and probed the batch: 15 ms a batch on a
+            // 100,000-item task.
             "WITH u AS MATERIALIZED (SELECT CAST(value ->> 'idx' AS INTEGER) AS idx, \
              value ->> 'status' AS status, value ->> 'result' AS result, \
              value ->> 'error_code' AS error_code, value ->> 'error_message' AS error_message, \
@@ -170,12 +173,13 @@ pub async fn apply(
              value ->> 'worker_id' AS worker_id, value ->> 'lease_token' AS lease_token, \
              value ->> 'lease_expires_at' AS lease_expires_at, value ->> 'started_at' AS started_at, \
              value ->> 'finished_at' AS finished_at FROM json_each(?2)) \
-             UPDATE task_items SET status = u.status, result = u.result, error_code = u.error_code, \
-             error_message = u.error_message, error_details = u.error_details, attempts = u.attempts, \
-             worker_id = u.worker_id, lease_token = u.lease_token, lease_expires_at = u.lease_expires_at, \
-             started_at = u.started_at, finished_at = u.finished_at, updated_at = ?1 \
-             FROM u WHERE task_items.organisation_id = ?4 AND task_items.task_id = ?3 \
-             AND task_items.idx = u.idx"
+             UPDATE task_items SET (status, result, error_code, error_message, error_details, attempts, \
+             worker_id, lease_token, lease_expires_at, started_at, finished_at, updated_at) = \
+             (SELECT u.status, u.result, u.error_code, u.error_message, u.error_details, u.attempts, \
+             u.worker_id, u.lease_token, u.lease_expires_at, u.started_at, u.finished_at, ?1 \
+             FROM u WHERE u.idx = task_items.idx) \
+             WHERE task_items.organisation_id = ?4 AND task_items.task_id = ?3 \
+             AND task_items.idx IN (SELECT idx FROM u)"
         }
     };
     for chunk in changes.chunks(CHUNK) {
