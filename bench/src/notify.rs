@@ -67,41 +67,17 @@ pub async fn run(env: &Env, out: &mut Figures) -> Res<()> {
         }
         let started = Instant::now();
         let (total_sent, send_wall) = write_loop(&pool, duration, true).await?;
-        // Let the queue drain: what arrives later still counts, over the longer time.
-        let drain_deadline = Instant::now() + Duration::from_secs(10);
-        while delivered
-            .iter()
-            .any(|d| d.load(Ordering::Relaxed) < total_sent)
-            && Instant::now() < drain_deadline
-        {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let wall = started.elapsed().as_secs_f64();
-        let slowest = delivered
-            .iter()
-            .map(|d| d.load(Ordering::Relaxed))
-            .min()
-            .unwrap_or(0);
+        let (slowest, wall) = drain(&delivered, total_sent, started).await;
         for l in listeners {
             l.abort();
         }
-        out.add(
-            "notify",
-            format!("listeners{n}.sent"),
-            total_sent as f64 / send_wall,
-            "events/s",
-        );
-        out.add(
-            "notify",
-            format!("listeners{n}.delivered_to_each"),
-            slowest as f64 / wall,
-            "events/s",
-        );
-        out.add(
-            "notify",
-            format!("listeners{n}.lost"),
-            total_sent.saturating_sub(slowest) as f64,
-            "events",
+        record(
+            out,
+            &format!("listeners{n}"),
+            total_sent,
+            send_wall,
+            slowest,
+            wall,
         );
     }
     let nats_url = std::env::var("BULKWATCH_BENCH_NATS_URL")
@@ -121,6 +97,52 @@ pub async fn run(env: &Env, out: &mut Figures) -> Res<()> {
     }
     pool.close().await;
     Ok(())
+}
+
+/// Waits until every listener has `sent` events or 10 s pass (what arrives
+/// later still counts, over the longer time); the slowest listener's count
+/// and the seconds since `started`.
+pub(crate) async fn drain(delivered: &[AtomicU64], sent: u64, started: Instant) -> (u64, f64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while delivered.iter().any(|d| d.load(Ordering::Relaxed) < sent) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let slowest = delivered
+        .iter()
+        .map(|d| d.load(Ordering::Relaxed))
+        .min()
+        .unwrap_or(0);
+    (slowest, started.elapsed().as_secs_f64())
+}
+
+/// The figures of one listener count: events sent and delivered per
+/// second, and events the slowest listener never got.
+pub(crate) fn record(
+    out: &mut Figures,
+    name: &str,
+    sent: u64,
+    send_wall: f64,
+    slowest: u64,
+    wall: f64,
+) {
+    out.add(
+        "notify",
+        format!("{name}.sent"),
+        sent as f64 / send_wall,
+        "events/s",
+    );
+    out.add(
+        "notify",
+        format!("{name}.delivered_to_each"),
+        slowest as f64 / wall,
+        "events/s",
+    );
+    out.add(
+        "notify",
+        format!("{name}.lost"),
+        sent.saturating_sub(slowest) as f64,
+        "events",
+    );
 }
 
 /// A change event of the size the server sends.

@@ -86,40 +86,18 @@ pub async fn run(
 
         let started = Instant::now();
         let (sent, send_wall) = write_loop(pool, duration, payload, &wake).await?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while delivered.iter().any(|d| d.load(Ordering::Relaxed) < sent)
-            && Instant::now() < deadline
-        {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let wall = started.elapsed().as_secs_f64();
-        let slowest = delivered
-            .iter()
-            .map(|d| d.load(Ordering::Relaxed))
-            .min()
-            .unwrap_or(0);
+        let (slowest, wall) = crate::notify::drain(&delivered, sent, started).await;
         for task in tasks {
             task.abort();
         }
         context.delete_stream(subject.replace('.', "_")).await.ok();
-        let name = format!("jetstream.listeners{n}");
-        out.add(
-            "notify",
-            format!("{name}.sent"),
-            sent as f64 / send_wall,
-            "events/s",
-        );
-        out.add(
-            "notify",
-            format!("{name}.delivered_to_each"),
-            slowest as f64 / wall,
-            "events/s",
-        );
-        out.add(
-            "notify",
-            format!("{name}.lost"),
-            sent.saturating_sub(slowest) as f64,
-            "events",
+        crate::notify::record(
+            out,
+            &format!("jetstream.listeners{n}"),
+            sent,
+            send_wall,
+            slowest,
+            wall,
         );
     }
     Ok(())
