@@ -101,6 +101,10 @@ impl TestApp {
         let mut best = u64::MAX;
         let mut data = Value::Null;
         for _ in 0..5 {
+            // A request just before keeps the key in the server's one-second
+            // key cache, so the measured request does not look it up again
+            // however slowly a loaded machine runs the loop.
+            self.data("{ bulkTaskStats { total } }", json!({})).await;
             let before = statements().await;
             data = self.data(query, variables.clone()).await;
             best = best.min(statements().await - before);
