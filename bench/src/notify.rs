@@ -45,7 +45,7 @@ pub async fn run(env: &Env, out: &mut Figures) -> Res<()> {
         .await?;
     let duration = Duration::from_secs_f64(secs);
 
-    let (commits, wall) = write_loop(&pool, duration, false).await?;
+    let (commits, wall) = write_loop(&pool, duration, None, None).await?;
     out.add(
         "notify",
         "commits_without_notify",
@@ -66,7 +66,13 @@ pub async fn run(env: &Env, out: &mut Figures) -> Res<()> {
             }));
         }
         let started = Instant::now();
-        let (total_sent, send_wall) = write_loop(&pool, duration, true).await?;
+        let (total_sent, send_wall) = write_loop(
+            &pool,
+            duration,
+            Some("SELECT pg_notify('bench_notify', $1)"),
+            None,
+        )
+        .await?;
         let (slowest, wall) = drain(&delivered, total_sent, started).await;
         for l in listeners {
             l.abort();
@@ -83,15 +89,7 @@ pub async fn run(env: &Env, out: &mut Figures) -> Res<()> {
     let nats_url = std::env::var("BULKWATCH_BENCH_NATS_URL")
         .unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
     if std::net::TcpStream::connect(nats_url.trim_start_matches("nats://")).is_ok() {
-        crate::notify_nats::run(
-            &pool,
-            &nats_url,
-            duration,
-            &listener_counts,
-            &payload(),
-            out,
-        )
-        .await?;
+        crate::notify_nats::run(&pool, &nats_url, duration, &listener_counts, out).await?;
     } else {
         eprintln!("bench: no NATS server at {nats_url}; the JetStream half of notify is left out");
     }
@@ -155,15 +153,21 @@ fn payload() -> String {
     )
 }
 
-/// `WRITERS` loops of one-row write transactions for `duration`, each with
-/// a NOTIFY when `notify`; the transactions committed and the seconds taken.
-async fn write_loop(pool: &PgPool, duration: Duration, notify: bool) -> Res<(u64, f64)> {
+/// `WRITERS` loops of one-row write transactions for `duration`, each also
+/// running `event` (bound to the event's payload) when given, and waking
+/// `wake` after its commit; the transactions committed and the seconds taken.
+pub(crate) async fn write_loop(
+    pool: &PgPool,
+    duration: Duration,
+    event: Option<&'static str>,
+    wake: Option<Arc<tokio::sync::Notify>>,
+) -> Res<(u64, f64)> {
     let payload = payload();
     let end = Instant::now() + duration;
     let started = Instant::now();
     let mut loops = Vec::new();
     for w in 0..WRITERS {
-        let (pool, payload) = (pool.clone(), payload.clone());
+        let (pool, payload, wake) = (pool.clone(), payload.clone(), wake.clone());
         loops.push(tokio::spawn(async move {
             let mut done = 0u64;
             while Instant::now() < end {
@@ -172,13 +176,13 @@ async fn write_loop(pool: &PgPool, duration: Duration, notify: bool) -> Res<(u64
                     .bind(w as i32)
                     .execute(&mut *tx)
                     .await?;
-                if notify {
-                    sqlx::query("SELECT pg_notify('bench_notify', $1)")
-                        .bind(&payload)
-                        .execute(&mut *tx)
-                        .await?;
+                if let Some(event) = event {
+                    sqlx::query(event).bind(&payload).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
+                if let Some(wake) = &wake {
+                    wake.notify_one();
+                }
                 done += 1;
             }
             Ok::<u64, sqlx::Error>(done)

@@ -20,7 +20,6 @@ use tokio::sync::Notify;
 
 use crate::{Figures, Res};
 
-const WRITERS: usize = 4;
 const RELAY_BATCH: i64 = 500;
 
 /// Events/s sent and delivered to each of `n` listeners, for each `n`.
@@ -29,7 +28,6 @@ pub async fn run(
     nats_url: &str,
     duration: Duration,
     listener_counts: &[usize],
-    payload: &str,
     out: &mut Figures,
 ) -> Res<()> {
     sqlx::query(
@@ -85,7 +83,13 @@ pub async fn run(
         }
 
         let started = Instant::now();
-        let (sent, send_wall) = write_loop(pool, duration, payload, &wake).await?;
+        let (sent, send_wall) = crate::notify::write_loop(
+            pool,
+            duration,
+            Some("INSERT INTO bench_outbox (payload, created_at) VALUES ($1, 0)"),
+            Some(wake.clone()),
+        )
+        .await?;
         let (slowest, wall) = crate::notify::drain(&delivered, sent, started).await;
         for task in tasks {
             task.abort();
@@ -138,43 +142,4 @@ async fn relay_once(pool: &PgPool, context: &jetstream::Context, subject: &str) 
         .await?;
     tx.commit().await?;
     Ok(rows.len() as i64)
-}
-
-/// `WRITERS` loops of one-row write transactions with an outbox row each.
-async fn write_loop(
-    pool: &PgPool,
-    duration: Duration,
-    payload: &str,
-    wake: &Arc<Notify>,
-) -> Res<(u64, f64)> {
-    let end = Instant::now() + duration;
-    let started = Instant::now();
-    let mut loops = Vec::new();
-    for w in 0..WRITERS {
-        let (pool, payload, wake) = (pool.clone(), payload.to_owned(), wake.clone());
-        loops.push(tokio::spawn(async move {
-            let mut done = 0u64;
-            while Instant::now() < end {
-                let mut tx = pool.begin().await?;
-                sqlx::query("UPDATE bench_notify SET n = n + 1 WHERE id = $1")
-                    .bind(w as i32)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("INSERT INTO bench_outbox (payload, created_at) VALUES ($1, $2)")
-                    .bind(&payload)
-                    .bind(done as i64)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                wake.notify_one();
-                done += 1;
-            }
-            Ok::<u64, sqlx::Error>(done)
-        }));
-    }
-    let mut total = 0;
-    for l in loops {
-        total += l.await??;
-    }
-    Ok((total, started.elapsed().as_secs_f64()))
 }
