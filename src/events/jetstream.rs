@@ -6,9 +6,9 @@
 //!
 //! Nothing committed is lost: a row stays in the outbox until the stream has
 //! acknowledged it, and any instance's relay publishes what an instance that
-//! died after its commit left behind (rows are taken with SKIP LOCKED, so
-//! relays never publish the same row at once; a row published twice after a
-//! crash is dropped by the stream's duplicate window, by its message id).
+//! died after its commit left behind. One relay publishes at a time (an
+//! advisory lock); a row published twice after a crash is dropped by the
+//! stream's duplicate window, by its message id.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,7 +65,7 @@ impl Outbox {
 /// Connects in the background (retrying, like the LISTEN bridge), then runs
 /// the relay and the follower for as long as the server runs.
 pub(super) fn start(bus: EventBus, outbox: &Outbox, nats: NatsBus) {
-    let wake = outbox.wake.clone();
+    let (wake, origin) = (outbox.wake.clone(), outbox.origin);
     tokio::spawn(async move {
         let (client, stream) = loop {
             match connect(&nats).await {
@@ -79,7 +79,7 @@ pub(super) fn start(bus: EventBus, outbox: &Outbox, nats: NatsBus) {
         let context = jetstream::new(client.clone());
         tokio::spawn(relay(bus.db().clone(), context, nats.subject.clone(), wake));
         loop {
-            if let Err(e) = follow(&bus, &client, &stream, &nats.subject).await {
+            if let Err(e) = follow(&bus, origin, &client, &stream, &nats.subject).await {
                 tracing::warn!(error = %e, "the NATS change bus lost its stream; following again");
             }
             tokio::time::sleep(RETRY).await;
@@ -114,6 +114,7 @@ fn stream_name(subject: &str) -> String {
 /// follower ran are read again from the database.
 async fn follow(
     bus: &EventBus,
+    origin: Uuid,
     client: &async_nats::Client,
     stream: &stream::Stream,
     subject: &str,
@@ -128,15 +129,11 @@ async fn follow(
         .await?;
     let mut messages = consumer.messages().await?;
     bus.resync();
-    let own = match &bus.inner.transport {
-        super::Transport::Nats(outbox) => Some(outbox.origin),
-        _ => None,
-    };
     while let Some(message) = messages.next().await {
         let message = message?;
         match serde_json::from_slice::<TaskEvent>(&message.payload) {
             // Delivered by this instance at its commit.
-            Ok(event) if event.origin.is_some() && event.origin == own => {}
+            Ok(event) if event.origin == Some(origin) => {}
             Ok(event) => bus.deliver(Arc::new(event)),
             Err(e) => tracing::warn!(error = %e, "unreadable event on the NATS change bus"),
         }

@@ -82,21 +82,6 @@ pub async fn remove(tx: &System<DatabaseTransaction>, ids: &[i64]) -> Result<(),
     Ok(())
 }
 
-/// Events not yet published, for `/metrics`.
-pub async fn backlog(db: &System<impl ConnectionTrait>) -> Result<i64, DbErr> {
-    let row = db
-        .conn()
-        .query_one_raw(Statement::from_string(
-            db.conn().get_database_backend(),
-            "SELECT COUNT(*) AS n FROM change_outbox",
-        ))
-        .await?;
-    Ok(row
-        .map(|r| r.try_get::<i64>("", "n"))
-        .transpose()?
-        .unwrap_or(0))
-}
-
 /// `{1,2,3}`: PostgreSQL's text form of an array, cast in the statement.
 fn array_literal(ids: &[i64]) -> String {
     let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
