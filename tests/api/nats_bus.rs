@@ -1,7 +1,8 @@
 //! The NATS JetStream change bus (`BULKWATCH_EVENT_BUS=nats`): instances on
 //! one PostgreSQL database see each other's changes through the stream, and
 //! a change committed by an instance that cannot reach NATS is published
-//! from the outbox by another.
+//! from the outbox by another. Each test also reads the outbox table and the
+//! stream, so that LISTEN/NOTIFY carrying the events instead would fail it.
 
 use serde_json::{Value, json};
 
@@ -58,6 +59,37 @@ async fn nats_app(url: &str, subject: &str) -> TestApp {
     .await
 }
 
+/// Messages the deployment's stream holds.
+async fn stream_messages(subject: &str) -> u64 {
+    let client = async_nats::connect(nats_url().trim_start_matches("nats://"))
+        .await
+        .expect("NATS answers");
+    let mut stream = async_nats::jetstream::new(client)
+        .get_stream(subject.replace('.', "_"))
+        .await
+        .expect("the server made the stream");
+    stream.info().await.expect("stream info").state.messages
+}
+
+/// Events waiting in the outbox table.
+async fn outbox_rows(app: &TestApp) -> i64 {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let db = sea_orm::Database::connect(&app.database_url)
+        .await
+        .expect("the test connects");
+    let row = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT COUNT(*) AS n FROM change_outbox",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let n: i64 = row.try_get("", "n").unwrap();
+    db.close().await.ok();
+    n
+}
+
 async fn watcher(address: &str, key: &str) -> Ws {
     let mut ws = Ws::connect_to(address, TRANSPORT, ConnectOptions::default()).await;
     ws.init(key).await;
@@ -111,6 +143,10 @@ async fn instances_on_the_nats_bus_see_each_others_changes_in_every_subscription
     let snapshots = ws.snapshots_until_complete("t").await;
     assert_eq!(snapshots.last().unwrap()["status"], json!("COMPLETED"));
     app.assert_counters_consistent(&task).await;
+    // The other instance saw them through the stream: the create and the
+    // two reports are in it.
+    let published = stream_messages(&subject).await;
+    assert!(published >= 3, "{published} events in the stream");
 }
 
 #[tokio::test]
@@ -126,8 +162,12 @@ async fn a_change_from_an_instance_that_cannot_reach_nats_is_published_from_the_
         format!("nats://{}", listener.local_addr().unwrap())
     };
     let cut_off = nats_app(&closed, &subject).await;
-    let connected = instance(&cut_off, &nats_url(), &subject).await;
     let task = cut_off.create_typed("nats.outbox", 3).await;
+    assert!(
+        outbox_rows(&cut_off).await >= 1,
+        "the create's event waits in the outbox"
+    );
+    let connected = instance(&cut_off, &nats_url(), &subject).await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
 
     let mut ws = watcher(&connected, &cut_off.admin_key).await;
@@ -138,4 +178,14 @@ async fn a_change_from_an_instance_that_cannot_reach_nats_is_published_from_the_
         .await;
     let snapshots = ws.snapshots_until_complete("t").await;
     assert_eq!(snapshots.last().unwrap()["status"], json!("COMPLETED"));
+    // The other instance's relay emptied the outbox into the stream.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while outbox_rows(&cut_off).await > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the outbox was not emptied"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(stream_messages(&subject).await >= 2);
 }
