@@ -23,6 +23,8 @@ pub struct OpenError {
 
 /// How long a PostgreSQL that does not answer is waited for at start.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a PostgreSQL connection may sit idle before it is checked again.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(10);
 
 /// The readers and the writer (one pool on PostgreSQL), migrated.
 pub(super) async fn pools(
@@ -49,6 +51,11 @@ pub(super) async fn pools(
             .max_connections(connections)
             .acquire_timeout(CONNECT_TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
+            // A connection in use moments ago is alive: pinging it on every
+            // checkout was a round trip added to every request. One that
+            // sat idle (where a restart or a proxy may have dropped it) is
+            // still checked first.
+            .test_before_acquire_if_idle_for(IDLE_BEFORE_PING)
             .sqlx_logging(false);
         if let Some(role) = role {
             options.map_sqlx_postgres_opts(move |o| o.options([("role", role)]));
@@ -115,6 +122,9 @@ fn sqlite_options(url: &str, connections: u32) -> ConnectOptions {
         .max_connections(connections)
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(30))
+        // A file has no peer to go away: a ping is a hop to the
+        // connection's thread for nothing.
+        .test_before_acquire(false)
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|o| {
             o.create_if_missing(true)
