@@ -28,11 +28,23 @@ use tower_http::trace::TraceLayer;
 use crate::AppState;
 use crate::auth::{self, Auth};
 use crate::error::AppError;
-use crate::graphql::BulkwatchSchema;
+use crate::graphql::executor::Executor;
 
+/// What every handler shares, behind one pointer: axum clones the state for
+/// each request.
 #[derive(Clone)]
-struct Http {
-    schema: BulkwatchSchema,
+struct Http(Arc<Shared>);
+
+impl std::ops::Deref for Http {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+struct Shared {
+    graphql: Executor,
     app: AppState,
     metrics: Arc<Metrics>,
     /// Turns true when the server stops: open WebSockets close.
@@ -113,14 +125,14 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let timeout = app.config.shutdown_timeout();
     let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let http = Http {
-        schema: crate::graphql::build(app.clone()),
+    let http = Http(Arc::new(Shared {
+        graphql: Executor::new(app.clone()),
         metrics: Arc::default(),
         app,
         shutdown,
         ws_connections: Arc::default(),
         fanout: Arc::default(),
-    };
+    }));
     let sockets = http.ws_connections.clone();
     let mut stopping = stop.subscribe();
     let server = axum::serve(listener, router(http)).with_graceful_shutdown(async move {
