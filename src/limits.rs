@@ -146,6 +146,11 @@ impl Limits {
         Ok(())
     }
 
+    /// Whether operations are charged their complexity at all.
+    pub fn charges_complexity(&self) -> bool {
+        self.org_complexity.is_some()
+    }
+
     /// Charges a validated operation's complexity to the organisation.
     pub fn charge_complexity(
         &self,

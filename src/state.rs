@@ -27,6 +27,6 @@ pub struct AppState {
     pub webhooks: Arc<WebhookMetrics>,
     /// Requests and complexity per organisation and key, on this instance.
     pub limits: Arc<Limits>,
-    /// DocumentCache parsed before, by query text.
+    /// Documents parsed before, by query text.
     pub documents: DocumentCache,
 }

@@ -2,16 +2,18 @@
 //!
 //! Clients send a handful of operations over and over: a status poll every
 //! few seconds, a worker's claim and report. Parsing the text again for each
-//! is about a tenth of a poll's CPU, so a document that parsed once (within
-//! the schema's limits) is kept and handed out again. Only documents that
-//! parsed are kept: a bad query is parsed, and refused, each time.
+//! is about a tenth of a poll's CPU, so a document that parsed once is kept
+//! and handed out again. Only documents that parsed are kept: a bad query is
+//! parsed, and refused, each time.
 
 use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
+use async_graphql::ServerError;
 use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{ServerResult, Variables};
 use moka::sync::Cache;
+
+use super::document::fragment_cycle;
+use super::errors::{is_limit, with_code};
 
 /// Query texts of at most this many bytes in all; the least used go first.
 const CAPACITY_BYTES: u64 = 8 * 1024 * 1024;
@@ -31,32 +33,28 @@ impl Default for DocumentCache {
 }
 
 impl DocumentCache {
-    /// The document of `query` when it parsed before.
-    pub fn get(&self, query: &str) -> Option<Arc<ExecutableDocument>> {
-        self.0.get(query)
-    }
-}
-
-impl ExtensionFactory for DocumentCache {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(self.clone())
-    }
-}
-
-#[async_trait::async_trait]
-impl Extension for DocumentCache {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        if let Some(document) = self.get(query) {
-            return Ok(ExecutableDocument::clone(&document));
+    /// The document of `query`, parsed now or before; a text that does not
+    /// parse is BAD_USER_INPUT, or LIMIT_EXCEEDED for the parser's limits.
+    pub fn parse(&self, query: &str) -> Result<Arc<ExecutableDocument>, ServerError> {
+        if let Some(document) = self.0.get(query) {
+            return Ok(document);
         }
-        let document = next.run(ctx, query, variables).await?;
-        self.0.insert(Arc::from(query), Arc::new(document.clone()));
+        let document = async_graphql::parser::parse_query(query).map_err(|e| {
+            let e = ServerError::from(e);
+            let code = if is_limit(&e.message) {
+                "LIMIT_EXCEEDED"
+            } else {
+                "BAD_USER_INPUT"
+            };
+            with_code(e, code)
+        })?;
+        // A fragment cycle would otherwise surface as the recursion limit.
+        if let Some(name) = fragment_cycle(&document) {
+            let message = format!("fragment \"{name}\" spreads itself");
+            return Err(with_code(ServerError::new(message, None), "BAD_USER_INPUT"));
+        }
+        let document = Arc::new(document);
+        self.0.insert(Arc::from(query), document.clone());
         Ok(document)
     }
 }

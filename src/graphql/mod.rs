@@ -1,11 +1,13 @@
 //! The GraphQL schema: thin resolvers over the domain and the store.
 
+pub mod anonymous;
 pub mod connection;
 pub mod control;
 pub mod document;
 pub mod document_cache;
 pub mod enums;
 pub mod errors;
+pub mod executor;
 pub mod ids;
 pub mod inputs;
 pub mod limits;
@@ -24,7 +26,6 @@ use async_graphql::{Context, Guard, MergedObject, MergedSubscription, Schema, Sc
 
 use crate::AppState;
 use crate::auth::Auth;
-use crate::config::Config;
 use crate::domain::Principal;
 use crate::domain::keys::Scope;
 use crate::error::AppError;
@@ -54,30 +55,6 @@ pub fn schema_builder() -> SchemaBuilder<Query, Mutation, Subscription> {
         Subscription::default(),
     )
     .register_output_type::<types::Node>()
-    .extension(errors::ErrorCodes)
-}
-
-/// The schema with the server's state and request limits.
-pub fn build(state: AppState) -> BulkwatchSchema {
-    let Config {
-        max_depth,
-        max_complexity,
-        max_recursive_depth,
-        max_directives,
-        introspection,
-        ..
-    } = state.config;
-    let mut builder = schema_builder()
-        .limit_depth(max_depth)
-        .limit_complexity(max_complexity)
-        .limit_recursive_depth(max_recursive_depth)
-        .limit_directives(max_directives)
-        .extension(limits::ComplexityBudget)
-        .extension(state.documents.clone());
-    if !introspection {
-        builder = builder.disable_introspection();
-    }
-    builder.data(state).finish()
 }
 
 /// The schema in SDL, as `schema.graphql` holds it.

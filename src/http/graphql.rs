@@ -18,7 +18,6 @@ use super::response::{is_request_error, respond, wants_graphql_response};
 use super::{Http, authenticate, ws};
 use crate::auth::Auth;
 use crate::error::{AppError, AppResult, bad_input, limit_exceeded};
-use crate::graphql;
 
 fn is_json(headers: &HeaderMap) -> bool {
     let Some(value) = headers
@@ -197,79 +196,62 @@ async fn graphql_get(
     ))
 }
 
-/// Runs `f` on the operation a request would run, when its query parses;
-/// a query the schema parsed before is not parsed again.
-fn with_operation<R>(
-    http: &Http,
+/// The operation a request would run, when its document names one.
+fn operation<'d>(
+    document: &'d ExecutableDocument,
     request: &Request,
-    f: impl FnOnce(&OperationDefinition) -> R,
-) -> Option<R> {
-    let cached = http.app.documents.get(&request.query);
-    let parsed;
-    let document: &ExecutableDocument = match &cached {
-        Some(document) => document,
-        None => {
-            parsed = async_graphql::parser::parse_query(&request.query).ok()?;
-            &parsed
-        }
-    };
+) -> Option<&'d OperationDefinition> {
     let op = match (&document.operations, request.operation_name.as_deref()) {
         (DocumentOperations::Single(op), _) => op,
         (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name)?,
         (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next()?,
         _ => return None,
     };
-    Some(f(&op.node))
+    Some(&op.node)
 }
 
 fn operation_type(http: &Http, request: &Request) -> Option<OperationType> {
-    with_operation(http, request, |op| op.ty)
+    let document = http.graphql.document(&request.query).ok()?;
+    operation(&document, request).map(|op| op.ty)
 }
 
 /// Required variables the request leaves out: a request error, answered
 /// before anything runs.
-fn missing_variables(http: &Http, request: &Request) -> Vec<ServerError> {
-    if !request.query.contains('$') {
+fn missing_variables(document: &ExecutableDocument, request: &Request) -> Vec<ServerError> {
+    let Some(op) = operation(document, request) else {
         return Vec::new();
-    }
-    with_operation(http, request, |op| {
-        op.variable_definitions
-            .iter()
-            .filter(|def| !def.node.var_type.node.nullable && def.node.default_value.is_none())
-            .filter(|def| {
-                let value = request.variables.get(&def.node.name.node);
-                value.is_none() || value == Some(&async_graphql::Value::Null)
-            })
-            .map(|def| {
-                let message = format!(
-                    "variable ${} of type {} is required",
-                    def.node.name.node, def.node.var_type.node
-                );
-                let mut err = ServerError::new(message, Some(def.pos));
-                err.extensions
-                    .get_or_insert_with(Default::default)
-                    .set("code", "BAD_USER_INPUT");
-                err
-            })
-            .collect()
-    })
-    .unwrap_or_default()
+    };
+    op.variable_definitions
+        .iter()
+        .filter(|def| !def.node.var_type.node.nullable && def.node.default_value.is_none())
+        .filter(|def| {
+            let value = request.variables.get(&def.node.name.node);
+            value.is_none() || value == Some(&async_graphql::Value::Null)
+        })
+        .map(|def| {
+            let message = format!(
+                "variable ${} of type {} is required",
+                def.node.name.node, def.node.var_type.node
+            );
+            let mut err = ServerError::new(message, Some(def.pos));
+            err.extensions
+                .get_or_insert_with(Default::default)
+                .set("code", "BAD_USER_INPUT");
+            err
+        })
+        .collect()
 }
 
 async fn execute(http: &Http, caller: Auth, request: Request) -> GqlResponse {
-    let missing = missing_variables(http, &request);
-    if !missing.is_empty() {
-        return GqlResponse::from_errors(missing);
-    }
     let started = Instant::now();
     let operation = request.operation_name.clone().unwrap_or_default();
-    // Without a valid key no root field runs, and the loader sees no organisation.
-    let organisation = caller
-        .principal()
-        .map(|p| p.organisation_id)
-        .unwrap_or_default();
-    let loader = graphql::loaders::request_loader(http.app.db.clone(), organisation, true);
-    let response = http.schema.execute(request.data(caller).data(loader)).await;
+    let response = match http.graphql.document(&request.query) {
+        Err(error) => GqlResponse::from_errors(vec![error]),
+        Ok(document) => match missing_variables(&document, &request) {
+            missing if !missing.is_empty() => GqlResponse::from_errors(missing),
+            _ => http.graphql.execute(request, &document, caller).await,
+        },
+    };
     http.metrics.operations.fetch_add(1, Ordering::Relaxed);
     let codes: Vec<String> = response
         .errors

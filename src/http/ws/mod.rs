@@ -19,7 +19,6 @@ use super::Http;
 use super::fanout::Key;
 use crate::auth::{self, Auth};
 use crate::error::AppError;
-use crate::graphql;
 
 const TRANSPORT_WS: &str = "graphql-transport-ws";
 const LEGACY_WS: &str = "graphql-ws";
@@ -303,11 +302,8 @@ impl Connection {
             return Next::Continue;
         }
         let shared_key = Key::of(&request, &principal);
-        let (schema, db) = (self.http.schema.clone(), self.http.app.db.clone());
-        let execute = move || {
-            let loader = graphql::loaders::request_loader(db, principal.organisation_id, false);
-            schema.execute_stream(request.data(Auth::Valid(principal)).data(loader))
-        };
+        let executor = self.http.graphql.clone();
+        let execute = move || executor.execute_stream(request, principal);
         self.started += 1;
         let serial = self.started;
         let (out, done, protocol, key) = (out.clone(), done.clone(), self.protocol, id.clone());
