@@ -5,6 +5,7 @@
 
 mod export;
 mod pages;
+mod pg_rows;
 mod read;
 mod write;
 

@@ -11,6 +11,8 @@ use crate::error::AppResult;
 use crate::store::page::{Page, Window};
 use crate::store::{Scoped, nested};
 
+use super::pg_rows;
+
 use super::{ItemFilter, ItemOrder};
 
 /// One page of items for each of several tasks, in one statement.
@@ -49,7 +51,9 @@ pub async fn pages_for_tasks(
         DbBackend::Sqlite => {
             member.expr_as(Expr::cust(AGGREGATE_ITEMS_SQLITE), Alias::new("items"));
         }
-        _ => nested::every_column(member),
+        _ => {
+            member.columns(pg_rows::COLUMNS);
+        }
     };
     let Some(statement) = nested::union_all(task_ids.iter().map(page), columns) else {
         return Ok(HashMap::new());
@@ -67,11 +71,13 @@ pub async fn pages_for_tasks(
             }
             rows
         }
-        _ => {
-            task_item::Model::find_by_statement(statement)
-                .all(db.conn())
-                .await?
-        }
+        _ => db
+            .conn()
+            .query_all_raw(statement)
+            .await?
+            .iter()
+            .map(pg_rows::decode)
+            .collect::<Result<_, _>>()?,
     };
     Ok(nested::pages_by_parent(
         task_ids,
