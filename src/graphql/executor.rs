@@ -4,7 +4,8 @@
 //! extension chain: its document is parsed once and kept (`DocumentCache`);
 //! its complexity is charged to the organisation by a gate schema that
 //! validates and runs nothing (`limits`); then it runs on a schema without
-//! extensions. async-graphql puts every field on a slower path (a registry
+//! extensions, one that skips the validation rules when the request is
+//! known to pass them (`validated`). async-graphql puts every field on a slower path (a registry
 //! lookup, a type name built, a boxed future per extension) as soon as a
 //! schema has any extension, and a 50 × 20 task page resolves some 4,000
 //! fields. Requests without a valid key run on a schema of their own that
@@ -16,12 +17,13 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{Request, Response, ServerError};
+use async_graphql::{Request, Response, ServerError, ValidationMode};
 use futures_util::stream::{self, BoxStream};
 use futures_util::{FutureExt, StreamExt};
 
 use super::errors::{classify_response, panicked};
-use super::limits::{Complexities, Measured};
+use super::limits::Measured;
+use super::validated::{self, Validated};
 use super::{BulkwatchSchema, anonymous, limits, loaders, schema_builder};
 use crate::AppState;
 use crate::auth::Auth;
@@ -33,16 +35,19 @@ pub struct Executor {
     state: AppState,
     /// Requests with a valid key.
     run: BulkwatchSchema,
+    /// Requests with a valid key that are known to pass validation: it
+    /// measures depth and complexity only.
+    fast: BulkwatchSchema,
     /// Validates and charges complexity; runs nothing.
     gate: BulkwatchSchema,
     /// Requests without a valid key.
     anonymous: BulkwatchSchema,
-    /// What small requests cost when the gate validated them.
-    complexities: Complexities,
+    /// Small requests that validated, and what they cost.
+    validated: Validated,
 }
 
 /// The schema with the server's state and request limits.
-fn schema(state: &AppState, extension: Option<Extension>) -> BulkwatchSchema {
+fn schema(state: &AppState, extension: Option<Extension>, mode: ValidationMode) -> BulkwatchSchema {
     let Config {
         max_depth,
         max_complexity,
@@ -55,7 +60,8 @@ fn schema(state: &AppState, extension: Option<Extension>) -> BulkwatchSchema {
         .limit_depth(max_depth)
         .limit_complexity(max_complexity)
         .limit_recursive_depth(max_recursive_depth)
-        .limit_directives(max_directives);
+        .limit_directives(max_directives)
+        .validation_mode(mode);
     builder = match extension {
         Some(Extension::Gate) => builder.extension(limits::ComplexityGate),
         Some(Extension::Anonymous) => builder.extension(anonymous::RootRefusal),
@@ -75,10 +81,11 @@ enum Extension {
 impl Executor {
     pub fn new(state: AppState) -> Self {
         Executor {
-            run: schema(&state, None),
-            gate: schema(&state, Some(Extension::Gate)),
-            anonymous: schema(&state, Some(Extension::Anonymous)),
-            complexities: Complexities::default(),
+            run: schema(&state, None, ValidationMode::Strict),
+            fast: schema(&state, None, ValidationMode::Fast),
+            gate: schema(&state, Some(Extension::Gate), ValidationMode::Strict),
+            anonymous: schema(&state, Some(Extension::Anonymous), ValidationMode::Strict),
+            validated: Validated::default(),
             state,
         }
     }
@@ -99,13 +106,25 @@ impl Executor {
             let request = parsed(request, document).data(caller);
             return caught(&self.anonymous, request).await;
         };
-        if let Err(errors) = self.charge(&request, document, caller).await {
-            return classify_response(Response::from_errors(errors));
-        }
+        let key = Validated::key(&request);
+        let valid = match self.charge(&request, document, caller, key.clone()).await {
+            Err(errors) => return classify_response(Response::from_errors(errors)),
+            Ok(valid) => valid,
+        };
         let loader =
             loaders::request_loader(self.state.db.clone(), principal.organisation_id, true);
         let request = parsed(request, document).data(caller).data(loader);
-        caught(&self.run, request).await
+        if valid {
+            return caught(&self.fast, request).await;
+        }
+        let response = caught(&self.run, request).await;
+        // Validation errors are the request's own and carry no path.
+        if let Some(key) = key
+            && response.errors.iter().all(|e| !e.path.is_empty())
+        {
+            self.validated.insert(key, None);
+        }
+        response
     }
 
     /// Runs a subscription (or any operation) over a WebSocket.
@@ -121,13 +140,15 @@ impl Executor {
                 Ok(document) => document,
                 Err(error) => return refused(vec![error]),
             };
-            if let Err(errors) = this.charge(&request, &document, caller).await {
-                return refused(errors);
-            }
+            let valid = match this.charge(&request, &document, caller, None).await {
+                Err(errors) => return refused(errors),
+                Ok(valid) => valid,
+            };
             let loader =
                 loaders::request_loader(this.state.db.clone(), principal.organisation_id, false);
             let request = parsed(request, &document).data(caller).data(loader);
-            this.run
+            let schema = if valid { &this.fast } else { &this.run };
+            schema
                 .execute_stream(request)
                 .map(classify_response)
                 .boxed()
@@ -137,22 +158,25 @@ impl Executor {
     }
 
     /// Charges the operation's complexity: what it cost before, or what
-    /// the gate measures when it validates it.
+    /// the gate measures when it validates it. `Ok(true)` when the request
+    /// is known to pass validation.
     async fn charge(
         &self,
         request: &Request,
         document: &ExecutableDocument,
         caller: Auth,
-    ) -> Result<(), Vec<ServerError>> {
+        key: Option<validated::Key>,
+    ) -> Result<bool, Vec<ServerError>> {
         let Some(principal) = caller.principal() else {
-            return Ok(());
+            return Ok(false);
         };
+        let seen = key.as_ref().and_then(|k| self.validated.get(k));
         if !self.state.limits.charges_complexity() {
-            return Ok(());
+            return Ok(seen.is_some());
         }
-        let key = Complexities::key(request);
-        if let Some(complexity) = key.as_ref().and_then(|k| self.complexities.get(k)) {
-            return limits::charge(&self.state, principal.organisation_id, complexity);
+        if let Some(Some(complexity)) = seen {
+            limits::charge(&self.state, principal.organisation_id, complexity)?;
+            return Ok(true);
         }
         let measured = Arc::new(Measured::default());
         let mut gate = Request::new(request.query.clone())
@@ -166,10 +190,10 @@ impl Executor {
         if !response.errors.is_empty() {
             return Err(response.errors);
         }
-        if let (Some(key), Some(complexity)) = (key, measured.0.get()) {
-            self.complexities.insert(key, *complexity);
+        if let Some(key) = key {
+            self.validated.insert(key, measured.0.get().copied());
         }
-        Ok(())
+        Ok(true)
     }
 }
 

@@ -6,16 +6,15 @@
 //! (the executor's gate): the complexity is only known inside validation,
 //! and an extension on the schema that executes would put every field on
 //! async-graphql's slower path. A small request (a poll, a page) that was
-//! validated before is charged what it cost then, without the gate:
-//! complexity depends on nothing but the document and the variables.
+//! validated before is charged what it cost then, without the gate
+//! (`validated`).
 
 use std::sync::{Arc, OnceLock};
 
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextValidation,
 };
-use async_graphql::{Request, Response, ServerError, ValidationResult, Value};
-use moka::sync::Cache;
+use async_graphql::{Response, ServerError, ValidationResult};
 
 use crate::AppState;
 use crate::auth::Auth;
@@ -78,62 +77,6 @@ fn refused(refusal: crate::limits::RateLimited) -> ServerError {
 /// Where the gate leaves the complexity it validated.
 #[derive(Default)]
 pub struct Measured(pub OnceLock<usize>);
-
-/// Requests with at most this many values in their variables are remembered.
-const SMALL_VARIABLES: usize = 16;
-
-/// Complexities of small requests, by query text, operation and variables.
-#[derive(Clone)]
-pub struct Complexities(Cache<(Arc<str>, String), usize>);
-
-impl Default for Complexities {
-    fn default() -> Self {
-        Complexities(
-            Cache::builder()
-                .weigher(|(query, rest): &(Arc<str>, String), _| {
-                    u32::try_from(query.len() + rest.len()).unwrap_or(u32::MAX)
-                })
-                .max_capacity(4 * 1024 * 1024)
-                .build(),
-        )
-    }
-}
-
-impl Complexities {
-    /// The key of a small request; none for one with large variables.
-    pub fn key(request: &Request) -> Option<(Arc<str>, String)> {
-        let mut budget = SMALL_VARIABLES;
-        if !request.variables.values().all(|v| small(v, &mut budget)) {
-            return None;
-        }
-        let variables = serde_json::to_string(&request.variables).ok()?;
-        let name = request.operation_name.as_deref().unwrap_or("");
-        Some((
-            Arc::from(request.query.as_str()),
-            format!("{name}\n{variables}"),
-        ))
-    }
-
-    pub fn get(&self, key: &(Arc<str>, String)) -> Option<usize> {
-        self.0.get(key)
-    }
-
-    pub fn insert(&self, key: (Arc<str>, String), complexity: usize) {
-        self.0.insert(key, complexity);
-    }
-}
-
-fn small(value: &Value, budget: &mut usize) -> bool {
-    if *budget == 0 {
-        return false;
-    }
-    *budget -= 1;
-    match value {
-        Value::List(items) => items.iter().all(|v| small(v, budget)),
-        Value::Object(fields) => fields.values().all(|v| small(v, budget)),
-        _ => true,
-    }
-}
 
 /// Charges a remembered complexity, as the gate would.
 pub fn charge(

@@ -17,6 +17,7 @@ pub mod query;
 pub mod scalars;
 pub mod subscription;
 pub mod types;
+pub mod validated;
 pub mod webhook_inputs;
 pub mod webhook_loaders;
 pub mod webhooks;

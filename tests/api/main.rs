@@ -21,6 +21,7 @@ mod ops;
 mod queries;
 mod rate_limits;
 mod readme;
+mod repeats;
 mod results;
 mod retention;
 mod row_security;

@@ -1160,17 +1160,20 @@ async fn changes_cross_instances_and_survive_a_lost_listener_connection() {
     // Lose the listener's connection, change a watched task to its terminal
     // state meanwhile: the subscriber still gets the terminal state.
     let task = create(&app, "ws.lost", 4).await;
-    ws.subscribe("u", WATCH_TASK, json!({ "id": task })).await;
-    ws.next_data("u").await;
-    // The dashboard feed and the item feed, each on a socket of its own.
-    let mut dashboard = Ws::connect_to(&listening, TRANSPORT, ConnectOptions::default()).await;
-    dashboard.init(&app.admin_key).await;
-    let filter = json!({ "filter": { "type": ["ws.lost"] } });
-    dashboard.subscribe("d", WATCH_TASKS, filter).await;
+    // The item feed, the dashboard feed and the task, each on a socket of its
+    // own. The item feed sends nothing until a change, so a client cannot
+    // see when it began: it subscribes first, and the answers the other two
+    // wait for give it time to.
     let mut feed = Ws::connect_to(&listening, TRANSPORT, ConnectOptions::default()).await;
     feed.init(&app.admin_key).await;
     feed.subscribe("i", WATCH_ITEMS, json!({ "taskId": task }))
         .await;
+    ws.subscribe("u", WATCH_TASK, json!({ "id": task })).await;
+    ws.next_data("u").await;
+    let mut dashboard = Ws::connect_to(&listening, TRANSPORT, ConnectOptions::default()).await;
+    dashboard.init(&app.admin_key).await;
+    let filter = json!({ "filter": { "type": ["ws.lost"] } });
+    dashboard.subscribe("d", WATCH_TASKS, filter).await;
     report(&app, &task, vec![succeeded(0)]).await;
     ws.snapshots_until("u", |t| t["counters"]["succeeded"] == 1)
         .await;
