@@ -3,9 +3,11 @@
 use entity::bulk_task::{self, Column, Entity as Tasks};
 use sea_orm::IdenStatic;
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+use std::sync::OnceLock;
+
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter,
-    QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Statement, Value,
 };
 use uuid::Uuid;
 
@@ -186,11 +188,44 @@ pub(super) fn visible(org: Uuid) -> Condition {
         .add(Column::PrunedAt.is_null())
 }
 
+/// The task `id`, if the organisation may see it. The statement's text
+/// never changes, so it is built once per backend and only its values are
+/// bound: building it through sea-query each time was a tenth of the CPU of
+/// a status poll, the request clients send most.
 pub async fn find(
     db: &Scoped<impl ConnectionTrait>,
     id: Uuid,
 ) -> Result<Option<bulk_task::Model>, DbErr> {
-    by_id::find::<Tasks>(db, visible(db.org()), id).await
+    let backend = db.backend();
+    let template = find_template(backend);
+    let values = template.values.iter().flat_map(|v| &v.0).map(|v| match v {
+        Value::Uuid(Some(slot)) if *slot == ID_SLOT => id.into(),
+        Value::Uuid(Some(slot)) if *slot == ORGANISATION_SLOT => db.org().into(),
+        other => other.clone(),
+    });
+    let statement = Statement::from_sql_and_values(backend, template.sql.as_str(), values);
+    bulk_task::Model::find_by_statement(statement)
+        .one(db.conn())
+        .await
+}
+
+/// Stand-ins for the id and the organisation in the built statement.
+const ID_SLOT: Uuid = Uuid::from_u128(1);
+const ORGANISATION_SLOT: Uuid = Uuid::from_u128(2);
+
+fn find_template(backend: DbBackend) -> &'static Statement {
+    static SQLITE: OnceLock<Statement> = OnceLock::new();
+    static POSTGRES: OnceLock<Statement> = OnceLock::new();
+    let cell = match backend {
+        DbBackend::Sqlite => &SQLITE,
+        _ => &POSTGRES,
+    };
+    cell.get_or_init(|| {
+        Tasks::find_by_id(ID_SLOT)
+            .filter(visible(ORGANISATION_SLOT))
+            .limit(1)
+            .build(backend)
+    })
 }
 
 pub async fn find_many(
