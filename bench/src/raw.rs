@@ -34,9 +34,20 @@ pub fn now_ms() -> i64 {
 
 impl Pool {
     /// Connects to the database the server uses, with the server's SQLite
-    /// settings (WAL, synchronous NORMAL, foreign keys), and no ping on
-    /// checkout, as the server has: the fastest way to the same rows.
+    /// settings (WAL, synchronous NORMAL, foreign keys). Each connection is
+    /// pinged when it is handed out, so the checks of scenarios that kill
+    /// connections or restart PostgreSQL get a live one.
     pub async fn connect(backend: Backend, url: &str, connections: u32) -> Res<Pool> {
+        Self::open(backend, url, connections, true).await
+    }
+
+    /// As `connect`, without the ping on checkout, as the server has: the
+    /// baselines' fastest way to the same rows.
+    pub async fn baseline(backend: Backend, url: &str, connections: u32) -> Res<Pool> {
+        Self::open(backend, url, connections, false).await
+    }
+
+    async fn open(backend: Backend, url: &str, connections: u32, ping: bool) -> Res<Pool> {
         Ok(match backend {
             Backend::Sqlite => {
                 let options = SqliteConnectOptions::from_str(url)?
@@ -47,7 +58,7 @@ impl Pool {
                 Pool::Sqlite(
                     SqlitePoolOptions::new()
                         .max_connections(connections)
-                        .test_before_acquire(false)
+                        .test_before_acquire(ping)
                         .connect_with(options)
                         .await?,
                 )
@@ -55,7 +66,7 @@ impl Pool {
             Backend::Postgres => Pool::Pg(
                 PgPoolOptions::new()
                     .max_connections(connections)
-                    .test_before_acquire(false)
+                    .test_before_acquire(ping)
                     .connect(url)
                     .await?,
             ),

@@ -37,7 +37,7 @@ impl Rig {
         let sampler = Sampler::start(server.pid());
         let gql = Gql::new(&server.base, server.api_key.as_deref());
         // The server has migrated the database by the time it is ready.
-        let pool = Pool::connect(env.backend, &db.url, raw_connections).await?;
+        let pool = Pool::baseline(env.backend, &db.url, raw_connections).await?;
         Ok(Rig {
             gql,
             pool,

@@ -24,7 +24,7 @@ pub struct OpenError {
 /// How long a PostgreSQL that does not answer is waited for at start.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a PostgreSQL connection may sit idle before it is checked again.
-const IDLE_BEFORE_PING: Duration = Duration::from_secs(10);
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 
 /// The readers and the writer (one pool on PostgreSQL), migrated.
 pub(super) async fn pools(
