@@ -269,6 +269,11 @@ impl TestApp {
 
     /// POSTs a GraphQL request and returns the whole JSON response.
     pub async fn post(&self, query: &str, variables: Value) -> Value {
+        self.post_with_status(query, variables).await.1
+    }
+
+    /// POSTs a GraphQL request and returns the HTTP status and the JSON response.
+    pub async fn post_with_status(&self, query: &str, variables: Value) -> (u16, Value) {
         let response = self
             .client
             .post(self.url("/graphql"))
@@ -276,7 +281,8 @@ impl TestApp {
             .send()
             .await
             .expect("request sent");
-        response.json().await.expect("a JSON response")
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("a JSON response"))
     }
 
     /// The whole `/metrics` page.

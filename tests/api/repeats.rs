@@ -3,21 +3,9 @@
 //! the next time; a request that failed validation is checked again each
 //! time. Whatever it remembers, the client must not be able to tell.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::helpers::{TestApp, spawn_app, spawn_app_with};
-
-async fn send(app: &TestApp, query: &str, variables: Value) -> (u16, Value) {
-    let response = app
-        .client
-        .post(app.url("/graphql"))
-        .json(&json!({ "query": query, "variables": variables }))
-        .send()
-        .await
-        .expect("request sent");
-    let status = response.status().as_u16();
-    (status, response.json().await.expect("a JSON response"))
-}
 
 /// Sends each request three times and checks every answer equals the first.
 async fn answers_alike(app: &TestApp, task: &str) {
@@ -48,7 +36,7 @@ async fn answers_alike(app: &TestApp, task: &str) {
         ),
     ];
     for (what, query, variables, code) in cases {
-        let first = send(app, query, variables.clone()).await;
+        let first = app.post_with_status(query, variables.clone()).await;
         match code {
             None => assert_eq!(first.1["data"]["bulkTask"]["id"], task, "{what}: {first:?}"),
             Some(code) => assert_eq!(
@@ -57,15 +45,15 @@ async fn answers_alike(app: &TestApp, task: &str) {
             ),
         }
         for _ in 0..2 {
-            let again = send(app, query, variables.clone()).await;
+            let again = app.post_with_status(query, variables.clone()).await;
             assert_eq!(again, first, "{what}: the same request, another answer");
         }
     }
     // The same document with other variables is checked on its own.
     let query = "query($n: Int) { bulkTasks(first: $n) { nodes { id } } }";
-    let (_, valid) = send(app, query, json!({ "n": 1 })).await;
+    let (_, valid) = app.post_with_status(query, json!({ "n": 1 })).await;
     assert!(valid["errors"].is_null(), "{valid:#}");
-    let (_, invalid) = send(app, query, json!({ "n": "one" })).await;
+    let (_, invalid) = app.post_with_status(query, json!({ "n": "one" })).await;
     assert_eq!(
         invalid["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
         "{invalid:#}"
