@@ -1,12 +1,13 @@
 //! Queries on `task_items`, every one filtered by the handle's organisation.
 //! Writes are set-based: one statement per batch, the rows passed as one
-//! JSON array that SQLite's `json_each` or PostgreSQL's `jsonb_to_recordset`
+//! JSON array that SQLite's `jsonb_each` or PostgreSQL's `jsonb_to_recordset`
 //! turns into a table.
 
 mod export;
 mod pages;
 mod pg_rows;
 mod read;
+mod state_rows;
 mod write;
 
 use entity::task_item::{self, Column};
@@ -16,6 +17,7 @@ use sea_orm::{ColumnTrait, Condition};
 pub use export::export_page;
 pub use pages::pages_for_tasks;
 pub use read::*;
+pub use state_rows::{ItemState, STATE_COLUMNS};
 pub use write::*;
 
 use super::page::SortValue;

@@ -1,10 +1,9 @@
 //! Writes of items: admission inserts, batched state changes, cancel and retry.
 
-use entity::task_item::{self, Column, Entity as Items};
+use entity::task_item::{Column, Entity as Items};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter,
-    Statement,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, Statement,
 };
 use serde::Serialize;
 use uuid::Uuid;
@@ -12,7 +11,7 @@ use uuid::Uuid;
 use crate::domain::status::ItemStatus;
 use crate::store::Scoped;
 
-use super::CHUNK;
+use super::{CHUNK, ItemState};
 
 /// An item as admission decided it.
 #[derive(Debug, Serialize)]
@@ -60,7 +59,7 @@ pub async fn insert(
              error_code, error_message, error_details, attempts, created_at, updated_at, finished_at) \
              SELECT unhex(value ->> 'id'), ?1, ?2, value ->> 'idx', value ->> 'client_item_id', \
              value ->> 'status', value ->> 'payload', value ->> 'error_code', value ->> 'error_message', \
-             value ->> 'error_details', 0, ?3, ?3, value ->> 'finished_at' FROM json_each(?4)"
+             value ->> 'error_details', 0, ?3, ?3, value ->> 'finished_at' FROM jsonb_each(?4)"
         }
     };
     for chunk in items.chunks(CHUNK) {
@@ -75,68 +74,6 @@ pub async fn insert(
             .await?;
     }
     Ok(())
-}
-
-/// What a report needs to know about an item, and the write that stores it
-/// after a report, a claim or an expiry (serialised as one row of a batch
-/// UPDATE, which finds the item by `idx`); payloads stay in the table.
-#[derive(Clone, Debug, FromQueryResult, Serialize)]
-pub struct ItemState {
-    #[serde(skip)]
-    pub id: Uuid,
-    pub idx: i32,
-    #[serde(skip)]
-    pub client_item_id: Option<String>,
-    pub status: ItemStatus,
-    pub result: Option<String>,
-    pub error_code: Option<String>,
-    pub error_message: Option<String>,
-    pub error_details: Option<String>,
-    pub attempts: i32,
-    pub worker_id: Option<String>,
-    pub lease_token: Option<String>,
-    pub lease_expires_at: Option<i64>,
-    pub started_at: Option<i64>,
-    pub finished_at: Option<i64>,
-}
-
-/// The columns of an `ItemState`.
-pub const STATE_COLUMNS: [Column; 14] = [
-    Column::Id,
-    Column::Idx,
-    Column::ClientItemId,
-    Column::Status,
-    Column::Result,
-    Column::ErrorCode,
-    Column::ErrorMessage,
-    Column::ErrorDetails,
-    Column::Attempts,
-    Column::WorkerId,
-    Column::LeaseToken,
-    Column::LeaseExpiresAt,
-    Column::StartedAt,
-    Column::FinishedAt,
-];
-
-impl From<&task_item::Model> for ItemState {
-    fn from(m: &task_item::Model) -> Self {
-        ItemState {
-            id: m.id,
-            idx: m.idx,
-            client_item_id: m.client_item_id.clone(),
-            status: m.status,
-            result: m.result.clone(),
-            error_code: m.error_code.clone(),
-            error_message: m.error_message.clone(),
-            error_details: m.error_details.clone(),
-            attempts: m.attempts,
-            worker_id: m.worker_id.clone(),
-            lease_token: m.lease_token.clone(),
-            lease_expires_at: m.lease_expires_at,
-            started_at: m.started_at,
-            finished_at: m.finished_at,
-        }
-    }
 }
 
 /// Writes many item changes of one task in one statement per chunk.
@@ -160,26 +97,30 @@ pub async fn apply(
              AND t.idx = u.idx"
         }
         _ => {
-            // The batch's positions drive the statement: each item is found
-            // by (task_id, idx) and takes its row of the batch. An
-            // `UPDATE … FROM` join left the loop order to the planner, which
-            // (plans being independent of bound values here) scanned the
-            // whole task and probed the batch: 15 ms a batch on a
-            // 100,000-item task.
+            // The batch's positions drive the statement: the IN list finds
+            // each item by (task_id, idx), and the join takes its row of the
+            // batch through an automatic index on `u`. Without the IN list
+            // the planner (plans being independent of bound values here)
+            // scanned the whole task and probed the batch; a correlated
+            // `(SELECT … FROM u WHERE u.idx = task_items.idx)` scanned the
+            // batch once per item (SQLite 3.51 builds no index for it):
+            // 30 ms a 1,000-item batch, against 11 ms for this join.
+            // `jsonb_each` hands each row over as JSONB, not as text that
+            // every `->>` parses again.
             "WITH u AS MATERIALIZED (SELECT CAST(value ->> 'idx' AS INTEGER) AS idx, \
              value ->> 'status' AS status, value ->> 'result' AS result, \
              value ->> 'error_code' AS error_code, value ->> 'error_message' AS error_message, \
              value ->> 'error_details' AS error_details, value ->> 'attempts' AS attempts, \
              value ->> 'worker_id' AS worker_id, value ->> 'lease_token' AS lease_token, \
              value ->> 'lease_expires_at' AS lease_expires_at, value ->> 'started_at' AS started_at, \
-             value ->> 'finished_at' AS finished_at FROM json_each(?2)) \
-             UPDATE task_items SET (status, result, error_code, error_message, error_details, attempts, \
-             worker_id, lease_token, lease_expires_at, started_at, finished_at, updated_at) = \
-             (SELECT u.status, u.result, u.error_code, u.error_message, u.error_details, u.attempts, \
-             u.worker_id, u.lease_token, u.lease_expires_at, u.started_at, u.finished_at, ?1 \
-             FROM u WHERE u.idx = task_items.idx) \
-             WHERE task_items.organisation_id = ?4 AND task_items.task_id = ?3 \
-             AND task_items.idx IN (SELECT idx FROM u)"
+             value ->> 'finished_at' AS finished_at FROM jsonb_each(?2)) \
+             UPDATE task_items SET status = u.status, result = u.result, error_code = u.error_code, \
+             error_message = u.error_message, error_details = u.error_details, attempts = u.attempts, \
+             worker_id = u.worker_id, lease_token = u.lease_token, lease_expires_at = u.lease_expires_at, \
+             started_at = u.started_at, finished_at = u.finished_at, updated_at = ?1 \
+             FROM u WHERE task_items.idx IN (SELECT idx FROM u) \
+             AND task_items.organisation_id = ?4 AND task_items.task_id = ?3 \
+             AND task_items.idx = u.idx"
         }
     };
     for chunk in changes.chunks(CHUNK) {
