@@ -9,7 +9,9 @@
 use entity::task_item::{self, Column};
 use sea_orm::sqlx::Row;
 use sea_orm::sqlx::postgres::PgRow;
-use sea_orm::{ActiveEnum, DbErr, FromQueryResult, QueryResult, RuntimeErr};
+use sea_orm::{DbErr, FromQueryResult, QueryResult, RuntimeErr};
+
+use super::state_rows::status_of;
 
 /// The model's columns, in the order `decode` reads them.
 pub(super) const COLUMNS: [Column; 19] = [
@@ -43,9 +45,7 @@ pub(super) fn decode(row: &QueryResult) -> Result<task_item::Model, DbErr> {
 }
 
 fn from_pg(row: &PgRow) -> Result<task_item::Model, sea_orm::sqlx::Error> {
-    let status: String = row.try_get(5)?;
-    let status = entity::status::ItemStatus::try_from_value(&status)
-        .map_err(|e| sea_orm::sqlx::Error::Decode(e.to_string().into()))?;
+    let status = status_of(row.try_get(5)?)?;
     Ok(task_item::Model {
         id: row.try_get(0)?,
         organisation_id: row.try_get(1)?,

@@ -56,14 +56,18 @@ pub const STATE_COLUMNS: [Column; 14] = [
     Column::FinishedAt,
 ];
 
+/// An item's status from its column's text.
+pub(super) fn status_of(text: String) -> Result<ItemStatus, sea_orm::sqlx::Error> {
+    ItemStatus::try_from_value(&text)
+        .map_err(|e| sea_orm::sqlx::Error::Decode(e.to_string().into()))
+}
+
 /// One state from a row of either database, read by position.
 macro_rules! decode {
     ($row:expr) => {{
         let row = $row;
         (|| -> Result<ItemState, sea_orm::sqlx::Error> {
-            let status: String = row.try_get(3)?;
-            let status = ItemStatus::try_from_value(&status)
-                .map_err(|e| sea_orm::sqlx::Error::Decode(e.to_string().into()))?;
+            let status = status_of(row.try_get(3)?)?;
             Ok(ItemState {
                 id: row.try_get(0)?,
                 idx: row.try_get(1)?,
