@@ -113,12 +113,21 @@ pub(crate) async fn phase(
     let _ = connecting.acquire_many(50).await?;
     let rss_start = procfs::status_kib(rig.server.pid(), "VmRSS").unwrap_or(0);
     let mark = rig.sampler.mark();
-    // Memory once the load has run a tenth of its time: pools, caches and
-    // the allocator's arenas have grown to their working size by then.
+    // Memory over each tenth of the run, as the mean of a sample a second:
+    // one reading swings by a fifth as 10,000-item creates come and go.
     let pid = rig.server.pid();
-    let rss_warm = tokio::spawn(async move {
-        tokio::time::sleep(duration / 10).await;
-        procfs::status_kib(pid, "VmRSS").unwrap_or(0)
+    let rss_tenths = tokio::spawn(async move {
+        let mut tenths = Vec::with_capacity(10);
+        for _ in 0..10 {
+            let (until, mut sum, mut n) = (Instant::now() + duration / 10, 0u64, 0u64);
+            while Instant::now() < until {
+                sum += procfs::status_kib(pid, "VmRSS").unwrap_or(0);
+                n += 1;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            tenths.push(sum as f64 / n.max(1) as f64 / 1024.0);
+        }
+        tenths
     });
 
     {
@@ -234,15 +243,28 @@ pub(crate) async fn phase(
         rss_end as f64 / 1024.0,
         "MiB",
     );
-    let rss_warm = rss_warm.await?;
+    let rss_tenths = rss_tenths.await?;
+    for (k, mib) in rss_tenths.iter().enumerate() {
+        let figure = format!("{prefix}rss_mean_tenth_{}", k + 1);
+        out.add(scenario, figure, *mib, "MiB");
+    }
+    let tenth = |k: usize| rss_tenths.get(k).copied().unwrap_or(0.0).max(1.0);
+    // "Warm": the first tenth, as pools and caches grow.
+    out.add(scenario, format!("{prefix}rss_warm"), tenth(0), "MiB");
     out.add(
         scenario,
-        format!("{prefix}rss_warm"),
-        rss_warm as f64 / 1024.0,
-        "MiB",
+        format!("{prefix}rss_end_over_warm"),
+        tenth(9) / tenth(0),
+        "x",
     );
-    let growth = rss_end as f64 / rss_warm.max(1) as f64;
-    out.add(scenario, format!("{prefix}rss_end_over_warm"), growth, "x");
+    // The second half alone: 1 for a server whose caches and allocator
+    // have reached their working size, however long that took.
+    out.add(
+        scenario,
+        format!("{prefix}rss_end_over_half"),
+        tenth(9) / tenth(4),
+        "x",
+    );
     cpu(out, scenario, &format!("{prefix}run"), &usage);
     if errors > 0 {
         return Err(format!("{errors} operations failed").into());
