@@ -29,6 +29,16 @@ use crate::store::webhook_dispatch::{self, Attempt};
 /// How often the backlog `/metrics` shows is read again.
 const BACKLOG_EVERY: Duration = Duration::from_secs(2);
 
+/// Pauses before recording an attempt again when the database refused it
+/// (a pool busy past its acquire timeout, a dropped connection). Without
+/// them the claim would run out and the endpoint, which may well have
+/// taken the request, would get it again half a minute later.
+const RECORD_AGAIN_AFTER: [Duration; 3] = [
+    Duration::from_millis(200),
+    Duration::from_secs(1),
+    Duration::from_secs(3),
+];
+
 /// Runs the dispatcher until the task is aborted.
 pub async fn dispatch(state: AppState) {
     let client = match send::client(&state.config) {
@@ -164,7 +174,15 @@ async fn deliver(
         duration_ms: i32::try_from(took.as_millis()).unwrap_or(i32::MAX),
         delivered_at: succeeded.then_some(now),
     };
-    match record(state, &delivery, &attempt, now).await {
+    let mut recorded = record(state, &delivery, &attempt, now).await;
+    for pause in RECORD_AGAIN_AFTER {
+        if recorded.is_ok() {
+            break;
+        }
+        tokio::time::sleep(pause).await;
+        recorded = record(state, &delivery, &attempt, now).await;
+    }
+    match recorded {
         Ok(true) => state
             .webhooks
             .attempt(succeeded, status == DeliveryStatus::Failed, took),
