@@ -33,6 +33,7 @@ mod webhook_backlog;
 mod webhook_crash;
 mod webhook_rollback;
 mod webhook_support;
+mod webhook_unrecorded;
 mod webhooks;
 mod workers;
 mod ws;
