@@ -90,7 +90,9 @@ enum KeysCommand {
 }
 
 // Requests allocate many small values (GraphQL inputs, JSON); mimalloc
-// serves them faster than the system allocator.
+// serves them faster than the system allocator. Built without asking for
+// transparent huge pages: each 2 MiB page is resident whole however little
+// of it is in use, and with them the mixed load's plateau was 1.6 x higher.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

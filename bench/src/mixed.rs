@@ -181,6 +181,7 @@ pub(crate) async fn phase(
     while set.join_next().await.is_some() {}
     let usage = rig.sampler.since(mark);
     let rss_end = procfs::status_kib(rig.server.pid(), "VmRSS").unwrap_or(0);
+    let huge_end = procfs::rollup_kib(rig.server.pid(), "AnonHugePages").unwrap_or(0);
 
     let p99 = polls.latency.p99();
     out.add(
@@ -243,6 +244,10 @@ pub(crate) async fn phase(
         rss_end as f64 / 1024.0,
         "MiB",
     );
+    // Of that, what sits in transparent huge pages: 2 MiB resident for
+    // every one the allocator touched.
+    let figure = format!("{prefix}rss_huge_pages_end");
+    out.add(scenario, figure, huge_end as f64 / 1024.0, "MiB");
     let rss_tenths = rss_tenths.await?;
     for (k, mib) in rss_tenths.iter().enumerate() {
         let figure = format!("{prefix}rss_mean_tenth_{}", k + 1);

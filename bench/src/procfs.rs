@@ -41,7 +41,17 @@ fn machine_busy_ticks() -> Option<u64> {
 
 /// A `/proc/<pid>/status` field in KiB.
 pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    kib_field(&format!("/proc/{pid}/status"), field)
+}
+
+/// A `/proc/<pid>/smaps_rollup` field in KiB: the process's memory by kind
+/// (e.g. `AnonHugePages`, the part of RSS held as transparent huge pages).
+pub fn rollup_kib(pid: u32, field: &str) -> Option<u64> {
+    kib_field(&format!("/proc/{pid}/smaps_rollup"), field)
+}
+
+fn kib_field(file: &str, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(file).ok()?;
     let line = text.lines().find(|l| l.starts_with(field))?;
     line[field.len()..]
         .trim_start_matches(':')
