@@ -47,9 +47,9 @@ enum Tenant {
     System,
 }
 
-/// The row-level security setting of a PostgreSQL transaction. A UUID's
-/// text is hex and dashes, safe to inline; inlined, the setting costs one
-/// simple-protocol round trip and no prepare.
+/// The row-level security setting of a PostgreSQL write transaction. A
+/// UUID's text is hex and dashes, safe to inline; inlined, the setting
+/// costs one simple-protocol round trip and no prepare.
 fn setting(tenant: Tenant) -> String {
     match tenant {
         Tenant::Organisation(id) => format!("SET LOCAL {ORGANISATION_SETTING} = '{id}'"),
@@ -59,13 +59,15 @@ fn setting(tenant: Tenant) -> String {
 
 /// The database, as two pools: on SQLite one writer connection (SQLite
 /// allows one writer; queueing in the pool is cheaper than SQLITE_BUSY
-/// retries) and a pool of readers beside it under WAL; on PostgreSQL both are
-/// the same pool, working as a role that row-level security applies to.
-/// Callers reach them only through `reader` and `begin`, which name a tenant.
+/// retries) and a pool of readers beside it under WAL; on PostgreSQL a pool
+/// for transactions and one of readers whose sessions carry a tenant, both
+/// working as a role that row-level security applies to. Callers reach
+/// them only through `reader` and `begin`, which name a tenant.
 #[derive(Clone)]
 pub struct Db {
     read: DatabaseConnection,
     write: DatabaseConnection,
+    sessions: Option<pg_read::SessionPool>,
     statements: Arc<AtomicU64>,
 }
 
@@ -74,7 +76,11 @@ impl Db {
     /// database, what failed and what to do about it.
     pub async fn open(url: &str, connections: u32) -> Result<Self, OpenError> {
         let statements = Arc::new(AtomicU64::new(0));
-        let (mut read, mut write) = open::pools(url, connections).await?;
+        let open::Pools {
+            mut read,
+            mut write,
+            sessions,
+        } = open::pools(url, connections).await?;
         let counter = statements.clone();
         read.set_metric_callback(move |_| {
             counter.fetch_add(1, Ordering::Relaxed);
@@ -90,6 +96,7 @@ impl Db {
         Ok(Db {
             read,
             write,
+            sessions,
             statements,
         })
     }
@@ -98,9 +105,8 @@ impl Db {
         self.write.get_database_backend()
     }
 
-    /// Reads as organisation `org`. On PostgreSQL a transaction carrying
-    /// the organisation's setting (dropping it ends it); on SQLite, the
-    /// reader pool.
+    /// Reads as organisation `org`. On PostgreSQL a reader connection whose
+    /// session carries the organisation; on SQLite, the reader pool.
     pub async fn reader(&self, org: Uuid) -> Result<Reader<'_>, DbErr> {
         Ok(Scoped::new(
             self.executor(Tenant::Organisation(org)).await?,
@@ -127,13 +133,11 @@ impl Db {
     }
 
     async fn executor(&self, tenant: Tenant) -> Result<ReadConn<'_>, DbErr> {
-        if self.backend() == DbBackend::Postgres {
-            let pool = self.read.get_postgres_connection_pool();
-            Ok(ReadConn::Postgres(
-                pg_read::PgRead::begin(pool, &setting(tenant), self.statements.clone()).await?,
-            ))
-        } else {
-            Ok(ReadConn::Pool(&self.read))
+        match &self.sessions {
+            Some(pool) => Ok(ReadConn::Postgres(
+                pg_read::PgRead::begin(pool, tenant, self.statements.clone()).await?,
+            )),
+            None => Ok(ReadConn::Pool(&self.read)),
         }
     }
 

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use super::pg_read::{SessionPool, Sessions};
 use migration::{APP_ROLE, Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
@@ -26,11 +27,17 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a PostgreSQL connection may sit idle before it is checked again.
 const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 
-/// The readers and the writer (one pool on PostgreSQL), migrated.
-pub(super) async fn pools(
-    url: &str,
-    connections: u32,
-) -> Result<(DatabaseConnection, DatabaseConnection), OpenError> {
+/// The database's pools, migrated.
+pub(super) struct Pools {
+    pub read: DatabaseConnection,
+    pub write: DatabaseConnection,
+    /// PostgreSQL's readers, whose sessions carry a tenant.
+    pub sessions: Option<SessionPool>,
+}
+
+/// The readers and the writer (on PostgreSQL one pool for transactions
+/// and one of readers), migrated.
+pub(super) async fn pools(url: &str, connections: u32) -> Result<Pools, OpenError> {
     if url.starts_with("sqlite:") {
         let target = format!("the SQLite database {}", sqlite_file(url));
         check_directory(url, &target)?;
@@ -42,7 +49,11 @@ pub(super) async fn pools(
         let read = Database::connect(sqlite_options(url, connections))
             .await
             .map_err(|e| failure(&target, url, e))?;
-        Ok((read, write))
+        Ok(Pools {
+            read,
+            write,
+            sessions: None,
+        })
     } else {
         let target = format!("the PostgreSQL database {}", redact(url));
         let role = migrate_postgres(url, &target).await?;
@@ -63,7 +74,22 @@ pub(super) async fn pools(
         let pool = Database::connect(options)
             .await
             .map_err(|e| failure(&target, url, e))?;
-        Ok((pool.clone(), pool))
+        let sessions = Sessions::pool(
+            &pool.get_postgres_connection_pool().connect_options(),
+            connections as usize,
+            CONNECT_TIMEOUT,
+            IDLE_BEFORE_PING,
+        )
+        .map_err(|cause| OpenError {
+            target: target.clone(),
+            cause,
+            hint: None,
+        })?;
+        Ok(Pools {
+            read: pool.clone(),
+            write: pool,
+            sessions: Some(sessions),
+        })
     }
 }
 

@@ -1,43 +1,152 @@
-//! A PostgreSQL read transaction that costs one round trip to open.
+//! PostgreSQL reads in one round trip.
 //!
-//! Row-level security needs the organisation set inside a transaction.
-//! Through SeaORM that is `BEGIN`, then `SET LOCAL`, then the read, then
-//! `ROLLBACK`: four round trips for a one-row poll. Here `BEGIN` and the
-//! setting travel as one simple-protocol message, the read is one prepared
-//! statement, and the rollback sqlx queues on drop rides along with the next
-//! message on that connection. The statements themselves are SeaORM's,
-//! bound with sea-query's sqlx values, and their rows are SeaORM's
+//! Row-level security needs the organisation set on the connection. A
+//! transaction carrying it (`BEGIN`, `SET LOCAL`, the read, `ROLLBACK`)
+//! costs PostgreSQL four statements and the server two round trips for a
+//! one-row poll. Readers instead draw from a pool of their own whose
+//! connections carry the organisation as a session setting and remember
+//! which one they carry: a reader for the same organisation sends only its
+//! prepared read, and one for another organisation sends the setting first.
+//! The connections start read-only (a write through a reader fails instead
+//! of committing), and a connection whose setting may be unknown, because
+//! it was interrupted while changing it or failed outside the database, is
+//! set again or dropped, never trusted. Each read then runs in its own
+//! implicit transaction: under READ COMMITTED a transaction gave every
+//! statement its own snapshot anyway. The statements themselves are
+//! SeaORM's, bound with sea-query's sqlx values, and their rows are SeaORM's
 //! `QueryResult`s, so every store function reads through this unchanged.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-use sea_orm::sqlx::{self, AssertSqlSafe, PgPool, Postgres};
+use deadpool::managed::{self, Metrics, Object, PoolError, RecycleError, RecycleResult};
+use sea_orm::sqlx::postgres::PgConnectOptions;
+use sea_orm::sqlx::{self, AssertSqlSafe, Connection, PgConnection, Postgres};
 use sea_orm::{
-    ConnectionTrait, DbBackend, DbErr, ExecResult, QueryResult, RuntimeErr, Statement, Values,
+    ConnAcquireErr, ConnectionTrait, DbBackend, DbErr, ExecResult, QueryResult, RuntimeErr,
+    Statement, Values,
 };
 use sea_query_sqlx::SqlxValues;
 use tokio::sync::Mutex;
 
+use migration::{ORGANISATION_SETTING, SYSTEM_SETTING};
+
+use super::Tenant;
+
+/// A reader's connection and the tenant its session is set to; `None`
+/// while that is not known.
+pub(super) struct Session {
+    conn: PgConnection,
+    tenant: Option<Tenant>,
+    broken: bool,
+}
+
+/// Opens and checks the readers' connections.
+pub(super) struct Sessions {
+    options: PgConnectOptions,
+    idle_before_ping: Duration,
+}
+
+pub(super) type SessionPool = managed::Pool<Sessions>;
+
+impl Sessions {
+    /// A pool of at most `size` reader connections made with `options` (the
+    /// writers' own, so the same role); one idle `idle_before_ping` or
+    /// longer is pinged before it is lent again.
+    pub(super) fn pool(
+        options: &PgConnectOptions,
+        size: usize,
+        timeout: Duration,
+        idle_before_ping: Duration,
+    ) -> Result<SessionPool, String> {
+        let options = options
+            .clone()
+            .options([("default_transaction_read_only", "on")]);
+        managed::Pool::builder(Sessions {
+            options,
+            idle_before_ping,
+        })
+        .max_size(size)
+        .wait_timeout(Some(timeout))
+        .create_timeout(Some(timeout))
+        .recycle_timeout(Some(timeout))
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+        .map_err(|e| e.to_string())
+    }
+}
+
+impl managed::Manager for Sessions {
+    type Type = Session;
+    type Error = sqlx::Error;
+
+    async fn create(&self) -> Result<Session, sqlx::Error> {
+        Ok(Session {
+            conn: PgConnection::connect_with(&self.options).await?,
+            tenant: None,
+            broken: false,
+        })
+    }
+
+    async fn recycle(
+        &self,
+        session: &mut Session,
+        metrics: &Metrics,
+    ) -> RecycleResult<sqlx::Error> {
+        if session.broken {
+            return Err(RecycleError::message("the connection failed"));
+        }
+        if metrics.last_used() >= self.idle_before_ping {
+            session.conn.ping().await?;
+        }
+        Ok(())
+    }
+}
+
+/// The session setting that makes a connection read as `tenant`. Both
+/// settings are written, so no earlier tenant's survives. A UUID's text is
+/// hex and dashes, safe to inline.
+fn session_setting(tenant: Tenant) -> String {
+    let (org, system) = match tenant {
+        Tenant::Organisation(id) => (id.to_string(), ""),
+        Tenant::System => (String::new(), "on"),
+    };
+    format!("SET {ORGANISATION_SETTING} = '{org}'; SET {SYSTEM_SETTING} = '{system}'")
+}
+
 pub struct PgRead {
-    tx: Mutex<sqlx::Transaction<'static, Postgres>>,
+    session: Mutex<Object<Sessions>>,
     statements: Arc<AtomicU64>,
 }
 
 impl PgRead {
-    /// Opens the transaction with `setting` (a `SET LOCAL ...` of the
-    /// store's own making, never user input) in the same message.
+    /// A connection from `pool` whose session reads as `tenant`.
     pub(super) async fn begin(
-        pool: &PgPool,
-        setting: &str,
+        pool: &SessionPool,
+        tenant: Tenant,
         statements: Arc<AtomicU64>,
     ) -> Result<Self, DbErr> {
-        let tx = pool
-            .begin_with(AssertSqlSafe(format!("BEGIN; {setting}")))
-            .await
-            .map_err(|e| DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e))))?;
+        let mut session = pool.get().await.map_err(|e| match e {
+            PoolError::Timeout(_) => DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
+            PoolError::Backend(e) => DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e))),
+            _ => DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed),
+        })?;
+        if session.tenant != Some(tenant) {
+            // Unknown until the database has confirmed the new setting: a
+            // request dropped in between leaves it to be set again.
+            session.tenant = None;
+            if let Err(e) = sqlx::raw_sql(AssertSqlSafe(session_setting(tenant)))
+                .execute(&mut session.conn)
+                .await
+            {
+                session.broken = true;
+                return Err(DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e))));
+            }
+            session.tenant = Some(tenant);
+        }
         Ok(PgRead {
-            tx: Mutex::new(tx),
+            session: Mutex::new(session),
             statements,
         })
     }
@@ -47,16 +156,26 @@ impl PgRead {
     }
 }
 
+/// Marks a session that failed outside the database (its connection may be
+/// gone, or mid-message) so the pool drops it rather than lend it again.
+fn failed(session: &mut Session, e: &sqlx::Error) {
+    if !matches!(e, sqlx::Error::Database(_)) {
+        session.broken = true;
+    }
+}
+
 fn query(stmt: &Statement) -> sqlx::query::Query<'_, Postgres, SqlxValues> {
     let values = stmt.values.clone().unwrap_or(Values(Vec::new()));
     sqlx::query_with(AssertSqlSafe(stmt.sql.as_str()), SqlxValues(values))
 }
 
-fn query_err(e: sqlx::Error) -> DbErr {
+fn query_err(session: &mut Session, e: sqlx::Error) -> DbErr {
+    failed(session, &e);
     DbErr::Query(RuntimeErr::SqlxError(Arc::new(e)))
 }
 
-fn exec_err(e: sqlx::Error) -> DbErr {
+fn exec_err(session: &mut Session, e: sqlx::Error) -> DbErr {
+    failed(session, &e);
     DbErr::Exec(RuntimeErr::SqlxError(Arc::new(e)))
 }
 
@@ -68,41 +187,33 @@ impl ConnectionTrait for PgRead {
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
         self.counted();
-        let mut tx = self.tx.lock().await;
-        Ok(query(&stmt)
-            .execute(&mut **tx)
-            .await
-            .map_err(exec_err)?
-            .into())
+        let mut session = self.session.lock().await;
+        let done = query(&stmt).execute(&mut session.conn).await;
+        Ok(done.map_err(|e| exec_err(&mut session, e))?.into())
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
         self.counted();
-        let mut tx = self.tx.lock().await;
-        Ok(sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
-            .execute(&mut **tx)
-            .await
-            .map_err(exec_err)?
-            .into())
+        let mut session = self.session.lock().await;
+        let done = sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+            .execute(&mut session.conn)
+            .await;
+        Ok(done.map_err(|e| exec_err(&mut session, e))?.into())
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
         self.counted();
-        let mut tx = self.tx.lock().await;
-        Ok(query(&stmt)
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(query_err)?
-            .map(Into::into))
+        let mut session = self.session.lock().await;
+        let row = query(&stmt).fetch_optional(&mut session.conn).await;
+        Ok(row.map_err(|e| query_err(&mut session, e))?.map(Into::into))
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
         self.counted();
-        let mut tx = self.tx.lock().await;
-        Ok(query(&stmt)
-            .fetch_all(&mut **tx)
-            .await
-            .map_err(query_err)?
+        let mut session = self.session.lock().await;
+        let rows = query(&stmt).fetch_all(&mut session.conn).await;
+        Ok(rows
+            .map_err(|e| query_err(&mut session, e))?
             .into_iter()
             .map(Into::into)
             .collect())
@@ -110,7 +221,7 @@ impl ConnectionTrait for PgRead {
 }
 
 /// What a `Reader` reads through: SQLite's reader pool, or a PostgreSQL
-/// transaction carrying the organisation.
+/// connection whose session carries the organisation.
 pub enum ReadConn<'a> {
     Pool(&'a sea_orm::DatabaseConnection),
     Postgres(PgRead),

@@ -8,7 +8,7 @@
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 use serde_json::json;
 
-use crate::helpers::{TestApp, require_postgres, spawn_app};
+use crate::helpers::{TestApp, require_postgres, spawn_app, spawn_app_with};
 use crate::ops::TASK_ID;
 
 /// The test's own database, as the login role (which bypasses the policies).
@@ -143,4 +143,61 @@ async fn the_server_itself_is_subject_to_the_policies() {
     );
     let back = app.data(TASK_ID, json!({ "id": id })).await;
     assert_eq!(back["bulkTask"]["id"], id.as_str());
+}
+
+/// Readers keep the organisation on their connection between requests: with
+/// one reader connection, organisations taking turns must each find their
+/// own rows and never the other's. The policy on tasks admits only the
+/// organisation setting for the test (not the system one that
+/// authentication reads with), so a setting left on the connection from the
+/// previous request, whoever made it, hides the reader's own task.
+#[tokio::test]
+#[ignore = "needs PostgreSQL"]
+async fn organisations_taking_turns_on_one_reader_connection_each_see_their_own_rows() {
+    require_postgres();
+    let app = spawn_app_with(|c| c.db_connections = 1).await;
+    let db = owner(&app).await;
+    let globex = app.as_key(&app.key_for("globex", "tasks:read,tasks:write"));
+    let ours = app.create_task(2).await;
+    let theirs = globex.create_task(3).await;
+    exec(
+        &db,
+        "ALTER POLICY organisation_isolation ON bulk_tasks \
+         USING (organisation_id = nullif(current_setting('bulkwatch.organisation_id', true), '')::uuid)",
+    )
+    .await;
+    let list = "{ bulkTasks(first: 5) { totalCount nodes { id } } }";
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        for (reader, own, other) in [(&app, &ours, &theirs), (&globex, &theirs, &ours)] {
+            let found = reader.post(TASK_ID, json!({ "id": own })).await;
+            let hidden = reader.post(TASK_ID, json!({ "id": other })).await;
+            let listed = reader.post(list, json!({})).await;
+            seen.push((found, hidden, listed, own.clone()));
+        }
+    }
+    exec(
+        &db,
+        "ALTER POLICY organisation_isolation ON bulk_tasks \
+         USING (organisation_id = nullif(current_setting('bulkwatch.organisation_id', true), '')::uuid \
+         OR current_setting('bulkwatch.system', true) = 'on')",
+    )
+    .await;
+    for (turn, (found, hidden, listed, own)) in seen.into_iter().enumerate() {
+        assert_eq!(
+            found["data"]["bulkTask"]["id"],
+            own.as_str(),
+            "turn {turn}: {found}"
+        );
+        assert_eq!(
+            hidden,
+            json!({ "data": { "bulkTask": null } }),
+            "turn {turn}"
+        );
+        assert_eq!(
+            listed["data"]["bulkTasks"],
+            json!({ "totalCount": 1, "nodes": [{ "id": own }] }),
+            "turn {turn}: {listed}"
+        );
+    }
 }
