@@ -57,6 +57,12 @@ pub struct Config {
     #[arg(long, env = "BULKWATCH_DB_CONNECTIONS", default_value_t = 8)]
     pub db_connections: u32,
 
+    /// PostgreSQL is reached through a pooler in transaction mode (PgBouncer's
+    /// `pool_mode = transaction`): readers then name their organisation per
+    /// transaction instead of keeping it on the session.
+    #[arg(long, env = "BULKWATCH_DB_TRANSACTION_POOLER", default_value_t = false, action = clap::ArgAction::Set)]
+    pub db_transaction_pooler: bool,
+
     /// Least time between two events of one subscription, in milliseconds (latest wins).
     #[arg(long, env = "BULKWATCH_COALESCE_MS", default_value_t = 250)]
     pub coalesce_ms: u64,

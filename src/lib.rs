@@ -77,7 +77,10 @@ impl Application {
     /// (port 0 picks a free port).
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         config.validate().map_err(StartupError::Config)?;
-        let db = Db::open(&config.database_url, config.db_connections).await?;
+        let mut db = Db::open(&config.database_url, config.db_connections).await?;
+        if config.db_transaction_pooler {
+            db = db.behind_transaction_pooler();
+        }
         let first_start_key = domain::keys::first_start_key(&db)
             .await
             .map_err(StartupError::FirstKey)?;

@@ -105,6 +105,15 @@ impl Db {
         self.write.get_database_backend()
     }
 
+    /// For a PostgreSQL reached through a pooler in transaction mode, which
+    /// may hand a server session to another client between transactions:
+    /// readers then carry their organisation in a transaction of their own
+    /// (one round trip more per request) instead of in the session.
+    pub fn behind_transaction_pooler(mut self) -> Self {
+        self.sessions = None;
+        self
+    }
+
     /// Reads as organisation `org`. On PostgreSQL a reader connection whose
     /// session carries the organisation; on SQLite, the reader pool.
     pub async fn reader(&self, org: Uuid) -> Result<Reader<'_>, DbErr> {
@@ -133,11 +142,18 @@ impl Db {
     }
 
     async fn executor(&self, tenant: Tenant) -> Result<ReadConn<'_>, DbErr> {
-        match &self.sessions {
-            Some(pool) => Ok(ReadConn::Postgres(
-                pg_read::PgRead::begin(pool, tenant, self.statements.clone()).await?,
+        let statements = self.statements.clone();
+        match (&self.sessions, self.backend()) {
+            (Some(pool), _) => Ok(ReadConn::Postgres(
+                pg_read::PgRead::session(pool, tenant, statements).await?,
             )),
-            None => Ok(ReadConn::Pool(&self.read)),
+            (None, DbBackend::Postgres) => {
+                let pool = self.read.get_postgres_connection_pool();
+                Ok(ReadConn::Postgres(
+                    pg_read::PgRead::transaction(pool, &setting(tenant), statements).await?,
+                ))
+            }
+            _ => Ok(ReadConn::Pool(&self.read)),
         }
     }
 

@@ -10,7 +10,9 @@
 //! The connections start read-only (a write through a reader fails instead
 //! of committing), and a connection whose setting may be unknown, because
 //! it was interrupted while changing it or failed outside the database, is
-//! set again or dropped, never trusted. Each read then runs in its own
+//! set again or dropped, never trusted. (Behind a pooler in transaction
+//! mode a session is not the server's to keep, and readers open a
+//! transaction carrying `SET LOCAL` instead.) Each read then runs in its own
 //! implicit transaction: under READ COMMITTED a transaction gave every
 //! statement its own snapshot anyway. The statements themselves are
 //! SeaORM's, bound with sea-query's sqlx values, and their rows are SeaORM's
@@ -22,7 +24,7 @@ use std::time::Duration;
 
 use deadpool::managed::{self, Metrics, Object, PoolError, RecycleError, RecycleResult};
 use sea_orm::sqlx::postgres::PgConnectOptions;
-use sea_orm::sqlx::{self, AssertSqlSafe, Connection, PgConnection, Postgres};
+use sea_orm::sqlx::{self, AssertSqlSafe, Connection, PgConnection, PgPool, Postgres};
 use sea_orm::{
     ConnAcquireErr, ConnectionTrait, DbBackend, DbErr, ExecResult, QueryResult, RuntimeErr,
     Statement, Values,
@@ -115,14 +117,43 @@ fn session_setting(tenant: Tenant) -> String {
     format!("SET {ORGANISATION_SETTING} = '{org}'; SET {SYSTEM_SETTING} = '{system}'")
 }
 
+/// What a PostgreSQL reader holds while it reads.
+enum Held {
+    Session(Object<Sessions>),
+    /// Behind a pooler in transaction mode, which hands a server session to
+    /// another client between transactions: a transaction carrying the
+    /// organisation with `SET LOCAL`, rolled back when dropped.
+    Transaction(sqlx::Transaction<'static, Postgres>),
+}
+
+impl Held {
+    fn conn(&mut self) -> &mut PgConnection {
+        match self {
+            Held::Session(session) => &mut session.conn,
+            Held::Transaction(tx) => tx,
+        }
+    }
+
+    /// Marks a session that failed outside the database (its connection may
+    /// be gone, or mid-message) so the pool drops it rather than lend it
+    /// again.
+    fn failed(&mut self, e: &sqlx::Error) {
+        if let Held::Session(session) = self
+            && !matches!(e, sqlx::Error::Database(_))
+        {
+            session.broken = true;
+        }
+    }
+}
+
 pub struct PgRead {
-    session: Mutex<Object<Sessions>>,
+    held: Mutex<Held>,
     statements: Arc<AtomicU64>,
 }
 
 impl PgRead {
     /// A connection from `pool` whose session reads as `tenant`.
-    pub(super) async fn begin(
+    pub(super) async fn session(
         pool: &SessionPool,
         tenant: Tenant,
         statements: Arc<AtomicU64>,
@@ -145,22 +176,32 @@ impl PgRead {
             }
             session.tenant = Some(tenant);
         }
-        Ok(PgRead {
-            session: Mutex::new(session),
+        Ok(Self::holding(Held::Session(session), statements))
+    }
+
+    /// A transaction from `pool` opened with `setting` (a `SET LOCAL ...`
+    /// of the store's own making, never user input) in the same message.
+    pub(super) async fn transaction(
+        pool: &PgPool,
+        setting: &str,
+        statements: Arc<AtomicU64>,
+    ) -> Result<Self, DbErr> {
+        let tx = pool
+            .begin_with(AssertSqlSafe(format!("BEGIN; {setting}")))
+            .await
+            .map_err(|e| DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e))))?;
+        Ok(Self::holding(Held::Transaction(tx), statements))
+    }
+
+    fn holding(held: Held, statements: Arc<AtomicU64>) -> Self {
+        PgRead {
+            held: Mutex::new(held),
             statements,
-        })
+        }
     }
 
     fn counted(&self) {
         self.statements.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// Marks a session that failed outside the database (its connection may be
-/// gone, or mid-message) so the pool drops it rather than lend it again.
-fn failed(session: &mut Session, e: &sqlx::Error) {
-    if !matches!(e, sqlx::Error::Database(_)) {
-        session.broken = true;
     }
 }
 
@@ -169,13 +210,13 @@ fn query(stmt: &Statement) -> sqlx::query::Query<'_, Postgres, SqlxValues> {
     sqlx::query_with(AssertSqlSafe(stmt.sql.as_str()), SqlxValues(values))
 }
 
-fn query_err(session: &mut Session, e: sqlx::Error) -> DbErr {
-    failed(session, &e);
+fn query_err(held: &mut Held, e: sqlx::Error) -> DbErr {
+    held.failed(&e);
     DbErr::Query(RuntimeErr::SqlxError(Arc::new(e)))
 }
 
-fn exec_err(session: &mut Session, e: sqlx::Error) -> DbErr {
-    failed(session, &e);
+fn exec_err(held: &mut Held, e: sqlx::Error) -> DbErr {
+    held.failed(&e);
     DbErr::Exec(RuntimeErr::SqlxError(Arc::new(e)))
 }
 
@@ -187,33 +228,33 @@ impl ConnectionTrait for PgRead {
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
         self.counted();
-        let mut session = self.session.lock().await;
-        let done = query(&stmt).execute(&mut session.conn).await;
-        Ok(done.map_err(|e| exec_err(&mut session, e))?.into())
+        let mut held = self.held.lock().await;
+        let done = query(&stmt).execute(held.conn()).await;
+        Ok(done.map_err(|e| exec_err(&mut held, e))?.into())
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
         self.counted();
-        let mut session = self.session.lock().await;
+        let mut held = self.held.lock().await;
         let done = sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
-            .execute(&mut session.conn)
+            .execute(held.conn())
             .await;
-        Ok(done.map_err(|e| exec_err(&mut session, e))?.into())
+        Ok(done.map_err(|e| exec_err(&mut held, e))?.into())
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
         self.counted();
-        let mut session = self.session.lock().await;
-        let row = query(&stmt).fetch_optional(&mut session.conn).await;
-        Ok(row.map_err(|e| query_err(&mut session, e))?.map(Into::into))
+        let mut held = self.held.lock().await;
+        let row = query(&stmt).fetch_optional(held.conn()).await;
+        Ok(row.map_err(|e| query_err(&mut held, e))?.map(Into::into))
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
         self.counted();
-        let mut session = self.session.lock().await;
-        let rows = query(&stmt).fetch_all(&mut session.conn).await;
+        let mut held = self.held.lock().await;
+        let rows = query(&stmt).fetch_all(held.conn()).await;
         Ok(rows
-            .map_err(|e| query_err(&mut session, e))?
+            .map_err(|e| query_err(&mut held, e))?
             .into_iter()
             .map(Into::into)
             .collect())

@@ -154,8 +154,24 @@ async fn the_server_itself_is_subject_to_the_policies() {
 #[tokio::test]
 #[ignore = "needs PostgreSQL"]
 async fn organisations_taking_turns_on_one_reader_connection_each_see_their_own_rows() {
+    organisations_take_turns(false).await;
+}
+
+/// The same behind a pooler in transaction mode, where readers set their
+/// organisation per transaction.
+#[tokio::test]
+#[ignore = "needs PostgreSQL"]
+async fn organisations_taking_turns_behind_a_transaction_pooler_each_see_their_own_rows() {
+    organisations_take_turns(true).await;
+}
+
+async fn organisations_take_turns(transaction_pooler: bool) {
     require_postgres();
-    let app = spawn_app_with(|c| c.db_connections = 1).await;
+    let app = spawn_app_with(|c| {
+        c.db_connections = 1;
+        c.db_transaction_pooler = transaction_pooler;
+    })
+    .await;
     let db = owner(&app).await;
     let globex = app.as_key(&app.key_for("globex", "tasks:read,tasks:write"));
     let ours = app.create_task(2).await;
