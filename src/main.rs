@@ -45,6 +45,9 @@ struct Database {
     /// Database to use: `sqlite://FILE` or `postgres://...`.
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://bulkwatch.db")]
     database_url: String,
+    /// PostgreSQL is reached through a pooler in transaction mode.
+    #[arg(long, env = "BULKWATCH_DB_TRANSACTION_POOLER", default_value_t = false, action = clap::ArgAction::Set)]
+    db_transaction_pooler: bool,
 }
 
 #[derive(Subcommand)]
@@ -148,7 +151,12 @@ async fn serve(config: Config) -> Outcome {
 }
 
 async fn open(db: &Database) -> Result<Db, Box<dyn std::error::Error>> {
-    Ok(Db::open(&db.database_url, 1).await?)
+    let opened = Db::open(&db.database_url, 1).await?;
+    Ok(if db.db_transaction_pooler {
+        opened.behind_transaction_pooler()
+    } else {
+        opened
+    })
 }
 
 /// The error for a person at a terminal: with its cause where one is kept.

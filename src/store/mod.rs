@@ -47,14 +47,17 @@ enum Tenant {
     System,
 }
 
-/// The row-level security setting of a PostgreSQL write transaction. A
-/// UUID's text is hex and dashes, safe to inline; inlined, the setting
-/// costs one simple-protocol round trip and no prepare.
+/// The row-level security setting of a PostgreSQL transaction. A UUID's
+/// text is hex and dashes, safe to inline; inlined, the setting costs one
+/// simple-protocol round trip and no prepare.
 fn setting(tenant: Tenant) -> String {
-    match tenant {
-        Tenant::Organisation(id) => format!("SET LOCAL {ORGANISATION_SETTING} = '{id}'"),
-        Tenant::System => format!("SET LOCAL {SYSTEM_SETTING} = 'on'"),
-    }
+    // Both values, so a session value left by anything else (a pooler in
+    // transaction mode hands sessions around) cannot widen what it sees.
+    let (org, system) = match tenant {
+        Tenant::Organisation(id) => (id.to_string(), ""),
+        Tenant::System => (String::new(), "on"),
+    };
+    format!("SET LOCAL {ORGANISATION_SETTING} = '{org}'; SET LOCAL {SYSTEM_SETTING} = '{system}'")
 }
 
 /// The database, as two pools: on SQLite one writer connection (SQLite
@@ -143,11 +146,14 @@ impl Db {
 
     async fn executor(&self, tenant: Tenant) -> Result<ReadConn<'_>, DbErr> {
         let statements = self.statements.clone();
-        match (&self.sessions, self.backend()) {
-            (Some(pool), _) => Ok(ReadConn::Postgres(
-                pg_read::PgRead::session(pool, tenant, statements).await?,
+        match (&self.sessions, tenant, self.backend()) {
+            // System reads (authentication, the reaper's scan, the CLI) are
+            // few, and take a transaction: a session never carries the
+            // system setting, which widens what a statement may see.
+            (Some(pool), Tenant::Organisation(org), _) => Ok(ReadConn::Postgres(
+                pg_read::PgRead::session(pool, org, statements).await?,
             )),
-            (None, DbBackend::Postgres) => {
+            (_, _, DbBackend::Postgres) => {
                 let pool = self.read.get_postgres_connection_pool();
                 Ok(ReadConn::Postgres(
                     pg_read::PgRead::transaction(pool, &setting(tenant), statements).await?,

@@ -34,13 +34,16 @@ use tokio::sync::Mutex;
 
 use migration::{ORGANISATION_SETTING, SYSTEM_SETTING};
 
-use super::Tenant;
+use uuid::Uuid;
 
-/// A reader's connection and the tenant its session is set to; `None`
-/// while that is not known.
+/// A reader's connection and the organisation its session is set to;
+/// `None` while that is not known.
 pub(super) struct Session {
     conn: PgConnection,
-    tenant: Option<Tenant>,
+    organisation: Option<Uuid>,
+    /// A statement was sent and its answer not yet read to the end: the
+    /// request was dropped while waiting.
+    in_flight: bool,
     broken: bool,
 }
 
@@ -49,6 +52,10 @@ pub(super) struct Sessions {
     options: PgConnectOptions,
     idle_before_ping: Duration,
 }
+
+/// How long a reader connection serves before it is replaced, as sqlx's
+/// pool does for the writers'.
+const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
 
 pub(super) type SessionPool = managed::Pool<Sessions>;
 
@@ -86,7 +93,8 @@ impl managed::Manager for Sessions {
     async fn create(&self) -> Result<Session, sqlx::Error> {
         Ok(Session {
             conn: PgConnection::connect_with(&self.options).await?,
-            tenant: None,
+            organisation: None,
+            in_flight: false,
             broken: false,
         })
     }
@@ -99,22 +107,26 @@ impl managed::Manager for Sessions {
         if session.broken {
             return Err(RecycleError::message("the connection failed"));
         }
-        if metrics.last_used() >= self.idle_before_ping {
+        if metrics.age() >= MAX_LIFETIME {
+            return Err(RecycleError::message("the connection is old"));
+        }
+        // A statement left running by a dropped request finishes here,
+        // within the recycle timeout, not in the next request's time.
+        if session.in_flight || metrics.last_used() >= self.idle_before_ping {
             session.conn.ping().await?;
+            session.in_flight = false;
         }
         Ok(())
     }
 }
 
-/// The session setting that makes a connection read as `tenant`. Both
-/// settings are written, so no earlier tenant's survives. A UUID's text is
-/// hex and dashes, safe to inline.
-fn session_setting(tenant: Tenant) -> String {
-    let (org, system) = match tenant {
-        Tenant::Organisation(id) => (id.to_string(), ""),
-        Tenant::System => (String::new(), "on"),
-    };
-    format!("SET {ORGANISATION_SETTING} = '{org}'; SET {SYSTEM_SETTING} = '{system}'")
+/// The session setting that makes a connection read as organisation `org`.
+/// Sessions never carry the system setting (system reads take a
+/// transaction), and it is cleared all the same, so a session can only ever
+/// narrow what a statement sees. A UUID's text is hex and dashes, safe to
+/// inline.
+fn session_setting(org: Uuid) -> String {
+    format!("SET {ORGANISATION_SETTING} = '{org}'; SET {SYSTEM_SETTING} = ''")
 }
 
 /// What a PostgreSQL reader holds while it reads.
@@ -127,22 +139,42 @@ enum Held {
 }
 
 impl Held {
+    /// The connection, for one statement whose answer is then read to the
+    /// end (`done`) unless the request is dropped first.
     fn conn(&mut self) -> &mut PgConnection {
         match self {
-            Held::Session(session) => &mut session.conn,
+            Held::Session(session) => {
+                session.in_flight = true;
+                &mut session.conn
+            }
             Held::Transaction(tx) => tx,
         }
     }
 
-    /// Marks a session that failed outside the database (its connection may
-    /// be gone, or mid-message) so the pool drops it rather than lend it
-    /// again.
-    fn failed(&mut self, e: &sqlx::Error) {
-        if let Held::Session(session) = self
-            && !matches!(e, sqlx::Error::Database(_))
-        {
-            session.broken = true;
+    /// The statement's answer is read: `Err` marks a session that failed
+    /// outside the database (its connection may be gone, or mid-message) or
+    /// that the database is ending, so the pool drops it rather than lend
+    /// it again.
+    fn done<T>(&mut self, result: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
+        if let Held::Session(session) = self {
+            session.in_flight = false;
+            if let Err(e) = &result {
+                session.broken |= connection_ended(e);
+            }
         }
+        result
+    }
+}
+
+/// An error after which the connection cannot be trusted: not one from a
+/// statement, or the server ending the connection (class 57P: operator
+/// intervention; class 08: connection exception).
+fn connection_ended(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("57P") || c.starts_with("08")),
+        _ => true,
     }
 }
 
@@ -152,10 +184,10 @@ pub struct PgRead {
 }
 
 impl PgRead {
-    /// A connection from `pool` whose session reads as `tenant`.
+    /// A connection from `pool` whose session reads as organisation `org`.
     pub(super) async fn session(
         pool: &SessionPool,
-        tenant: Tenant,
+        org: Uuid,
         statements: Arc<AtomicU64>,
     ) -> Result<Self, DbErr> {
         let mut session = pool.get().await.map_err(|e| match e {
@@ -163,18 +195,20 @@ impl PgRead {
             PoolError::Backend(e) => DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e))),
             _ => DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed),
         })?;
-        if session.tenant != Some(tenant) {
+        if session.organisation != Some(org) {
             // Unknown until the database has confirmed the new setting: a
             // request dropped in between leaves it to be set again.
-            session.tenant = None;
-            if let Err(e) = sqlx::raw_sql(AssertSqlSafe(session_setting(tenant)))
+            session.organisation = None;
+            session.in_flight = true;
+            let set = sqlx::raw_sql(AssertSqlSafe(session_setting(org)))
                 .execute(&mut session.conn)
-                .await
-            {
+                .await;
+            session.in_flight = false;
+            if let Err(e) = set {
                 session.broken = true;
                 return Err(DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e))));
             }
-            session.tenant = Some(tenant);
+            session.organisation = Some(org);
         }
         Ok(Self::holding(Held::Session(session), statements))
     }
@@ -210,13 +244,11 @@ fn query(stmt: &Statement) -> sqlx::query::Query<'_, Postgres, SqlxValues> {
     sqlx::query_with(AssertSqlSafe(stmt.sql.as_str()), SqlxValues(values))
 }
 
-fn query_err(held: &mut Held, e: sqlx::Error) -> DbErr {
-    held.failed(&e);
+fn query_err(e: sqlx::Error) -> DbErr {
     DbErr::Query(RuntimeErr::SqlxError(Arc::new(e)))
 }
 
-fn exec_err(held: &mut Held, e: sqlx::Error) -> DbErr {
-    held.failed(&e);
+fn exec_err(e: sqlx::Error) -> DbErr {
     DbErr::Exec(RuntimeErr::SqlxError(Arc::new(e)))
 }
 
@@ -230,7 +262,7 @@ impl ConnectionTrait for PgRead {
         self.counted();
         let mut held = self.held.lock().await;
         let done = query(&stmt).execute(held.conn()).await;
-        Ok(done.map_err(|e| exec_err(&mut held, e))?.into())
+        Ok(held.done(done).map_err(exec_err)?.into())
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
@@ -239,22 +271,23 @@ impl ConnectionTrait for PgRead {
         let done = sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
             .execute(held.conn())
             .await;
-        Ok(done.map_err(|e| exec_err(&mut held, e))?.into())
+        Ok(held.done(done).map_err(exec_err)?.into())
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
         self.counted();
         let mut held = self.held.lock().await;
         let row = query(&stmt).fetch_optional(held.conn()).await;
-        Ok(row.map_err(|e| query_err(&mut held, e))?.map(Into::into))
+        Ok(held.done(row).map_err(query_err)?.map(Into::into))
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
         self.counted();
         let mut held = self.held.lock().await;
         let rows = query(&stmt).fetch_all(held.conn()).await;
-        Ok(rows
-            .map_err(|e| query_err(&mut held, e))?
+        Ok(held
+            .done(rows)
+            .map_err(query_err)?
             .into_iter()
             .map(Into::into)
             .collect())
