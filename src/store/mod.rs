@@ -187,6 +187,10 @@ impl Db {
 
     /// Whether the database answers, for `/readyz`.
     pub async fn ping(&self) -> Result<(), DbErr> {
-        self.read.ping().await
+        self.read.ping().await?;
+        match &self.sessions {
+            Some(readers) => pg_read::ping(readers).await,
+            None => Ok(()),
+        }
     }
 }

@@ -178,6 +178,27 @@ fn connection_ended(e: &sqlx::Error) -> bool {
     }
 }
 
+fn acquire_err(e: PoolError<sqlx::Error>) -> DbErr {
+    match e {
+        PoolError::Timeout(_) => DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
+        PoolError::Backend(e) => DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e))),
+        _ => DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed),
+    }
+}
+
+/// Whether the readers' pool lends a connection that answers, for
+/// `/readyz`.
+pub(super) async fn ping(pool: &SessionPool) -> Result<(), DbErr> {
+    let mut session = pool.get().await.map_err(acquire_err)?;
+    session.in_flight = true;
+    let answered = session.conn.ping().await;
+    session.in_flight = false;
+    answered.map_err(|e| {
+        session.broken = true;
+        DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e)))
+    })
+}
+
 pub struct PgRead {
     held: Mutex<Held>,
     statements: Arc<AtomicU64>,
@@ -190,11 +211,7 @@ impl PgRead {
         org: Uuid,
         statements: Arc<AtomicU64>,
     ) -> Result<Self, DbErr> {
-        let mut session = pool.get().await.map_err(|e| match e {
-            PoolError::Timeout(_) => DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
-            PoolError::Backend(e) => DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e))),
-            _ => DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed),
-        })?;
+        let mut session = pool.get().await.map_err(acquire_err)?;
         if session.organisation != Some(org) {
             // Unknown until the database has confirmed the new setting: a
             // request dropped in between leaves it to be set again.
