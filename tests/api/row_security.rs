@@ -29,6 +29,21 @@ async fn exec(db: &impl ConnectionTrait, sql: &str) {
     db.execute_unprepared(sql).await.expect(sql);
 }
 
+/// The policy on tasks as the migrations make it.
+const MIGRATED_TASK_POLICY: &str = "organisation_id = \
+    nullif(current_setting('bulkwatch.organisation_id', true), '')::uuid \
+    OR current_setting('bulkwatch.system', true) = 'on'";
+
+/// The same without the system setting's way in.
+const ORGANISATION_ONLY: &str =
+    "organisation_id = nullif(current_setting('bulkwatch.organisation_id', true), '')::uuid";
+
+/// Replaces the condition of the policy on tasks.
+async fn task_policy(db: &impl ConnectionTrait, using: &str) {
+    let sql = format!("ALTER POLICY organisation_isolation ON bulk_tasks USING ({using})");
+    exec(db, &sql).await;
+}
+
 #[tokio::test]
 #[ignore = "needs PostgreSQL"]
 async fn a_statement_without_the_organisation_setting_sees_no_rows() {
@@ -117,11 +132,7 @@ async fn the_server_itself_is_subject_to_the_policies() {
 
     // A policy that admits nothing: a server that bypassed row-level
     // security would still find the task through its own filters.
-    exec(
-        &db,
-        "ALTER POLICY organisation_isolation ON bulk_tasks USING (false)",
-    )
-    .await;
+    task_policy(&db, "false").await;
     let hidden = app.post(TASK_ID, json!({ "id": id })).await;
     let other_path = app
         .post(
@@ -129,13 +140,7 @@ async fn the_server_itself_is_subject_to_the_policies() {
             json!({}),
         )
         .await;
-    exec(
-        &db,
-        "ALTER POLICY organisation_isolation ON bulk_tasks \
-         USING (organisation_id = nullif(current_setting('bulkwatch.organisation_id', true), '')::uuid \
-         OR current_setting('bulkwatch.system', true) = 'on')",
-    )
-    .await;
+    task_policy(&db, MIGRATED_TASK_POLICY).await;
     assert_eq!(hidden, json!({ "data": { "bulkTask": null } }));
     assert_eq!(
         other_path,
@@ -176,12 +181,7 @@ async fn organisations_take_turns(transaction_pooler: bool) {
     let globex = app.as_key(&app.key_for("globex", "tasks:read,tasks:write"));
     let ours = app.create_task(2).await;
     let theirs = globex.create_task(3).await;
-    exec(
-        &db,
-        "ALTER POLICY organisation_isolation ON bulk_tasks \
-         USING (organisation_id = nullif(current_setting('bulkwatch.organisation_id', true), '')::uuid)",
-    )
-    .await;
+    task_policy(&db, ORGANISATION_ONLY).await;
     let list = "{ bulkTasks(first: 5) { totalCount nodes { id } } }";
     let mut seen = Vec::new();
     for _ in 0..5 {
@@ -192,13 +192,7 @@ async fn organisations_take_turns(transaction_pooler: bool) {
             seen.push((found, hidden, listed, own.clone()));
         }
     }
-    exec(
-        &db,
-        "ALTER POLICY organisation_isolation ON bulk_tasks \
-         USING (organisation_id = nullif(current_setting('bulkwatch.organisation_id', true), '')::uuid \
-         OR current_setting('bulkwatch.system', true) = 'on')",
-    )
-    .await;
+    task_policy(&db, MIGRATED_TASK_POLICY).await;
     for (turn, (found, hidden, listed, own)) in seen.into_iter().enumerate() {
         assert_eq!(
             found["data"]["bulkTask"]["id"],
