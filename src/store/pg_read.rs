@@ -47,6 +47,26 @@ pub(super) struct Session {
     broken: bool,
 }
 
+impl Session {
+    /// The connection, for one statement whose answer is then read to the
+    /// end (`answered`) unless the request is dropped first.
+    fn sending(&mut self) -> &mut PgConnection {
+        self.in_flight = true;
+        &mut self.conn
+    }
+
+    /// The statement's answer is read: an error after which the connection
+    /// cannot be trusted marks it for the pool to drop rather than lend
+    /// again.
+    fn answered<T>(&mut self, result: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
+        self.in_flight = false;
+        if let Err(e) = &result {
+            self.broken |= connection_ended(e);
+        }
+        result
+    }
+}
+
 /// Opens and checks the readers' connections.
 pub(super) struct Sessions {
     options: PgConnectOptions,
@@ -139,35 +159,24 @@ enum Held {
 }
 
 impl Held {
-    /// The connection, for one statement whose answer is then read to the
-    /// end (`done`) unless the request is dropped first.
     fn conn(&mut self) -> &mut PgConnection {
         match self {
-            Held::Session(session) => {
-                session.in_flight = true;
-                &mut session.conn
-            }
+            Held::Session(session) => session.sending(),
             Held::Transaction(tx) => tx,
         }
     }
 
-    /// The statement's answer is read: `Err` marks a session that failed
-    /// outside the database (its connection may be gone, or mid-message) or
-    /// that the database is ending, so the pool drops it rather than lend
-    /// it again.
     fn done<T>(&mut self, result: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
-        if let Held::Session(session) = self {
-            session.in_flight = false;
-            if let Err(e) = &result {
-                session.broken |= connection_ended(e);
-            }
+        match self {
+            Held::Session(session) => session.answered(result),
+            Held::Transaction(_) => result,
         }
-        result
     }
 }
 
 /// An error after which the connection cannot be trusted: not one from a
-/// statement, or the server ending the connection (class 57P: operator
+/// statement (the connection may be gone, or mid-message), or the server
+/// ending the connection (class 57P: operator
 /// intervention; class 08: connection exception).
 fn connection_ended(e: &sqlx::Error) -> bool {
     match e {
@@ -178,10 +187,14 @@ fn connection_ended(e: &sqlx::Error) -> bool {
     }
 }
 
+fn conn_err(e: sqlx::Error) -> DbErr {
+    DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e)))
+}
+
 fn acquire_err(e: PoolError<sqlx::Error>) -> DbErr {
     match e {
         PoolError::Timeout(_) => DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
-        PoolError::Backend(e) => DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e))),
+        PoolError::Backend(e) => conn_err(e),
         _ => DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed),
     }
 }
@@ -190,13 +203,8 @@ fn acquire_err(e: PoolError<sqlx::Error>) -> DbErr {
 /// `/readyz`.
 pub(super) async fn ping(pool: &SessionPool) -> Result<(), DbErr> {
     let mut session = pool.get().await.map_err(acquire_err)?;
-    session.in_flight = true;
-    let answered = session.conn.ping().await;
-    session.in_flight = false;
-    answered.map_err(|e| {
-        session.broken = true;
-        DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e)))
-    })
+    let answer = session.sending().ping().await;
+    session.answered(answer).map_err(conn_err)
 }
 
 pub struct PgRead {
@@ -216,15 +224,10 @@ impl PgRead {
             // Unknown until the database has confirmed the new setting: a
             // request dropped in between leaves it to be set again.
             session.organisation = None;
-            session.in_flight = true;
             let set = sqlx::raw_sql(AssertSqlSafe(session_setting(org)))
-                .execute(&mut session.conn)
+                .execute(session.sending())
                 .await;
-            session.in_flight = false;
-            if let Err(e) = set {
-                session.broken = true;
-                return Err(DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e))));
-            }
+            session.answered(set).map_err(conn_err)?;
             session.organisation = Some(org);
         }
         Ok(Self::holding(Held::Session(session), statements))
@@ -240,7 +243,7 @@ impl PgRead {
         let tx = pool
             .begin_with(AssertSqlSafe(format!("BEGIN; {setting}")))
             .await
-            .map_err(|e| DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e))))?;
+            .map_err(conn_err)?;
         Ok(Self::holding(Held::Transaction(tx), statements))
     }
 
