@@ -158,6 +158,12 @@ fn sqlite_options(url: &str, connections: u32) -> ConnectOptions {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
+                // A statement that changes many rows inside a transaction
+                // keeps a statement journal, and SQLite moves one over
+                // 64 KiB to a temporary file unless told otherwise: a file
+                // created, written and deleted for every report of a few
+                // hundred items.
+                .pragma("temp_store", "memory")
         });
     options
 }

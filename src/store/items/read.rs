@@ -97,32 +97,48 @@ pub async fn states(
     client_ids: &[String],
 ) -> Result<Vec<ItemState>, DbErr> {
     let mut out = Vec::new();
+    let sqlite = db.backend() == sea_orm::DbBackend::Sqlite;
     let select = || {
-        Items::find()
-            .select_only()
-            .columns(STATE_COLUMNS)
-            .filter(Column::OrganisationId.eq(db.org()))
-            .filter(Column::TaskId.eq(task_id))
+        let query = Items::find().select_only().columns(STATE_COLUMNS);
+        // SQLite's rowid, for the write that follows (see `apply_guarded`).
+        let query = if sqlite {
+            query.expr(Expr::cust("task_items.rowid"))
+        } else {
+            query
+        };
+        query.filter(Column::OrganisationId.eq(db.org()))
     };
+    let of_task = || select().filter(Column::TaskId.eq(task_id));
     for chunk in ids.chunks(CHUNK) {
-        let rows = select()
-            .filter(Column::Id.is_in(chunk.iter().copied()))
-            .into_model()
-            .all(db.conn())
-            .await?;
-        out.extend(rows);
+        let query = if sqlite {
+            let hex: Vec<String> = chunk.iter().map(|id| id.simple().to_string()).collect();
+            // The unary `+` keeps SQLite (which has no statistics here) on
+            // the primary key: through the task's index it would read every
+            // item of the task to find the batch's.
+            select()
+                .filter(Expr::cust_with_values("+task_items.task_id = ?", [task_id]))
+                .filter(json_in("task_items.id", "unhex(value)", &hex)?)
+        } else {
+            of_task().filter(Column::Id.is_in(chunk.iter().copied()))
+        };
+        out.extend(query.into_model().all(db.conn()).await?);
     }
     for chunk in indexes.chunks(CHUNK) {
-        let rows = select()
-            .filter(Column::Idx.is_in(chunk.iter().copied()))
-            .into_model()
-            .all(db.conn())
-            .await?;
-        out.extend(rows);
+        let by = if sqlite {
+            json_in("task_items.idx", "value", chunk)?
+        } else {
+            Column::Idx.is_in(chunk.iter().copied())
+        };
+        out.extend(of_task().filter(by).into_model().all(db.conn()).await?);
     }
     for chunk in client_ids.chunks(CHUNK) {
-        let rows = select()
-            .filter(Column::ClientItemId.is_in(chunk.iter().cloned()))
+        let by = if sqlite {
+            json_in("task_items.client_item_id", "value", chunk)?
+        } else {
+            Column::ClientItemId.is_in(chunk.iter().cloned())
+        };
+        let rows = of_task()
+            .filter(by)
             .filter(Column::Status.ne(ItemStatus::Rejected.as_str()))
             .into_model()
             .all(db.conn())
@@ -130,6 +146,19 @@ pub async fn states(
         out.extend(rows);
     }
     Ok(out)
+}
+
+/// `column IN (…)` with the list bound as one JSON array: on SQLite a
+/// thousand bound values cost the statement more to build and bind than
+/// SQLite spends finding the rows (a report's states read 4.5 ms against
+/// 3.6 ms this way, for 1,000 items).
+fn json_in<T: serde::Serialize>(column: &str, element: &str, list: &[T]) -> Result<Expr, DbErr> {
+    let list =
+        serde_json::to_string(list).map_err(|e| DbErr::Custom(format!("encoding a list: {e}")))?;
+    Ok(Expr::cust_with_values(
+        format!("{column} IN (SELECT {element} FROM json_each(?))"),
+        [list],
+    ))
 }
 
 /// The items of one task at these positions, in index order, locked on

@@ -24,6 +24,10 @@ pub struct ItemState {
     pub idx: i32,
     #[serde(skip)]
     pub client_item_id: Option<String>,
+    /// SQLite's rowid, where the read selected it (a report's states): the
+    /// write then finds the row without searching an index.
+    #[serde(skip)]
+    pub rowid: Option<i64>,
     pub status: ItemStatus,
     pub result: Option<String>,
     pub error_code: Option<String>,
@@ -56,6 +60,9 @@ pub const STATE_COLUMNS: [Column; 14] = [
     Column::FinishedAt,
 ];
 
+/// Where SQLite's rowid follows the state columns, when a read selects it.
+pub(super) const ROWID: usize = STATE_COLUMNS.len();
+
 /// An item's status from its column's text.
 pub(super) fn status_of(text: String) -> Result<ItemStatus, sea_orm::sqlx::Error> {
     ItemStatus::try_from_value(&text)
@@ -68,10 +75,16 @@ macro_rules! decode {
         let row = $row;
         (|| -> Result<ItemState, sea_orm::sqlx::Error> {
             let status = status_of(row.try_get(3)?)?;
+            let rowid = if row.columns().len() > ROWID {
+                Some(row.try_get(ROWID)?)
+            } else {
+                None
+            };
             Ok(ItemState {
                 id: row.try_get(0)?,
                 idx: row.try_get(1)?,
                 client_item_id: row.try_get(2)?,
+                rowid,
                 status,
                 result: row.try_get(4)?,
                 error_code: row.try_get(5)?,
@@ -113,6 +126,7 @@ impl From<&task_item::Model> for ItemState {
             id: m.id,
             idx: m.idx,
             client_item_id: m.client_item_id.clone(),
+            rowid: None,
             status: m.status,
             result: m.result.clone(),
             error_code: m.error_code.clone(),
