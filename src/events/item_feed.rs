@@ -36,13 +36,14 @@ pub async fn item_changes(
     task_id: Uuid,
     statuses: Option<Vec<ItemStatus>>,
 ) -> AppResult<impl Stream<Item = AppResult<task_item::Model>> + use<>> {
+    bus.until_live().await;
     let watch = bus.watch(org, task_id);
     // Changes up to this version were committed before the feed began (the
     // bus may still be delivering them): they are not the subscriber's.
-    let began_at_version = tasks::find(&db.reader(org).await?, task_id)
+    let began = tasks::find(&db.reader(org).await?, task_id)
         .await?
-        .ok_or_else(|| not_found("task"))?
-        .version;
+        .ok_or_else(|| not_found("task"))?;
+    let (began_at_version, began_at) = (began.version, began.updated_at);
     let start = Some(Feed {
         rx: watch.items,
         _snapshots: watch.snapshots,
@@ -65,7 +66,9 @@ pub async fn item_changes(
                 },
             };
             let touched = match (&event.items, event.resync) {
-                (_, true) => Touched::Since(event.at),
+                // A resync reads again from before the last change this
+                // instance saw, never from before the feed began.
+                (_, true) => Touched::Since(event.at.max(began_at)),
                 (Some(list), false) => Touched::Listed(list),
                 (None, false) => Touched::At(event.at),
             };

@@ -87,6 +87,9 @@ impl TaskEvent {
 /// instances' clocks (which stamp `updated_at`) may disagree by this much.
 const RESYNC_MARGIN_MS: i64 = 5_000;
 
+/// How long a new feed waits for the bus to go live.
+const LIVE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The event as the bus carries it; a NOTIFY payload must stay under
 /// PostgreSQL's limit, so a long list of items becomes "every item of the
 /// change" (`items: None`).
@@ -118,6 +121,9 @@ struct Inner {
     item_feed_capacity: usize,
     /// Commit time of the newest change delivered, where a resync starts.
     last_at: AtomicI64,
+    /// Whether changes reach this instance yet: on PostgreSQL and NATS
+    /// once the first listener or follower runs.
+    live: tokio::sync::watch::Sender<bool>,
     transport: Transport,
 }
 
@@ -177,6 +183,7 @@ impl EventBus {
                 hubs: Mutex::new(HashMap::new()),
                 item_feed_capacity: item_feed_capacity.max(1),
                 last_at: AtomicI64::new(now_ms()),
+                live: tokio::sync::watch::channel(!postgres).0,
                 transport,
             }),
         };
@@ -233,6 +240,16 @@ impl EventBus {
         for ((_, task_id), hub) in hubs.iter() {
             hub.resync(Arc::new(TaskEvent::resync(*task_id, since)));
         }
+        self.inner.live.send_replace(true);
+    }
+
+    /// Waits, at most `LIVE_WAIT`, until changes reach this instance, so a
+    /// feed that begins at startup starts from what its first read saw
+    /// instead of being sent the first resync's catch-up. Past the wait
+    /// the feed begins anyway: that resync covers what it missed.
+    async fn until_live(&self) {
+        let mut live = self.inner.live.subscribe();
+        let _ = tokio::time::timeout(LIVE_WAIT, live.wait_for(|l| *l)).await;
     }
 
     fn db(&self) -> &Db {
