@@ -7,6 +7,7 @@ mod export;
 mod pages;
 mod pg_rows;
 mod read;
+mod sqlite_states;
 mod state_rows;
 mod write;
 

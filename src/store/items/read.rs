@@ -6,6 +6,7 @@ use entity::task_item::{self, Column, Entity as Items};
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
+    Select,
 };
 use uuid::Uuid;
 
@@ -98,16 +99,7 @@ pub async fn states(
 ) -> Result<Vec<ItemState>, DbErr> {
     let mut out = Vec::new();
     let sqlite = db.backend() == sea_orm::DbBackend::Sqlite;
-    let select = || {
-        let query = Items::find().select_only().columns(STATE_COLUMNS);
-        // SQLite's rowid, for the write that follows (see `apply_guarded`).
-        let query = if sqlite {
-            query.expr(Expr::cust("task_items.rowid"))
-        } else {
-            query
-        };
-        query.filter(Column::OrganisationId.eq(db.org()))
-    };
+    let select = || Items::find().filter(Column::OrganisationId.eq(db.org()));
     let of_task = || select().filter(Column::TaskId.eq(task_id));
     for chunk in ids.chunks(CHUNK) {
         let query = if sqlite {
@@ -121,7 +113,7 @@ pub async fn states(
         } else {
             of_task().filter(Column::Id.is_in(chunk.iter().copied()))
         };
-        out.extend(query.into_model().all(db.conn()).await?);
+        out.extend(read_states(db, query).await?);
     }
     for chunk in indexes.chunks(CHUNK) {
         let by = if sqlite {
@@ -129,7 +121,7 @@ pub async fn states(
         } else {
             Column::Idx.is_in(chunk.iter().copied())
         };
-        out.extend(of_task().filter(by).into_model().all(db.conn()).await?);
+        out.extend(read_states(db, of_task().filter(by)).await?);
     }
     for chunk in client_ids.chunks(CHUNK) {
         let by = if sqlite {
@@ -137,15 +129,29 @@ pub async fn states(
         } else {
             Column::ClientItemId.is_in(chunk.iter().cloned())
         };
-        let rows = of_task()
+        let query = of_task()
             .filter(by)
-            .filter(Column::Status.ne(ItemStatus::Rejected.as_str()))
-            .into_model()
-            .all(db.conn())
-            .await?;
-        out.extend(rows);
+            .filter(Column::Status.ne(ItemStatus::Rejected.as_str()));
+        out.extend(read_states(db, query).await?);
     }
     Ok(out)
+}
+
+/// The states a query selects; on SQLite with their rowids, for the write
+/// that follows (see `apply_guarded`).
+async fn read_states(
+    db: &Scoped<impl ConnectionTrait>,
+    query: Select<Items>,
+) -> Result<Vec<ItemState>, DbErr> {
+    if db.backend() == sea_orm::DbBackend::Sqlite {
+        return super::sqlite_states::states(db, query).await;
+    }
+    query
+        .select_only()
+        .columns(STATE_COLUMNS)
+        .into_model()
+        .all(db.conn())
+        .await
 }
 
 /// `column IN (…)` with the list bound as one JSON array: on SQLite a

@@ -24,8 +24,9 @@ pub struct ItemState {
     pub idx: i32,
     #[serde(skip)]
     pub client_item_id: Option<String>,
-    /// SQLite's rowid, where the read selected it (a report's states): the
-    /// write then finds the row without searching an index.
+    /// SQLite's rowid, where the read selected it (a report's states, see
+    /// `sqlite_states`): the write then finds the row without searching an
+    /// index.
     #[serde(skip)]
     pub rowid: Option<i64>,
     pub status: ItemStatus,
@@ -60,9 +61,6 @@ pub const STATE_COLUMNS: [Column; 14] = [
     Column::FinishedAt,
 ];
 
-/// Where SQLite's rowid follows the state columns, when a read selects it.
-pub(super) const ROWID: usize = STATE_COLUMNS.len();
-
 /// An item's status from its column's text.
 pub(super) fn status_of(text: String) -> Result<ItemStatus, sea_orm::sqlx::Error> {
     ItemStatus::try_from_value(&text)
@@ -75,16 +73,11 @@ macro_rules! decode {
         let row = $row;
         (|| -> Result<ItemState, sea_orm::sqlx::Error> {
             let status = status_of(row.try_get(3)?)?;
-            let rowid = if row.columns().len() > ROWID {
-                Some(row.try_get(ROWID)?)
-            } else {
-                None
-            };
             Ok(ItemState {
                 id: row.try_get(0)?,
                 idx: row.try_get(1)?,
                 client_item_id: row.try_get(2)?,
-                rowid,
+                rowid: None,
                 status,
                 result: row.try_get(4)?,
                 error_code: row.try_get(5)?,
