@@ -14,6 +14,7 @@ mod helpers;
 mod http;
 mod isolation;
 mod isolation_more;
+mod large_reports;
 mod mutations;
 mod nats_bus;
 mod operations;

@@ -15,6 +15,9 @@ use crate::store::{Scoped, by_id};
 
 use super::{CHUNK, ItemFilter, ItemState, STATE_COLUMNS};
 
+/// States per statement on SQLite (see `states`).
+const SQLITE_STATES_CHUNK: usize = 1_000;
+
 pub async fn find_many(
     db: &Scoped<impl ConnectionTrait>,
     ids: &[Uuid],
@@ -99,9 +102,13 @@ pub async fn states(
 ) -> Result<Vec<ItemState>, DbErr> {
     let mut out = Vec::new();
     let sqlite = db.backend() == sea_orm::DbBackend::Sqlite;
+    // On SQLite each statement's states come back as one JSON text: fewer
+    // per statement keep it far below SQLite's 1 GB limit on a string even
+    // when every item holds 64 KiB results and errors.
+    let size = if sqlite { SQLITE_STATES_CHUNK } else { CHUNK };
     let select = || Items::find().filter(Column::OrganisationId.eq(db.org()));
     let of_task = || select().filter(Column::TaskId.eq(task_id));
-    for chunk in ids.chunks(CHUNK) {
+    for chunk in ids.chunks(size) {
         let query = if sqlite {
             let hex: Vec<String> = chunk.iter().map(|id| id.simple().to_string()).collect();
             // The unary `+` keeps SQLite (which has no statistics here) on
@@ -115,7 +122,7 @@ pub async fn states(
         };
         out.extend(read_states(db, query).await?);
     }
-    for chunk in indexes.chunks(CHUNK) {
+    for chunk in indexes.chunks(size) {
         let by = if sqlite {
             json_in("task_items.idx", "value", chunk)?
         } else {
@@ -123,7 +130,7 @@ pub async fn states(
         };
         out.extend(read_states(db, of_task().filter(by)).await?);
     }
-    for chunk in client_ids.chunks(CHUNK) {
+    for chunk in client_ids.chunks(size) {
         let by = if sqlite {
             json_in("task_items.client_item_id", "value", chunk)?
         } else {
