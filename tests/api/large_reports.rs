@@ -1,13 +1,14 @@
-//! A report larger than one statement's read of the items, whose results,
-//! errors and client ids hold text that JSON must escape: each result
-//! applies once and, sent again, every one is a duplicate.
+//! A report of more results than SQLite's read of item states takes in one
+//! statement, whose results, errors and client ids hold text that JSON must
+//! escape: each result applies once and, sent again, every one is a
+//! duplicate.
 
 use serde_json::{Value, json};
 
 use crate::helpers::spawn_app;
 use crate::ops::id_of;
 
-/// More results than the server reads item states for in one statement.
+/// More results than the server reads item states for in one statement on SQLite.
 const N: usize = 2_500;
 
 fn client_id(i: usize) -> String {
