@@ -16,7 +16,7 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
 use async_graphql::{Request, Response, ServerError, ValidationMode};
 use futures_util::stream::{self, BoxStream};
 use futures_util::{FutureExt, StreamExt};
@@ -40,6 +40,9 @@ pub struct Executor {
     fast: BulkwatchSchema,
     /// Validates and charges complexity; runs nothing.
     gate: BulkwatchSchema,
+    /// Validates, charges and runs: mutations with large variables, which
+    /// the gate would need a copy of (a 1,000-result report, whole).
+    charging: BulkwatchSchema,
     /// Requests without a valid key.
     anonymous: BulkwatchSchema,
     /// Small requests that validated, and what they cost.
@@ -63,7 +66,8 @@ fn schema(state: &AppState, extension: Option<Extension>, mode: ValidationMode) 
         .limit_directives(max_directives)
         .validation_mode(mode);
     builder = match extension {
-        Some(Extension::Gate) => builder.extension(limits::ComplexityGate),
+        Some(Extension::Gate) => builder.extension(limits::ComplexityGate { executes: false }),
+        Some(Extension::Charging) => builder.extension(limits::ComplexityGate { executes: true }),
         Some(Extension::Anonymous) => builder.extension(anonymous::RootRefusal),
         None => builder,
     };
@@ -75,6 +79,7 @@ fn schema(state: &AppState, extension: Option<Extension>, mode: ValidationMode) 
 
 enum Extension {
     Gate,
+    Charging,
     Anonymous,
 }
 
@@ -84,6 +89,7 @@ impl Executor {
             run: schema(&state, None, ValidationMode::Strict),
             fast: schema(&state, None, ValidationMode::Fast),
             gate: schema(&state, Some(Extension::Gate), ValidationMode::Strict),
+            charging: schema(&state, Some(Extension::Charging), ValidationMode::Strict),
             anonymous: schema(&state, Some(Extension::Anonymous), ValidationMode::Strict),
             validated: Validated::default(),
             state,
@@ -107,12 +113,23 @@ impl Executor {
             return caught(&self.anonymous, request).await;
         };
         let key = Validated::key(&request);
+        let loader =
+            loaders::request_loader(self.state.db.clone(), principal.organisation_id, true);
+        // A mutation of few fields, with variables too large to remember:
+        // charged as it validates, on the schema that runs it. The extension
+        // slows each field a little; a copy of the variables for the gate
+        // would cost more.
+        if key.is_none()
+            && self.state.limits.charges_complexity()
+            && is_mutation(document, request.operation_name.as_deref())
+        {
+            let request = parsed(request, document).data(caller).data(loader);
+            return caught(&self.charging, request).await;
+        }
         let valid = match self.charge(&request, document, caller, key.clone()).await {
             Err(errors) => return classify_response(Response::from_errors(errors)),
             Ok(valid) => valid,
         };
-        let loader =
-            loaders::request_loader(self.state.db.clone(), principal.organisation_id, true);
         let request = parsed(request, document).data(caller).data(loader);
         if valid {
             return caught(&self.fast, request).await;
@@ -195,6 +212,20 @@ impl Executor {
         }
         Ok(true)
     }
+}
+
+/// Whether the operation the request names is a mutation.
+fn is_mutation(document: &ExecutableDocument, name: Option<&str>) -> bool {
+    let operation = match (&document.operations, name) {
+        (DocumentOperations::Single(operation), _) => Some(operation),
+        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name),
+        // One named operation runs without its name being given.
+        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
+            operations.values().next()
+        }
+        (DocumentOperations::Multiple(_), None) => None,
+    };
+    operation.is_some_and(|o| o.node.ty == OperationType::Mutation)
 }
 
 fn parsed(mut request: Request, document: &ExecutableDocument) -> Request {

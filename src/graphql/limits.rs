@@ -20,11 +20,16 @@ use crate::AppState;
 use crate::auth::Auth;
 use crate::error::AppError;
 
-pub struct ComplexityGate;
+/// Charges what validation measured; runs the operation only when
+/// `executes` (the executor's schema for large mutations), else nothing.
+#[derive(Clone, Copy)]
+pub struct ComplexityGate {
+    pub executes: bool,
+}
 
 impl ExtensionFactory for ComplexityGate {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ComplexityGate)
+        Arc::new(*self)
     }
 }
 
@@ -59,10 +64,13 @@ impl Extension for ComplexityGate {
     /// The gate runs nothing: the operation runs on the executing schema.
     async fn execute(
         &self,
-        _ctx: &ExtensionContext<'_>,
-        _operation_name: Option<&str>,
-        _next: NextExecute<'_>,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
     ) -> Response {
+        if self.executes {
+            return next.run(ctx, operation_name).await;
+        }
         Response::new(async_graphql::Value::Null)
     }
 }

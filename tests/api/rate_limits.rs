@@ -256,3 +256,62 @@ fn a_complexity_budget_below_the_complexity_limit_is_refused_at_start() {
     config.rate_limit_org_complexity = 0;
     config.validate().expect("0 turns the budget off");
 }
+
+#[tokio::test]
+async fn a_large_report_over_the_budget_is_refused_and_applies_nothing() {
+    let app = spawn_app_with(|c| {
+        c.max_complexity = 2_000;
+        c.rate_limit_org_complexity = 2_000;
+    })
+    .await;
+    let task = app.create_task(2_000).await;
+    ask(&app, Some(&app.admin_key), HEAVY).await.assert_served();
+
+    // Reports of 20 results (more than the server remembers validations
+    // for), each to items of its own, until one is refused.
+    let mut served = 0;
+    let refusal = loop {
+        assert!(served < 100, "100 reports in a row were all served");
+        let results: Vec<Value> = (served * 20..served * 20 + 20)
+            .map(|i| json!({ "index": i, "outcome": "SUCCEEDED" }))
+            .collect();
+        let body = json!({
+            "query": crate::ops::REPORT,
+            "variables": { "input": { "taskId": task, "results": results } },
+        });
+        let response = app
+            .client
+            .post(app.url("/graphql"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            break body;
+        }
+        assert_eq!(body["data"]["reportItemResults"]["applied"], 20, "{body:#}");
+        served += 1;
+    };
+    assert_eq!(
+        refusal["errors"][0]["extensions"]["code"], "RATE_LIMITED",
+        "{refusal:#}"
+    );
+    assert!(
+        refusal.get("data").is_none_or(Value::is_null),
+        "{refusal:#}"
+    );
+    // Read the task once the budget has refilled, as the refusal says.
+    let wait = refusal["errors"][0]["extensions"]["retryAfter"]
+        .as_u64()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(wait * 1_000 + 100)).await;
+    let counters = &app.task(&task).await["counters"];
+    assert_eq!(
+        counters["succeeded"],
+        json!(served * 20),
+        "the refused report applied nothing"
+    );
+    assert_eq!(counters["pending"], json!(2_000 - served * 20));
+}
