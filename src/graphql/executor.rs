@@ -3,7 +3,8 @@
 //! A request goes through three steps, each outside async-graphql's
 //! extension chain: its document is parsed once and kept (`DocumentCache`);
 //! its complexity is charged to the organisation by a gate schema that
-//! validates and runs nothing (`limits`); then it runs on a schema without
+//! validates and runs nothing (`limits`; a mutation with large variables
+//! is charged on a schema that also runs it); then it runs on a schema without
 //! extensions, one that skips the validation rules when the request is
 //! known to pass them (`validated`). async-graphql puts every field on a slower path (a registry
 //! lookup, a type name built, a boxed future per extension) as soon as a

@@ -7,7 +7,9 @@
 //! and an extension on the schema that executes would put every field on
 //! async-graphql's slower path. A small request (a poll, a page) that was
 //! validated before is charged what it cost then, without the gate
-//! (`validated`).
+//! (`validated`). A mutation with large variables is charged by the same
+//! extension on a schema that then runs it: it resolves few fields, and
+//! the gate would need a copy of its variables.
 
 use std::sync::{Arc, OnceLock};
 
