@@ -275,20 +275,9 @@ async fn a_large_report_over_the_budget_is_refused_and_applies_nothing() {
         let results: Vec<Value> = (served * 20..served * 20 + 20)
             .map(|i| json!({ "index": i, "outcome": "SUCCEEDED" }))
             .collect();
-        let body = json!({
-            "query": crate::ops::REPORT,
-            "variables": { "input": { "taskId": task, "results": results } },
-        });
-        let response = app
-            .client
-            .post(app.url("/graphql"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        let body: Value = response.json().await.unwrap();
-        if status == StatusCode::TOO_MANY_REQUESTS {
+        let variables = json!({ "input": { "taskId": task, "results": results } });
+        let (status, body) = app.post_with_status(crate::ops::REPORT, variables).await;
+        if status == StatusCode::TOO_MANY_REQUESTS.as_u16() {
             break body;
         }
         assert_eq!(body["data"]["reportItemResults"]["applied"], 20, "{body:#}");
